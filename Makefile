@@ -1,0 +1,82 @@
+# keelson.platform developer entry points. `make setup` once, then `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.keelson-setup
+# This checkout, importable as keelson.platform (ansible.cfg puts .collections on the collections path).
+LINK  := .collections/ansible_collections/keelson/platform
+PIP_VERSION := 26.3
+SANITY_ROOT := build/sanity/ansible_collections/keelson/platform
+
+export PATH := $(abspath $(BIN)):$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+
+.PHONY: help setup test lint sanity unit integration docs lock build clean
+
+help:
+	@echo "make setup        create .venv (Python 3.12) with the pinned tool chain; link this checkout as keelson.platform"
+	@echo "make test         every test layer: lint, sanity, unit, integration"
+	@echo "make lint         ansible-lint (production), yamllint, ruff, mypy"
+	@echo "make sanity       ansible-test sanity on a copy of the collection"
+	@echo "make unit         pytest tests/unit"
+	@echo "make integration  pytest tests/integration (playbooks, collection build + install)"
+	@echo "make docs         regenerate the generated part of docs/spec.md"
+	@echo "make build        ansible-galaxy collection build into build/"
+	@echo "make lock         re-resolve requirements/constraints.txt from requirements/requirements.txt"
+
+setup: $(STAMP) $(LINK)
+	@echo "keelson: tool chain ready ($$($(BIN)/ansible --version | head -n 1)); source $(BIN)/activate to use it directly"
+
+$(STAMP): requirements/requirements.txt requirements/constraints.txt tools/find-python
+	@python=$$(tools/find-python); \
+	if ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then \
+	  echo "keelson: creating $(VENV) with $$python"; rm -rf $(VENV); "$$python" -m venv $(VENV); \
+	fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --quiet -r requirements/requirements.txt -c requirements/constraints.txt
+	touch $@
+
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn ../../.. $(LINK)
+
+test: lint sanity unit integration
+
+lint: setup
+	ansible-lint
+	yamllint --strict .
+	ruff check .
+	ruff format --check .
+	mypy
+
+sanity: setup
+	rm -rf build/sanity && mkdir -p $(SANITY_ROOT)
+	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -C $(SANITY_ROOT) -xf -
+	cd $(SANITY_ROOT) && ansible-test sanity --venv --python 3.12 --color no
+
+unit: setup
+	pytest tests/unit
+
+integration: setup
+	pytest tests/integration
+
+docs: setup
+	python tools/spec_doc.py --write docs/spec.md
+
+build: setup
+	mkdir -p build
+	ansible-galaxy collection build --force --output-path build .
+
+lock:
+	rm -rf build/lock-venv
+	"$$(tools/find-python)" -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet pip==$(PIP_VERSION)
+	build/lock-venv/bin/python -m pip install --quiet -r requirements/requirements.txt
+	{ echo "# Lock of every package the tool chain installs (pip freeze of a fresh venv). Do not edit by hand: make lock."; \
+	  echo "pip==$(PIP_VERSION)"; build/lock-venv/bin/python -m pip freeze; } > requirements/constraints.txt
+
+clean:
+	rm -rf build .collections .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,105 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The version catalog: every version keelson installs, pinned in one place.
+
+An upgrade is a one-line change here that review can see. Nothing resolves "latest" at run time.
+Tests compare the chart versions and image tags with the upstream chart data in
+``../shared/platform-data`` (tests/unit/plugins/module_utils/test_catalog.py).
+
+This file is data only, so that modules, action plugins and tests can import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+CATALOG: Final[dict[str, Any]] = {
+    "k3s": {
+        # The version a new cluster gets when the spec names none.
+        "default": "v1.35.5+k3s1",
+        # Versions the spec may name (cluster.k3s_version). Upgrades move along this list.
+        "versions": ["v1.35.5+k3s1"],
+        "release_url": "https://github.com/k3s-io/k3s/releases/download",
+    },
+    "components": {
+        "argocd": {
+            "chart": {"repo": "https://argoproj.github.io/argo-helm", "name": "argo-cd", "version": "10.1.1"},
+            "images": {
+                "argocd": "quay.io/argoproj/argocd:v3.4.4",
+                "redis": "ecr-public.aws.com/docker/library/redis:8.2.3-alpine",
+            },
+        },
+        "flux_operator": {
+            "chart": {
+                "repo": "oci://ghcr.io/controlplaneio-fluxcd/charts",
+                "name": "flux-operator",
+                "version": "0.49.0",
+            },
+            "images": {"flux_operator": "ghcr.io/controlplaneio-fluxcd/flux-operator:v0.49.0"},
+        },
+        "flux_instance": {
+            "chart": {
+                "repo": "oci://ghcr.io/controlplaneio-fluxcd/charts",
+                "name": "flux-instance",
+                "version": "0.49.0",
+            },
+            "images": {},
+        },
+        "sealed_secrets": {
+            "chart": {
+                "repo": "https://bitnami-labs.github.io/sealed-secrets",
+                "name": "sealed-secrets",
+                "version": "2.18.5",
+            },
+            "images": {"controller": "docker.io/bitnami/sealed-secrets-controller:0.36.6"},
+        },
+        "cert_manager": {
+            "chart": {"repo": "https://charts.jetstack.io", "name": "cert-manager", "version": "v1.21.1"},
+            "images": {
+                "controller": "quay.io/jetstack/cert-manager-controller:v1.21.1",
+                "webhook": "quay.io/jetstack/cert-manager-webhook:v1.21.1",
+                "cainjector": "quay.io/jetstack/cert-manager-cainjector:v1.21.1",
+            },
+        },
+        "minio": {
+            "chart": {"repo": "https://charts.min.io/", "name": "minio", "version": "5.4.0"},
+            "images": {
+                "minio": "quay.io/minio/minio:RELEASE.2024-12-18T13-15-44Z",
+                "mc": "quay.io/minio/mc:RELEASE.2024-11-21T17-21-54Z",
+            },
+        },
+        "weaviate": {
+            "chart": {"repo": "https://weaviate.github.io/weaviate-helm", "name": "weaviate", "version": "17.8.3"},
+            "images": {"weaviate": "cr.weaviate.io/semitechnologies/weaviate:1.38.2"},
+        },
+        "monitoring": {
+            "chart": {
+                "repo": "https://prometheus-community.github.io/helm-charts",
+                "name": "kube-prometheus-stack",
+                "version": "88.5.3",
+            },
+            # Grafana, kube-state-metrics and node-exporter come from subcharts pinned by this chart version.
+            "images": {
+                "prometheus": "quay.io/prometheus/prometheus:v3.14.0-distroless",
+                "alertmanager": "quay.io/prometheus/alertmanager:v0.34.0",
+                "prometheus_operator": "quay.io/prometheus-operator/prometheus-operator:v0.93.1",
+                "config_reloader": "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1",
+            },
+        },
+        "keycloak": {
+            "chart": {"repo": "https://codecentric.github.io/helm-charts", "name": "keycloakx", "version": "7.1.11"},
+            "images": {"keycloak": "quay.io/keycloak/keycloak:26.5.6"},
+        },
+    },
+}
+
+
+def k3s_versions() -> list[str]:
+    """Return the k3s versions the spec may name."""
+    return list(CATALOG["k3s"]["versions"])
+
+
+def default_k3s_version() -> str:
+    """Return the k3s version a spec gets when it names none."""
+    return str(CATALOG["k3s"]["default"])

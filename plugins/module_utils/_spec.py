@@ -1,0 +1,519 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Validation of the platform spec (``keelson_platform``) and of the inventory around it.
+
+Entry point: :func:`validate_platform` takes the raw spec (and, when known, the inventory's nodes) and
+returns the normalised spec, or raises :class:`SpecError` listing every problem at once.
+
+Order: field checks (``_spec_model``), then derived defaults (:func:`_derive`, the only place they are
+filled), then the rules that span fields. The normalised spec is what every later phase reads;
+normalising a normalised spec returns it unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Callable, Final, Optional
+
+from ansible_collections.keelson.platform.plugins.module_utils._formats import (
+    IPAddress,
+    IPNetwork,
+    check_dns_subdomain,
+    parse_ip,
+    parse_network,
+    parse_quantity,
+    repo_url_scheme,
+)
+from ansible_collections.keelson.platform.plugins.module_utils._problems import Problems, child
+from ansible_collections.keelson.platform.plugins.module_utils._schema import INVALID, UNSET, Section, valid
+from ansible_collections.keelson.platform.plugins.module_utils._spec_model import (
+    AGENT_GROUP,
+    LETS_ENCRYPT,
+    NODE,
+    RESERVED_NAMESPACES,
+    SERVER_GROUP,
+    SPEC,
+    ArgoCDSettings,
+    FluxSettings,
+    HashicorpVaultBackend,
+    NodeSpec,
+    PlatformSpec,
+    VaultFileBackend,
+)
+
+# ------------------------------------------------------------------------------------ derived values
+
+
+def _fill_options(
+    parent: dict[str, Any], path: str, selector: str, options: tuple[tuple[str, Section[Any]], ...], problems: Problems
+) -> None:
+    """Sections tied to a choice (gitops.engine, secrets.backend): the chosen one gets its defaults when
+    left out; the others are refused when set."""
+    chosen = parent[selector]
+    for option, section in options:
+        if option == chosen and parent[option] in (None, UNSET):
+            parent[option] = section.normalise({}, child(path, option), problems)
+        elif option != chosen and parent[option] not in (None, UNSET):
+            problems.error(child(path, option), f"only valid with {path}.{selector} {option} ({selector} is {chosen})")
+            parent[option] = INVALID
+
+
+def _fill(section: Any, key: str, value: Any) -> None:
+    """Set a DERIVED field that the user left out (or set to null)."""
+    if isinstance(section, dict) and section[key] in (None, UNSET) and valid(value):
+        section[key] = value
+
+
+def _derive(spec: dict[str, Any], problems: Problems) -> None:
+    """Fill every DERIVED default from the fields it depends on; refuse settings of options not chosen."""
+    name, domain = spec["name"], spec["domain"]
+
+    gitops = spec["gitops"]
+    if isinstance(gitops, dict) and valid(gitops["engine"]):
+        engines = (("argocd", Section(ArgoCDSettings)), ("flux", Section(FluxSettings)))
+        _fill_options(gitops, "gitops", "engine", engines, problems)
+        _fill(gitops["argocd"], "host", f"argocd.{domain}" if valid(domain) else INVALID)
+
+    secrets = spec["secrets"]
+    if isinstance(secrets, dict) and valid(secrets["backend"]):
+        backends = (("vault_file", Section(VaultFileBackend)), ("hashicorp_vault", Section(HashicorpVaultBackend)))
+        _fill_options(secrets, "secrets", "backend", backends, problems)
+        _fill(secrets["hashicorp_vault"], "path", f"keelson/{name}" if valid(name) else INVALID)
+
+    components = spec["components"]
+    if isinstance(components, dict):
+        for component, key, prefix in (
+            ("minio", "host", "minio"),
+            ("minio", "console_host", "minio-console"),
+            ("weaviate", "host", "weaviate"),
+            ("monitoring", "grafana_host", "grafana"),
+            ("keycloak", "host", "keycloak"),
+        ):
+            _fill(components[component], key, f"{prefix}.{domain}" if valid(domain) else INVALID)
+        cert_manager = components["cert_manager"]
+        if isinstance(cert_manager, dict) and cert_manager["issuer"] == "acme":
+            _fill(cert_manager, "acme_server", LETS_ENCRYPT)
+        weaviate, minio = components["weaviate"], components["minio"]
+        # An explicit null turns backups off, so only a bucket the user left out gets the default.
+        if isinstance(weaviate, dict) and isinstance(minio, dict) and weaviate["backup_bucket"] is UNSET:
+            _fill(weaviate, "backup_bucket", "weaviate-backups" if weaviate["enabled"] and minio["enabled"] else None)
+
+    _fill(spec["identity"], "realm", name)
+
+    tenants = spec["tenants"]
+    for tenant in tenants if isinstance(tenants, list) else []:
+        if not isinstance(tenant, dict):
+            continue
+        quota = tenant["quota"]
+        if isinstance(quota, dict):
+            _fill(quota, "cpu_limit", quota["cpu"])
+            _fill(quota, "memory_limit", quota["memory"])
+        if valid(tenant["name"]):
+            _fill(tenant, "namespaces", [tenant["name"]])
+            for role, suffix in (("admin", "admins"), ("edit", "editors"), ("view", "viewers")):
+                _fill(tenant["groups"], role, f"{tenant['name']}-{suffix}")
+
+
+def _settle(value: Any) -> Any:
+    """Replace what stayed UNSET (a derived default that does not apply) with null."""
+    if value is UNSET:
+        return None
+    if isinstance(value, dict):
+        return {key: _settle(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_settle(item) for item in value]
+    return value
+
+
+# --------------------------------------------------------------------------------- cross-field rules
+
+
+def _ok(*values: Any) -> bool:
+    return all(valid(value) for value in values)
+
+
+class _Claims:
+    """Names that must be unique across the spec, with the path that claimed each first."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self.seen: dict[tuple[str, str], str] = {}
+
+    def claim(self, kind: str, name: str, path: str, what: str) -> bool:
+        """Record ``name`` of ``kind`` at ``path``; report it and return False when already taken."""
+        first = self.seen.setdefault((kind, name), path)
+        if first != path:
+            self.problems.error(path, f"{what}; already used at {first}", name)
+            return False
+        return True
+
+
+def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], problems: Problems) -> None:
+    tenants = spec["tenants"]
+    if not isinstance(tenants, list):
+        return
+    components = spec["components"] if isinstance(spec["components"], dict) else {}
+    enabled = {name: (components.get(name) or {}).get("enabled") for name in ("minio", "weaviate")}
+    claims = _Claims(problems)
+    weaviate = components.get("weaviate") or {}
+    if _ok(weaviate) and weaviate.get("backup_bucket"):
+        claims.claim("bucket", weaviate["backup_bucket"], "components.weaviate.backup_bucket", "")
+    identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
+    if _ok(identity.get("admins_group")):
+        claims.claim("group", identity["admins_group"], "identity.admins_group", "")
+    have_gpus = nodes is None or any(node["gpus"] > 0 for node in nodes)
+    for index, tenant in enumerate(tenants):
+        if isinstance(tenant, dict):
+            _check_tenant(tenant, child("tenants", index), claims, enabled, problems)
+            if isinstance(tenant["quota"], dict):
+                _check_quota(tenant["quota"], child(child("tenants", index), "quota"), have_gpus, problems)
+
+
+def _check_tenant(
+    tenant: dict[str, Any], path: str, claims: _Claims, enabled: dict[str, Any], problems: Problems
+) -> None:
+    if _ok(tenant["name"]) and not claims.claim("tenant", tenant["name"], child(path, "name"), "duplicate tenant name"):
+        return  # its namespaces and groups default to the same names: reporting them too is noise
+    for key, kind, what in (
+        ("namespaces", "namespace", "namespace belongs to another tenant"),
+        ("buckets", "bucket", "bucket names are global"),
+    ):
+        for index, name in enumerate(tenant[key] if isinstance(tenant[key], list) else []):
+            item_path = child(child(path, key), index)
+            if not _ok(name):
+                continue
+            if kind == "namespace" and name in RESERVED_NAMESPACES:
+                problems.error(item_path, "reserved for Kubernetes or the platform itself", name)
+            else:
+                claims.claim(kind, name, item_path, what)
+    if isinstance(tenant["groups"], dict):
+        for role in ("admin", "edit", "view"):
+            group = tenant["groups"][role]
+            if _ok(group) and group is not None:
+                claims.claim("group", group, child(child(path, "groups"), role), "a group holds one role in one tenant")
+    if tenant["buckets"] and enabled["minio"] is False:
+        problems.error(child(path, "buckets"), "needs components.minio.enabled")
+    if tenant["weaviate"] is True and enabled["weaviate"] is False:
+        problems.error(child(path, "weaviate"), "needs components.weaviate.enabled", True)
+
+
+def _check_quota(quota: dict[str, Any], path: str, have_gpus: bool, problems: Problems) -> None:
+    for limit, request in (("cpu_limit", "cpu"), ("memory_limit", "memory")):
+        if _ok(quota[limit], quota[request]) and quota[limit] is not None:
+            low, high = parse_quantity(quota[request]), parse_quantity(quota[limit])
+            if low is not None and high is not None and high < low:
+                problems.error(child(path, limit), f"must be at least {request} ({quota[request]})", quota[limit])
+    if _ok(quota["gpu"]) and quota["gpu"] > 0 and not have_gpus:
+        reason = "no host declares GPUs; set keelson_node.gpus in the GPU hosts' host_vars"
+        problems.error(child(path, "gpu"), reason, quota["gpu"])
+
+
+_NEEDS_SEALED_SECRETS: Final = ("minio", "weaviate", "monitoring", "keycloak")
+
+
+def _check_components(spec: dict[str, Any], problems: Problems) -> None:
+    components = spec["components"]
+    if not isinstance(components, dict):
+        return
+    path = "components"
+    sealed = components["sealed_secrets"]
+    if isinstance(sealed, dict) and sealed["enabled"] is False:
+        for name in _NEEDS_SEALED_SECRETS:
+            section = components[name]
+            if isinstance(section, dict) and section["enabled"] is True:
+                problems.error(
+                    child(child(path, name), "enabled"),
+                    "needs components.sealed_secrets (its credentials reach Git only sealed)",
+                )
+
+    cert_manager = components["cert_manager"]
+    if isinstance(cert_manager, dict) and _ok(cert_manager):
+        cm_path = child(path, "cert_manager")
+        if cert_manager["issuer"] == "acme" and not cert_manager["acme_email"]:
+            problems.error(child(cm_path, "acme_email"), "required with issuer acme")
+        if cert_manager["issuer"] != "acme":
+            for key in ("acme_email", "acme_server"):
+                if cert_manager[key] is not None:
+                    problems.error(child(cm_path, key), "only valid with issuer acme", cert_manager[key])
+
+    minio = components["minio"]
+    if isinstance(minio, dict) and _ok(minio["replicas"]) and 1 < minio["replicas"] < 4:
+        problems.error(
+            child(child(path, "minio"), "replicas"),
+            "must be 1 (standalone) or at least 4 (distributed mode needs 4 drives for erasure coding)",
+            minio["replicas"],
+        )
+    weaviate = components["weaviate"]
+    bucket = weaviate["backup_bucket"] if isinstance(weaviate, dict) else None
+    if _ok(bucket) and bucket and isinstance(minio, dict) and minio["enabled"] is False:
+        problems.error(
+            child(child(path, "weaviate"), "backup_bucket"),
+            "needs components.minio.enabled (backups go to MinIO); set null to turn backups off",
+            bucket,
+        )
+
+    # Every ingress host is used once.
+    claims = _Claims(problems)
+    hosts: list[str] = []
+    gitops = spec["gitops"]
+    argocd = gitops.get("argocd") if isinstance(gitops, dict) else None
+    candidates = []
+    if isinstance(argocd, dict):
+        candidates.append(("gitops.argocd.host", argocd["host"], True))
+    for component, key in (
+        ("minio", "host"),
+        ("minio", "console_host"),
+        ("weaviate", "host"),
+        ("monitoring", "grafana_host"),
+        ("keycloak", "host"),
+    ):
+        section = components[component]
+        if isinstance(section, dict):
+            candidates.append((f"components.{component}.{key}", section[key], section["enabled"] is True))
+    domain = spec["domain"]
+    for host_path, host, enabled in candidates:
+        if not enabled or not _ok(host) or host is None:
+            continue
+        claims.claim("host", host, host_path, "ingress host used twice")
+        hosts.append(host)
+        if _ok(domain) and not (host == domain or host.endswith("." + domain)):
+            problems.warn(host_path, f"is not under the platform domain {domain}", host)
+    cluster = spec["cluster"]
+    if isinstance(cluster, dict) and isinstance(cluster["disable"], list) and "traefik" in cluster["disable"] and hosts:
+        problems.warn(
+            "cluster.disable",
+            "traefik is disabled but components have ingress hosts; bring your own ingress controller",
+        )
+
+
+def _check_gitops(spec: dict[str, Any], problems: Problems) -> None:
+    gitops = spec["gitops"]
+    if not isinstance(gitops, dict) or not isinstance(gitops["repo"], dict):
+        return
+    repo = gitops["repo"]
+    if _ok(repo["url"]) and repo["ca_cert"] is not None and repo_url_scheme(repo["url"]) != "https":
+        problems.error("gitops.repo.ca_cert", "only valid with an https:// repository URL")
+
+
+def _check_secrets(spec: dict[str, Any], problems: Problems) -> None:
+    secrets = spec["secrets"]
+    vault = secrets.get("hashicorp_vault") if isinstance(secrets, dict) else None
+    if not isinstance(vault, dict):
+        return
+    path = "secrets.hashicorp_vault"
+    if vault["auth_method"] == "approle" and not vault["role_id"]:
+        problems.error(child(path, "role_id"), "required with auth_method approle")
+    if vault["auth_method"] == "token" and vault["role_id"]:
+        problems.error(child(path, "role_id"), "only valid with auth_method approle", vault["role_id"])
+    if _ok(vault["url"]) and vault["url"].startswith("http://"):
+        problems.warn(child(path, "url"), "plain http: Vault tokens and secrets travel unencrypted", vault["url"])
+
+
+def _networks(values: Any) -> list[tuple[str, IPNetwork]]:
+    if not isinstance(values, list):
+        return []
+    result = []
+    for value in values:
+        network = parse_network(value) if _ok(value) else None
+        if network is not None:
+            result.append((value, network))
+    return result
+
+
+def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], problems: Problems) -> None:
+    cluster = spec["cluster"]
+    if not isinstance(cluster, dict):
+        return
+    pods, services = _networks(cluster["cluster_cidr"]), _networks(cluster["service_cidr"])
+    for key, networks in (("cluster_cidr", pods), ("service_cidr", services)):
+        versions = [network.version for _, network in networks]
+        if len(versions) != len(set(versions)):
+            problems.error(
+                child("cluster", key), "give at most one network per IP family", [text for text, _ in networks]
+            )
+    for index, (text, network) in enumerate(services):
+        for pod_text, pod in pods:
+            if network.overlaps(pod):
+                path = child(child("cluster", "service_cidr"), index)
+                problems.error(path, f"overlaps cluster.cluster_cidr {pod_text}", text)
+    if pods and services and {n.version for _, n in pods} != {n.version for _, n in services}:
+        problems.error("cluster.service_cidr", "must have the same IP families as cluster.cluster_cidr")
+
+    vip_text = cluster["api_vip"]
+    vip = parse_ip(vip_text) if _ok(vip_text) and vip_text else None
+    addresses: list[tuple[str, IPAddress]] = []
+    if vip is not None:
+        addresses.append(("cluster.api_vip", vip))
+    for node in nodes or []:
+        address = parse_ip(node["address"])
+        if address is not None:
+            addresses.append((child(_host_path(node["host"]), "ansible_host"), address))
+    for where, address in addresses:
+        for key, networks in (("cluster_cidr", pods), ("service_cidr", services)):
+            for text, network in networks:
+                if address in network:
+                    problems.error(where, f"lies inside cluster.{key} {text}", str(address))
+    if vip is not None:
+        for node in nodes or []:
+            if parse_ip(node["address"]) == vip:
+                problems.error(
+                    "cluster.api_vip",
+                    f"is the address of host {node['host']}; the VIP must be a free address",
+                    vip_text,
+                )
+
+    registries = cluster["registries"]
+    configs = registries.get("configs") if isinstance(registries, dict) else None
+    if isinstance(configs, dict):
+        for host, config in configs.items():
+            if not isinstance(config, dict):
+                continue
+            path = child(child("cluster.registries", "configs"), host)
+            if config["password_secret"] and not config["username"]:
+                problems.error(child(path, "username"), "required with password_secret")
+            if config["insecure_skip_verify"] is True:
+                problems.warn(child(path, "insecure_skip_verify"), "TLS verification is off for this registry")
+
+
+# ------------------------------------------------------------------------------------------- nodes
+
+
+def _host_path(host: str) -> str:
+    """``hostvars["server-1"]``: the Jinja expression that shows the host's variables."""
+    return f"hostvars[{json.dumps(host)}]"
+
+
+def _normalise_nodes(raw: Any, problems: Problems) -> Optional[list[dict[str, Any]]]:
+    """Validate the inventory's view: one entry per (host, group) from the cluster_inventory filter."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        problems.error("nodes", "must be a list", raw)
+        return []
+    nodes: list[dict[str, Any]] = []
+    roles: dict[str, str] = {}
+    claims = _Claims(problems)
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("host"), str):
+            problems.error("nodes", "each entry needs host, role, address and keelson_node", entry)
+            continue
+        host = entry["host"]
+        role = entry.get("role")
+        path = _host_path(host)
+        if role not in ("server", "agent"):
+            problems.error(child(path, "role"), "must be server or agent", role)
+            continue
+        if host in roles:
+            problems.error(path, f"is in both {SERVER_GROUP} and {AGENT_GROUP}; a host is a server or an agent")
+            continue
+        roles[host] = role
+        if entry.get("spec_differs"):
+            problems.error(
+                child(path, "keelson_platform"),
+                "differs from what the other hosts see; define keelson_platform once (group_vars/all)",
+            )
+        node_path = child(path, "keelson_node")
+        node = NODE.normalise(entry.get("keelson_node"), node_path, problems)
+        if not isinstance(node, dict):
+            continue
+        if node["name"] in (None, UNSET):
+            reason = check_dns_subdomain(host)
+            if reason:
+                problems.error(
+                    child(node_path, "name"),
+                    f"the inventory hostname is not a valid Kubernetes node name ({reason}); set keelson_node.name",
+                    host,
+                )
+            node["name"] = INVALID if reason else host
+        if _ok(node["name"]):
+            claims.claim("node", node["name"], child(node_path, "name"), "node name used twice")
+        address = entry.get("address")
+        nodes.append(
+            {
+                "host": host,
+                "role": role,
+                "address": address if isinstance(address, str) and address else host,
+                **node,
+            }
+        )
+    servers = [node for node in nodes if node["role"] == "server"]
+    if not any(entry.get("role") == "server" for entry in raw if isinstance(entry, dict)):
+        problems.error("inventory", f"no hosts in group {SERVER_GROUP}; keelson needs at least one server")
+    elif len(servers) % 2 == 0 and servers:
+        problems.warn(
+            "inventory",
+            f"{len(servers)} servers in {SERVER_GROUP}: an even number tolerates no more failures than "
+            f"{len(servers) - 1} (etcd quorum); use an odd number",
+        )
+    return nodes
+
+
+def _check_ha(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], problems: Problems) -> None:
+    if nodes is None or not isinstance(spec["cluster"], dict):
+        return
+    servers = [node for node in nodes if node["role"] == "server"]
+    if len(servers) > 1 and spec["cluster"]["api_vip"] is None:
+        problems.warn(
+            "cluster.api_vip",
+            f"{len(servers)} servers but no API VIP: agents and the kubeconfig use the first server "
+            f"({servers[0]['host']}) and lose the API when it is down",
+        )
+    addresses: dict[str, str] = {}
+    for node in nodes:
+        path = child(_host_path(node["host"]), "ansible_host")
+        if node["address"] in addresses:
+            problems.warn(path, f"same address as {addresses[node['address']]}", node["address"])
+        else:
+            addresses[node["address"]] = path
+
+
+# --------------------------------------------------------------------------------------- entry point
+
+
+@dataclasses.dataclass(frozen=True)
+class Validated:
+    """What :func:`validate_platform` returns."""
+
+    spec: dict[str, Any]
+    nodes: Optional[list[dict[str, Any]]]
+    warnings: list[str]
+
+    def model(self) -> PlatformSpec:
+        """The typed model of the normalised spec."""
+        return SPEC.build(self.spec)
+
+    def node_models(self) -> list[NodeSpec]:
+        return [NODE.build({key: node[key] for key in NODE.names}) for node in self.nodes or []]
+
+
+RULES: Final[tuple[Callable[[dict[str, Any], Optional[list[dict[str, Any]]], Problems], None], ...]] = (
+    _check_tenants,
+    lambda spec, _nodes, problems: _check_components(spec, problems),
+    lambda spec, _nodes, problems: _check_gitops(spec, problems),
+    lambda spec, _nodes, problems: _check_secrets(spec, problems),
+    _check_cluster,
+    _check_ha,
+)
+
+
+def validate_platform(raw: Any, nodes: Any = None) -> Validated:
+    """Validate and normalise ``keelson_platform`` (and the inventory's nodes, when given).
+
+    Raises SpecError with every problem found; warnings come back with the result.
+    """
+    problems = Problems()
+    if raw is None:
+        problems.error("keelson_platform", "not defined; set it in the inventory's group_vars (see docs/spec.md)")
+    elif not isinstance(raw, dict):
+        problems.error("keelson_platform", "must be a mapping", raw)
+    problems.raise_if_errors()
+    normalised_nodes = _normalise_nodes(nodes, problems)
+    spec = SPEC.normalise(raw, "", problems)
+    _derive(spec, problems)
+    spec = _settle(spec)
+    for rule in RULES:
+        rule(spec, normalised_nodes, problems)
+    problems.raise_if_errors()
+    return Validated(spec, normalised_nodes, [str(warning) for warning in problems.warnings])

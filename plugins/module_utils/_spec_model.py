@@ -1,0 +1,587 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The platform spec (``keelson_platform``) as a typed model: every field, its kind, default and docs.
+
+Static defaults live in the field declarations below (``default=``). Defaults that depend on other
+fields (``DERIVED``) and the rules that span fields are in ``_spec.py``, which validates input against
+this model. docs/spec.md is generated from these declarations (``make docs``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Final, Optional
+
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import default_k3s_version, k3s_versions
+from ansible_collections.keelson.platform.plugins.module_utils._formats import (
+    check_airgap_source,
+    check_cidr,
+    check_dns_subdomain,
+    check_domain,
+    check_duration,
+    check_git_branch,
+    check_group_name,
+    check_host_or_ip,
+    check_http_url,
+    check_https_url,
+    check_ip,
+    check_label_key,
+    check_label_value,
+    check_pem_certificate,
+    check_registry_host,
+    check_repo_path,
+    check_repo_url,
+    check_s3_bucket,
+    check_taint,
+    check_vault_path,
+    dns_label,
+    normalise_repo_path,
+)
+from ansible_collections.keelson.platform.plugins.module_utils._schema import (
+    DERIVED,
+    Bool,
+    Enum,
+    Int,
+    ListOf,
+    MapOf,
+    Nullable,
+    Quantity,
+    Section,
+    Str,
+    spec_field,
+)
+
+# Names keelson extends with suffixes of up to 23 characters ("-editors", "tenant-", "-svc", ...) must
+# still fit the 63 characters of a DNS label / Kubernetes label value.
+NAME_MAX: Final = 40
+_NAME_WHY: Final = " (keelson adds suffixes; the result must fit 63)"
+SERVER_GROUP: Final = "keelson_servers"
+AGENT_GROUP: Final = "keelson_agents"
+# Namespaces the platform itself uses or Kubernetes reserves: no tenant may claim them.
+RESERVED_NAMESPACES: Final = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "argocd",
+        "flux-system",
+        "cert-manager",
+        "sealed-secrets",
+        "minio",
+        "weaviate",
+        "monitoring",
+        "keycloak",
+        "keelson-system",
+    }
+)
+LETS_ENCRYPT: Final = "https://acme-v02.api.letsencrypt.org/directory"
+K3S_PACKAGED: Final = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server")
+_EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SECRET_KEY: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def _check_k3s_version(value: str) -> Optional[str]:
+    known = k3s_versions()
+    if value in known:
+        return None
+    return f"not in the version catalog (known: {', '.join(known)})"
+
+
+def _check_email(value: str) -> Optional[str]:
+    return None if _EMAIL.match(value) else "not an email address"
+
+
+def _check_secret_key(value: str) -> Optional[str]:
+    if _SECRET_KEY.match(value):
+        return None
+    return "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"
+
+
+def _check_vault_file(value: str) -> Optional[str]:
+    if value.endswith("/"):
+        return "must name a file, not a folder"
+    return None
+
+
+def _check_external_repo(value: str) -> Optional[str]:
+    if value == "embedded":
+        return "a tenant repository must be an external URL (the embedded repository is the platform's)"
+    return check_repo_url(value)
+
+
+def _quantity_field(doc: str, default: str, example: str = "") -> Any:
+    return spec_field(Quantity(), doc, default=default, example=example or None)
+
+
+# ------------------------------------------------------------------------------------------- nodes
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """Per-host settings: the inventory variable ``keelson_node`` (host_vars)."""
+
+    name: str = spec_field(
+        Nullable(Str(check_dns_subdomain, type_doc="Kubernetes node name")),
+        "Kubernetes node name.",
+        default=DERIVED,
+        default_doc="the inventory hostname",
+    )
+    labels: dict[str, str] = spec_field(
+        MapOf(Str(check_label_value, empty=True, scalars=True, type_doc="label value"), Str(check_label_key), "key"),
+        "Node labels, set by k3s at registration (`node-label`). Keys under kubernetes.io/k8s.io are refused "
+        "(NodeRestriction) except the kubelet's own.",
+        default={},
+        example='{"example.com/pool": "training"}',
+    )
+    taints: list[str] = spec_field(
+        ListOf(Str(check_taint, type_doc="taint"), unique=True),
+        "Node taints as `key[=value]:Effect` (`node-taint`).",
+        default=[],
+        example='["nvidia.com/gpu=true:NoSchedule"]',
+    )
+    gpus: int = spec_field(
+        Int(minimum=0),
+        "NVIDIA GPUs on this host. Tenants can have a GPU quota only when some host declares GPUs.",
+        default=0,
+        example="2",
+    )
+
+
+# ----------------------------------------------------------------------------------------- cluster
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryMirror:
+    endpoints: list[str] = spec_field(
+        ListOf(Str(check_http_url, type_doc="URL"), unique=True, min_items=1),
+        "Mirror endpoints, tried in order before the upstream registry.",
+        example='["https://mirror.example.internal"]',
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryConfig:
+    username: Optional[str] = spec_field(Nullable(Str()), "User name for the registry.", default=None)
+    password_secret: Optional[str] = spec_field(
+        Nullable(Str(_check_secret_key, type_doc="secrets-backend key")),
+        "Key in the secrets backend that holds the password (never the password itself).",
+        default=None,
+        example="registry-mirror",
+    )
+    ca_cert: Optional[str] = spec_field(
+        Nullable(Str(check_pem_certificate, type_doc="PEM")),
+        "CA bundle (PEM) the registry's TLS chains to.",
+        default=None,
+    )
+    insecure_skip_verify: bool = spec_field(Bool(), "Skip TLS verification (warned about).", default=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Registries:
+    """containerd registry settings, written to /etc/rancher/k3s/registries.yaml."""
+
+    mirrors: dict[str, RegistryMirror] = spec_field(
+        MapOf(Section(RegistryMirror), Str(check_registry_host), "registry"),
+        "Mirrors per upstream registry (`docker.io`, `registry.k8s.io`, or `*` for all).",
+        default={},
+    )
+    configs: dict[str, RegistryConfig] = spec_field(
+        MapOf(Section(RegistryConfig), Str(check_registry_host), "registry host"),
+        "Authentication and TLS per registry host.",
+        default={},
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    k3s_version: str = spec_field(
+        Str(_check_k3s_version, type_doc="k3s version"),
+        "k3s release to install; must be one the catalog pins (plugins/module_utils/_catalog.py).",
+        default=default_k3s_version(),
+        default_doc=f"`{default_k3s_version()}` (the catalog's default)",
+    )
+    api_vip: Optional[str] = spec_field(
+        Nullable(Str(check_ip, type_doc="IP address")),
+        "Virtual IP for the Kubernetes API (kube-vip, ARP). Agents and the kubeconfig use it when set.",
+        default=None,
+        example="192.168.10.50",
+    )
+    api_names: list[str] = spec_field(
+        ListOf(Str(check_host_or_ip, type_doc="DNS name or IP"), unique=True),
+        "Extra names and addresses for the API server certificate (`tls-san`).",
+        default=[],
+        example='["k8s.ml.example.internal"]',
+    )
+    cluster_cidr: list[str] = spec_field(
+        ListOf(Str(check_cidr, type_doc="CIDR"), unique=True, scalar_ok=True, min_items=1, max_items=2),
+        "Pod network(s); one per IP family. A comma-separated string is accepted.",
+        default=["10.42.0.0/16"],
+    )
+    service_cidr: list[str] = spec_field(
+        ListOf(Str(check_cidr, type_doc="CIDR"), unique=True, scalar_ok=True, min_items=1, max_items=2),
+        "Service network(s); same IP families as cluster_cidr.",
+        default=["10.43.0.0/16"],
+    )
+    disable: list[str] = spec_field(
+        ListOf(Enum(*K3S_PACKAGED), unique=True),
+        "k3s packaged components to turn off.",
+        default=[],
+        example='["servicelb"]',
+    )
+    registries: Registries = spec_field(Section(Registries), "Registry mirrors and credentials.", default={})
+    airgap_source: Optional[str] = spec_field(
+        Nullable(Str(check_airgap_source, type_doc="path or URL")),
+        "Folder on the controller or http(s) URL holding the k3s binary, image tarball and sha256 sums. "
+        "Unset: download from the k3s release, checksum verified.",
+        default=None,
+        example="/srv/airgap/k3s",
+    )
+    hardening: bool = spec_field(
+        Bool(), "Apply the CIS hardening settings (kubelet sysctls, audit log, PSA).", default=False
+    )
+    secrets_encryption: bool = spec_field(Bool(), "Encrypt Secrets at rest in the datastore.", default=True)
+
+
+# ------------------------------------------------------------------------------------------ gitops
+
+
+@dataclasses.dataclass(frozen=True)
+class GitRepo:
+    url: str = spec_field(
+        Str(check_repo_url, type_doc="repository URL"),
+        "`embedded` (a bare repository on the first server, over SSH), or an external `https://`, "
+        "`ssh://` or `user@host:path` URL.",
+        default="embedded",
+        example="git@gitlab.example.internal:platform/ml-prod.git",
+    )
+    branch: str = spec_field(Str(check_git_branch, type_doc="branch"), "Branch the cluster follows.", default="main")
+    path: str = spec_field(
+        Str(check_repo_path, tidy=normalise_repo_path, type_doc="relative path"),
+        "Folder inside the repository that holds this platform (`.` is the top).",
+        default=".",
+        example="clusters/ml-prod",
+    )
+    ca_cert: Optional[str] = spec_field(
+        Nullable(Str(check_pem_certificate, type_doc="PEM")),
+        "CA bundle (PEM) for an https repository with a private CA.",
+        default=None,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ArgoCDSettings:
+    host: str = spec_field(
+        Nullable(Str(check_domain, type_doc="hostname")),
+        "Ingress host of the Argo CD UI.",
+        default=DERIVED,
+        default_doc="`argocd.<domain>`",
+    )
+    ha: bool = spec_field(Bool(), "Run Argo CD's HA manifests (several replicas, redis-ha).", default=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class FluxSettings:
+    interval: str = spec_field(Str(check_duration, type_doc="duration"), "How often Flux reconciles.", default="10m")
+
+
+@dataclasses.dataclass(frozen=True)
+class GitOps:
+    engine: str = spec_field(Enum("argocd", "flux"), "The GitOps controller.", default="argocd")
+    repo: GitRepo = spec_field(Section(GitRepo), "The repository that holds the desired state.", default={})
+    argocd: Optional[ArgoCDSettings] = spec_field(
+        Nullable(Section(ArgoCDSettings)),
+        "Argo CD settings; only with engine `argocd`.",
+        default=DERIVED,
+        default_doc="defaults when engine is `argocd`, else `null`",
+    )
+    flux: Optional[FluxSettings] = spec_field(
+        Nullable(Section(FluxSettings)),
+        "Flux settings; only with engine `flux`.",
+        default=DERIVED,
+        default_doc="defaults when engine is `flux`, else `null`",
+    )
+
+
+# -------------------------------------------------------------------------------------- components
+
+
+def _host_field(name: str, what: str) -> Any:
+    return spec_field(
+        Nullable(Str(check_domain, type_doc="hostname")),
+        f"Ingress host of {what}.",
+        default=DERIVED,
+        default_doc=f"`{name}.<domain>`",
+    )
+
+
+def _enabled_field() -> Any:
+    return spec_field(Bool(), "Install this component.", default=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class CertManager:
+    enabled: bool = _enabled_field()
+    issuer: str = spec_field(
+        Enum("selfsigned", "acme"),
+        "Issuer of every ingress certificate: a self-signed platform CA, or ACME.",
+        default="selfsigned",
+    )
+    acme_email: Optional[str] = spec_field(
+        Nullable(Str(_check_email, type_doc="email")), "ACME account email; required with issuer `acme`.", default=None
+    )
+    acme_server: Optional[str] = spec_field(
+        Nullable(Str(check_https_url, type_doc="URL")),
+        "ACME directory URL; only with issuer `acme`.",
+        default=DERIVED,
+        default_doc="Let's Encrypt production with issuer `acme`, else `null`",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class SealedSecrets:
+    enabled: bool = spec_field(
+        Bool(), "Install the Sealed Secrets controller (needed by every component that holds a secret).", default=True
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class MinIO:
+    enabled: bool = _enabled_field()
+    storage: str = _quantity_field("Volume size per MinIO server.", "100Gi", "1Ti")
+    replicas: int = spec_field(
+        Int(minimum=1), "MinIO servers: 1 (standalone) or at least 4 (distributed, erasure coded).", default=1
+    )
+    host: Optional[str] = _host_field("minio", "the S3 API")
+    console_host: Optional[str] = _host_field("minio-console", "the MinIO console")
+
+
+@dataclasses.dataclass(frozen=True)
+class Weaviate:
+    enabled: bool = _enabled_field()
+    storage: str = _quantity_field("Volume size per Weaviate replica.", "32Gi")
+    replicas: int = spec_field(Int(minimum=1), "Weaviate replicas.", default=1)
+    host: Optional[str] = _host_field("weaviate", "the Weaviate API")
+    backup_bucket: Optional[str] = spec_field(
+        Nullable(Str(check_s3_bucket, type_doc="S3 bucket")),
+        "MinIO bucket for Weaviate backups (needs MinIO); `null` turns backups off.",
+        default=DERIVED,
+        default_doc="`weaviate-backups` when MinIO is enabled, else `null`",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Monitoring:
+    enabled: bool = _enabled_field()
+    retention: str = spec_field(Str(check_duration, type_doc="duration"), "Prometheus retention.", default="15d")
+    prometheus_storage: str = _quantity_field("Prometheus volume size.", "50Gi")
+    alertmanager: bool = spec_field(Bool(), "Run Alertmanager.", default=True)
+    grafana_host: Optional[str] = _host_field("grafana", "Grafana")
+
+
+@dataclasses.dataclass(frozen=True)
+class Keycloak:
+    enabled: bool = _enabled_field()
+    replicas: int = spec_field(Int(minimum=1), "Keycloak replicas.", default=1)
+    host: Optional[str] = _host_field("keycloak", "Keycloak")
+
+
+@dataclasses.dataclass(frozen=True)
+class Components:
+    cert_manager: CertManager = spec_field(Section(CertManager), "cert-manager: TLS for every ingress.", default={})
+    sealed_secrets: SealedSecrets = spec_field(Section(SealedSecrets), "Sealed Secrets controller.", default={})
+    minio: MinIO = spec_field(Section(MinIO), "MinIO object storage (tenant buckets).", default={})
+    weaviate: Weaviate = spec_field(Section(Weaviate), "Weaviate vector database.", default={})
+    monitoring: Monitoring = spec_field(
+        Section(Monitoring), "kube-prometheus-stack: Prometheus, Alertmanager, Grafana.", default={}
+    )
+    keycloak: Keycloak = spec_field(Section(Keycloak), "Keycloak: identity, groups and OIDC clients.", default={})
+
+
+# ------------------------------------------------------------------------------ identity and tenants
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    realm: str = spec_field(
+        Nullable(Str(dns_label(63), type_doc="realm name")),
+        "Keycloak realm of the platform.",
+        default=DERIVED,
+        default_doc="the platform `name`",
+    )
+    admins_group: str = spec_field(
+        Str(check_group_name, type_doc="group"),
+        "Group whose members administer the whole platform.",
+        default="platform-admins",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantGroups:
+    admin: str = spec_field(
+        Nullable(Str(check_group_name, type_doc="group")),
+        "Group bound to the `admin` ClusterRole in the tenant's namespaces.",
+        default=DERIVED,
+        default_doc="`<tenant>-admins`",
+    )
+    edit: str = spec_field(
+        Nullable(Str(check_group_name, type_doc="group")),
+        "Group bound to `edit`.",
+        default=DERIVED,
+        default_doc="`<tenant>-editors`",
+    )
+    view: str = spec_field(
+        Nullable(Str(check_group_name, type_doc="group")),
+        "Group bound to `view`.",
+        default=DERIVED,
+        default_doc="`<tenant>-viewers`",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Quota:
+    """The tenant's ResourceQuota (summed over its namespaces' requests)."""
+
+    cpu: str = _quantity_field("CPU requests (`requests.cpu`).", "4", "32")
+    memory: str = _quantity_field("Memory requests (`requests.memory`).", "16Gi", "128Gi")
+    cpu_limit: str = spec_field(
+        Nullable(Quantity()),
+        "CPU limits (`limits.cpu`); at least `cpu`.",
+        default=DERIVED,
+        default_doc="the value of `cpu`",
+    )
+    memory_limit: str = spec_field(
+        Nullable(Quantity()),
+        "Memory limits (`limits.memory`); at least `memory`.",
+        default=DERIVED,
+        default_doc="the value of `memory`",
+    )
+    gpu: int = spec_field(
+        Int(minimum=0), "NVIDIA GPUs (`requests.nvidia.com/gpu`); needs hosts with `keelson_node.gpus`.", default=0
+    )
+    storage: str = _quantity_field("Persistent volume requests (`requests.storage`).", "100Gi", "1Ti")
+    pods: int = spec_field(Int(minimum=0), "Pods.", default=50)
+    services: int = spec_field(Int(minimum=0), "Services (LoadBalancer and NodePort are never allowed).", default=20)
+    pvcs: int = spec_field(Int(minimum=0), "PersistentVolumeClaims.", default=20)
+    configmaps: int = spec_field(Int(minimum=0), "ConfigMaps.", default=100)
+    secrets: int = spec_field(Int(minimum=0), "Secrets.", default=100)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tenant:
+    name: str = spec_field(
+        Str(dns_label(NAME_MAX, _NAME_WHY, start_letter=True), type_doc="tenant name"),
+        f"Tenant (team) name: a DNS-1123 label of at most {NAME_MAX} characters, starting with a letter.",
+        example="vision",
+    )
+    namespaces: list[str] = spec_field(
+        Nullable(ListOf(Str(dns_label(63), type_doc="namespace"), unique=True, min_items=1)),
+        "The tenant's namespaces.",
+        default=DERIVED,
+        default_doc="`[<name>]`",
+        example='["vision", "vision-staging"]',
+    )
+    groups: TenantGroups = spec_field(Section(TenantGroups), "Keycloak groups per role.", default={})
+    quota: Quota = spec_field(Section(Quota), "Resource quota.", default={})
+    buckets: list[str] = spec_field(
+        ListOf(Str(check_s3_bucket, type_doc="S3 bucket"), unique=True),
+        "MinIO buckets the tenant owns; names are global, unique across tenants.",
+        default=[],
+        example='["vision-datasets", "vision-models"]',
+    )
+    weaviate: bool = spec_field(Bool(), "Give the tenant a Weaviate API key.", default=False)
+    repos: list[str] = spec_field(
+        ListOf(Str(_check_external_repo, type_doc="repository URL"), unique=True),
+        "Extra Git repositories the tenant may deploy from (besides its folder in the platform repo).",
+        default=[],
+    )
+
+
+# ----------------------------------------------------------------------------------------- secrets
+
+
+@dataclasses.dataclass(frozen=True)
+class VaultFileBackend:
+    path: str = spec_field(
+        Str(_check_vault_file, type_doc="path"),
+        "ansible-vault encrypted file; a relative path is relative to the inventory folder.",
+        default="keelson-secrets.vault.yml",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class HashicorpVaultBackend:
+    url: str = spec_field(
+        Str(check_http_url, type_doc="URL"), "Vault address.", example="https://vault.example.internal:8200"
+    )
+    auth_method: str = spec_field(
+        Enum("token", "approle"),
+        "`token` (VAULT_TOKEN) or `approle` (role_id here, secret id from VAULT_SECRET_ID).",
+        default="token",
+    )
+    role_id: Optional[str] = spec_field(
+        Nullable(Str(type_doc="AppRole role id")), "AppRole role id; only with auth_method `approle`.", default=None
+    )
+    mount: str = spec_field(Str(check_vault_path, type_doc="mount"), "KV version 2 mount point.", default="secret")
+    path: str = spec_field(
+        Nullable(Str(check_vault_path, type_doc="path")),
+        "Path below the mount for this platform's secrets.",
+        default=DERIVED,
+        default_doc="`keelson/<name>`",
+    )
+    namespace: Optional[str] = spec_field(
+        Nullable(Str(check_vault_path, type_doc="namespace")), "Vault Enterprise namespace.", default=None
+    )
+    ca_cert: Optional[str] = spec_field(
+        Nullable(Str(check_pem_certificate, type_doc="PEM")), "CA bundle (PEM) for Vault's TLS.", default=None
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Secrets:
+    backend: str = spec_field(
+        Enum("vault_file", "hashicorp_vault"), "Where generated credentials and keys are kept.", default="vault_file"
+    )
+    vault_file: Optional[VaultFileBackend] = spec_field(
+        Nullable(Section(VaultFileBackend)),
+        "Settings of backend `vault_file`; only with that backend.",
+        default=DERIVED,
+        default_doc="defaults with backend `vault_file`, else `null`",
+    )
+    hashicorp_vault: Optional[HashicorpVaultBackend] = spec_field(
+        Nullable(Section(HashicorpVaultBackend)),
+        "Settings of backend `hashicorp_vault`; required with that backend, refused with the other.",
+        default=DERIVED,
+        default_doc="`null`",
+    )
+
+
+# ------------------------------------------------------------------------------------------- root
+
+
+@dataclasses.dataclass(frozen=True)
+class PlatformSpec:
+    """``keelson_platform``: one platform, its cluster, its GitOps repo, its components and its tenants."""
+
+    name: str = spec_field(
+        Str(dns_label(NAME_MAX, _NAME_WHY, start_letter=True), type_doc="name"),
+        f"Platform (cluster) name: a DNS-1123 label of at most {NAME_MAX} characters, starting with a letter.",
+        example="ml-prod",
+    )
+    domain: str = spec_field(
+        Str(check_domain, type_doc="DNS domain"),
+        "DNS domain under which every ingress host lives.",
+        example="ml.example.internal",
+    )
+    cluster: Cluster = spec_field(Section(Cluster), "The k3s cluster.", default={})
+    gitops: GitOps = spec_field(Section(GitOps), "The GitOps controller and repository.", default={})
+    components: Components = spec_field(Section(Components), "Platform components.", default={})
+    identity: Identity = spec_field(Section(Identity), "Keycloak realm and platform admins.", default={})
+    tenants: list[Tenant] = spec_field(ListOf(Section(Tenant)), "Teams sharing the platform.", default=[])
+    secrets: Secrets = spec_field(Section(Secrets), "Secrets backend.", default={})
+
+
+SPEC: Final = Section(PlatformSpec)
+NODE: Final = Section(NodeSpec)

@@ -1,0 +1,42 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Helpers for tests that run the real ansible-playbook and ansible-galaxy of the tool chain."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def ansible(tmp_path: Path) -> Runner:
+    """Run an Ansible command line tool of the tool chain with this checkout's ansible.cfg."""
+
+    def run(
+        tool: str, *args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            **(env or {}),
+        }
+        return subprocess.run(
+            [str(BIN / tool), *args], cwd=cwd or REPO, env=environment, capture_output=True, text=True, check=False
+        )
+
+    return run

@@ -1,0 +1,92 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The platform_spec module as Ansible runs it: arguments in, JSON result out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest import mock
+
+import pytest
+from ansible.module_utils import _internal as module_utils_internal
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.keelson.platform.plugins.modules import platform_spec
+
+NODES = [
+    {"host": "server-1", "role": "server", "address": "192.168.10.11", "keelson_node": None, "spec_differs": False}
+]
+
+
+def run(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    # Other tests import controller code, after which ansible-core routes module warnings to the display;
+    # a module runs in a process of its own, so pretend to be one.
+    with (
+        mock.patch.object(module_utils_internal, "is_controller", False),
+        patch_module_args(args),
+        pytest.raises(SystemExit) as exited,
+    ):
+        platform_spec.main()
+    return int(exited.value.code or 0), json.loads(capsys.readouterr().out)
+
+
+def test_valid_spec_returns_normalised_spec_and_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, result = run({"spec": {"name": "ml", "domain": "ml.example.internal"}, "nodes": NODES}, capsys)
+    assert code == 0
+    assert result["changed"] is False
+    assert result["spec"]["gitops"]["argocd"]["host"] == "argocd.ml.example.internal"
+    assert result["nodes"][0]["name"] == "server-1"
+
+
+def test_check_mode_gives_the_same_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    args = {"spec": {"name": "ml", "domain": "ml.example.internal"}, "nodes": NODES}
+    _, normal = run(args, capsys)
+    code, checked = run({**args, "_ansible_check_mode": True}, capsys)
+    assert code == 0
+    assert checked["spec"] == normal["spec"]
+    assert checked["changed"] is False
+
+
+def test_bad_spec_fails_with_every_error(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = {
+        "name": "ml",
+        "domain": "ml.example.internal",
+        "tenants": [{"name": "a", "quota": {"memory": "12GBs"}}, {"nmae": "b"}],
+    }
+    code, result = run({"spec": spec, "nodes": NODES}, capsys)
+    assert code == 1
+    assert result["failed"] is True
+    assert result["errors"] == [
+        'tenants[0].quota.memory: not a Kubernetes quantity (got "12GBs")',
+        'tenants[1].nmae: unknown key; did you mean "name"?',
+        "tenants[1].name: required",
+    ]
+    assert result["msg"].startswith("the keelson platform spec is invalid (3 problems):")
+
+
+def test_warnings_reach_the_user(capsys: pytest.CaptureFixture[str]) -> None:
+    nodes = [dict(NODES[0], host=f"server-{i}", address=f"192.168.10.1{i}") for i in (1, 2)]
+    code, result = run(
+        {
+            "spec": {"name": "ml", "domain": "ml.example.internal", "cluster": {"api_vip": "192.168.10.10"}},
+            "nodes": nodes,
+        },
+        capsys,
+    )
+    assert code == 0
+    # ansible-core 2.19+ sends warnings as structured events; older cores as strings.
+    messages = [w["event"]["msg"] if isinstance(w, dict) else w for w in result["warnings"]]
+    assert messages == [
+        "inventory: 2 servers in keelson_servers: an even number tolerates no more failures than 1 (etcd quorum); "
+        "use an odd number"
+    ]
+
+
+def test_undefined_spec_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    code, result = run({"spec": None}, capsys)
+    assert code == 1
+    assert result["errors"] == [
+        "keelson_platform: not defined; set it in the inventory's group_vars (see docs/spec.md)"
+    ]
