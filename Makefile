@@ -6,28 +6,39 @@ SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.keelson-setup
+# ansible-core 2.19 on Python 3.11: the oldest supported core, checked by `make compat`.
+COMPAT_VENV  := .venv-compat
+COMPAT_STAMP := $(COMPAT_VENV)/.keelson-setup
 # This checkout, importable as keelson.platform (ansible.cfg puts .collections on the collections path).
 LINK  := .collections/ansible_collections/keelson/platform
 PIP_VERSION := 26.3
 SANITY_ROOT := build/sanity/ansible_collections/keelson/platform
+# Where ansible-test pins the pip version of its sanity venvs.
+ANSIBLE_TEST_REQS := $(VENV)/lib/python3.12/site-packages/ansible_test/_internal/python_requirements.py
 
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help setup test lint sanity unit integration docs lock build clean
+.PHONY: help setup test lint sanity unit integration compat docs lock build clean
 
 help:
 	@echo "make setup        create .venv (Python 3.12) with the pinned tool chain; link this checkout as keelson.platform"
-	@echo "make test         every test layer: lint, sanity, unit, integration"
+	@echo "make test         every test layer: lint, sanity, unit, integration, compat"
 	@echo "make lint         ansible-lint (production), yamllint, ruff, mypy"
 	@echo "make sanity       ansible-test sanity on a copy of the collection"
 	@echo "make unit         pytest tests/unit"
 	@echo "make integration  pytest tests/integration (playbooks, collection build + install)"
+	@echo "make compat       unit tests and the validate playbook again on ansible-core 2.19 / Python 3.11"
 	@echo "make docs         regenerate the generated part of docs/spec.md"
 	@echo "make build        ansible-galaxy collection build into build/"
 	@echo "make lock         re-resolve requirements/constraints.txt from requirements/requirements.txt"
 
-setup: $(STAMP) $(LINK)
+setup: $(STAMP) $(COMPAT_STAMP) $(LINK)
+	@# ansible-test sanity --venv fetches a pip bootstrap script from a host these machines cannot reach;
+	@# give it an offline stand-in under the name it looks for (see tools/ansible-test-get-pip.py).
+	@pip_version=$$(grep -o "pip='[0-9.]*'" $(ANSIBLE_TEST_REQS) | grep -o "[0-9][0-9.]*[0-9]"); \
+	target="$$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py"; \
+	cmp -s tools/ansible-test-get-pip.py "$$target" || { mkdir -p "$$(dirname "$$target")"; cp tools/ansible-test-get-pip.py "$$target"; }
 	@echo "keelson: tool chain ready ($$($(BIN)/ansible --version | head -n 1)); source $(BIN)/activate to use it directly"
 
 $(STAMP): requirements/requirements.txt requirements/constraints.txt tools/find-python
@@ -39,11 +50,20 @@ $(STAMP): requirements/requirements.txt requirements/constraints.txt tools/find-
 	$(BIN)/python -m pip install --quiet -r requirements/requirements.txt -c requirements/constraints.txt
 	touch $@
 
+$(COMPAT_STAMP): requirements/compat.txt tools/find-python
+	@python=$$(tools/find-python 3.11); \
+	if ! $(COMPAT_VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
+	  echo "keelson: creating $(COMPAT_VENV) with $$python"; rm -rf $(COMPAT_VENV); "$$python" -m venv $(COMPAT_VENV); \
+	fi
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -r requirements/compat.txt
+	touch $@
+
 $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../.. $(LINK)
 
-test: lint sanity unit integration
+test: lint sanity unit integration compat
 
 lint: setup
 	ansible-lint
@@ -55,13 +75,17 @@ lint: setup
 sanity: setup
 	rm -rf build/sanity && mkdir -p $(SANITY_ROOT)
 	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -C $(SANITY_ROOT) -xf -
-	cd $(SANITY_ROOT) && ansible-test sanity --venv --python 3.12 --color no
+	# A repository of its own, so ansible-test sees these files and not the (ignoring) checkout around them.
+	cd $(SANITY_ROOT) && git init -q && git add -A && ansible-test sanity --venv --python 3.12 --color no
 
 unit: setup
 	pytest tests/unit
 
 integration: setup
 	pytest tests/integration
+
+compat: setup
+	$(COMPAT_VENV)/bin/pytest tests/unit tests/integration/test_validate_playbook.py
 
 docs: setup
 	python tools/spec_doc.py --write docs/spec.md
@@ -79,4 +103,4 @@ lock:
 	  echo "pip==$(PIP_VERSION)"; build/lock-venv/bin/python -m pip freeze; } > requirements/constraints.txt
 
 clean:
-	rm -rf build .collections .pytest_cache .ruff_cache .mypy_cache
+	rm -rf build .collections .pytest_cache .ruff_cache .mypy_cache $(VENV) $(COMPAT_VENV)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -67,7 +66,7 @@ def render(page: str) -> str:
     if BEGIN not in page or END not in page:
         raise SystemExit(f"spec_doc: the page has no {BEGIN} ... {END} markers")
     head, rest = page.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    tail = rest.split(END, 1)[1]
     return f"{head}{BEGIN}\n\n{reference()}\n{END}{tail}"
 
 

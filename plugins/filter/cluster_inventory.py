@@ -9,7 +9,7 @@ name: cluster_inventory
 short_description: The inventory's view of a keelson cluster
 version_added: 0.1.0
 author:
-  - keelson maintainers
+  - keelson maintainers (@keelson)
 description:
   - Collects what P(keelson.platform.platform_spec#module) needs from the inventory. For every host of the
     server and agent groups, that is its address, its C(keelson_node) host variable, and whether it sees the

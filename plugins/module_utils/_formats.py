@@ -246,7 +246,7 @@ def check_registry_host(value: str) -> Optional[str]:
     """A registry name as containerd's registries.yaml keys it: ``docker.io``, ``reg.local:5000`` or ``*``."""
     if value == "*":
         return None
-    host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+    host, port = value.split(":") if value.count(":") == 1 else (value, "")
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
         return "has an invalid port"
     if check_host_or_ip(host or value) is not None:
@@ -292,7 +292,8 @@ def check_repo_url(value: str) -> Optional[str]:
         if not parts.hostname:
             return "has no host"
         try:
-            _ = parts.port
+            if parts.port == 0:  # parts.port raises ValueError for a port out of range
+                return "has an invalid port"
         except ValueError:
             return "has an invalid port"
         if parts.path.strip("/") == "":
@@ -415,7 +416,7 @@ def check_taint(value: str) -> Optional[str]:
         return "not a taint: write key=value:Effect or key:Effect"
     if effect not in TAINT_EFFECTS:
         return f"not a taint: the effect must be one of {', '.join(TAINT_EFFECTS)}"
-    key, _, taint_value = key_value.partition("=")
+    key, taint_value = key_value.split("=", 1) if "=" in key_value else (key_value, "")
     prefix, slash, name = key.rpartition("/")
     if slash and check_dns_subdomain(prefix) is not None:
         return "not a taint: the key's prefix must be a DNS subdomain"

@@ -339,7 +339,8 @@ def spec_field(
     example: Any = None,
 ) -> Any:
     """Declare a model field: how it is checked, its default, and what the reference says about it."""
-    return dataclasses.field(metadata={"spec": SpecField(kind, doc, default, default_doc, example)})
+    # Called at class-definition time inside the model dataclasses, which is where field() belongs.
+    return dataclasses.field(metadata={"spec": SpecField(kind, doc, default, default_doc, example)})  # pylint: disable=invalid-field-call
 
 
 def _field_specs(model: type) -> list[tuple[str, SpecField]]:
@@ -366,7 +367,7 @@ class Section(Kind, Generic[T]):
         self.rules = rules
         self.type_doc = "mapping"
         self.fields = _field_specs(model)
-        self.names = [name for name, _ in self.fields]
+        self.names = [name for name, _spec in self.fields]
 
     def normalise(self, value: Any, path: str, problems: Problems) -> Any:
         if value is None:

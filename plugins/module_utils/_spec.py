@@ -328,17 +328,17 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
         return
     pods, services = _networks(cluster["cluster_cidr"]), _networks(cluster["service_cidr"])
     for key, networks in (("cluster_cidr", pods), ("service_cidr", services)):
-        versions = [network.version for _, network in networks]
+        versions = [network.version for _text, network in networks]
         if len(versions) != len(set(versions)):
             problems.error(
-                child("cluster", key), "give at most one network per IP family", [text for text, _ in networks]
+                child("cluster", key), "give at most one network per IP family", [text for text, _network in networks]
             )
     for index, (text, network) in enumerate(services):
         for pod_text, pod in pods:
             if network.overlaps(pod):
                 path = child(child("cluster", "service_cidr"), index)
                 problems.error(path, f"overlaps cluster.cluster_cidr {pod_text}", text)
-    if pods and services and {n.version for _, n in pods} != {n.version for _, n in services}:
+    if pods and services and {n.version for _t, n in pods} != {n.version for _t, n in services}:
         problems.error("cluster.service_cidr", "must have the same IP families as cluster.cluster_cidr")
 
     vip_text = cluster["api_vip"]

@@ -14,13 +14,13 @@ description:
     around it (the hosts in C(keelson_servers) and C(keelson_agents) with their C(keelson_node) settings).
   - >-
     Reports every problem at once, one a line: where it is, what is wrong and the value found, for example
-    V(tenants[1].quota.memory: not a Kubernetes quantity \(got "12GBs"\)). Fails when there is any.
+    V(tenants[1].quota.memory: not a Kubernetes quantity (got "12GBs"\)). Fails when there is any.
   - Problems that do not stop a platform (an even number of servers, for example) come back as warnings.
   - Returns the normalised spec, with every default filled in. Later phases read only the normalised spec.
   - Changes nothing anywhere; run it on the controller (C(localhost)).
   - The fields, types and defaults are documented in C(docs/spec.md) of the collection.
 author:
-  - keelson maintainers
+  - keelson maintainers (@keelson)
 extends_documentation_fragment:
   - keelson.platform.attributes
   - keelson.platform.attributes.READ_ONLY

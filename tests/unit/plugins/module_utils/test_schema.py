@@ -55,7 +55,7 @@ def test_defaults_fill_and_are_fresh_copies() -> None:
     assert errors == []
     assert first == {"name": "a", "kind": "small", "tags": [], "inner": {"size": 1}, "extra": UNSET, "flags": {}}
     first["tags"].append("changed")
-    second, _ = normalise({"name": "b"})
+    second = normalise({"name": "b"})[0]
     assert second["tags"] == []
 
 
@@ -81,7 +81,7 @@ def test_null_section_means_defaults_and_wrong_types_are_named() -> None:
     result, errors = normalise({"name": "a", "inner": None})
     assert errors == []
     assert result["inner"] == {"size": 1}
-    _, errors = normalise({"name": "a", "inner": [1], "tags": "x", "flags": 3})
+    errors = normalise({"name": "a", "inner": [1], "tags": "x", "flags": 3})[1]
     assert errors == [
         'tags: must be a list (list of string) (got "x")',
         "inner: must be a mapping (got [1])",
@@ -101,7 +101,7 @@ def test_int_accepts_digit_strings_and_refuses_bools() -> None:
 
 
 def test_build_gives_typed_objects() -> None:
-    result, _ = normalise({"name": "a", "inner": {"size": 3}, "extra": "e"})
+    result = normalise({"name": "a", "inner": {"size": 3}, "extra": "e"})[0]
     built = OUTER.build(result)
     assert isinstance(built, Outer)
     assert isinstance(built.inner, Inner)

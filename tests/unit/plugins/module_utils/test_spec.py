@@ -419,7 +419,9 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
     (
         "label-reserved-prefix",
         {"nodes.3.keelson_node.labels": {"node-role.kubernetes.io/gpu": "true"}},
-        'hostvars["gpu-1"].keelson_node.labels["node-role.kubernetes.io/gpu"]: the kubelet may not set labels under kubernetes.io or k8s.io (NodeRestriction); use a prefix of your own, e.g. example.com/role (got "node-role.kubernetes.io/gpu")',
+        'hostvars["gpu-1"].keelson_node.labels["node-role.kubernetes.io/gpu"]: the kubelet may not set labels under '
+        "kubernetes.io or k8s.io (NodeRestriction); use a prefix of your own, e.g. example.com/role "
+        '(got "node-role.kubernetes.io/gpu")',
     ),
     (
         "taint-effect",
@@ -429,7 +431,8 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
     (
         "node-name-from-bad-hostname",
         {"nodes.3.host": "GPU_1"},
-        'hostvars["GPU_1"].keelson_node.name: the inventory hostname is not a valid Kubernetes node name (must be lowercase (a DNS-1123 subdomain)); set keelson_node.name (got "GPU_1")',
+        'hostvars["GPU_1"].keelson_node.name: the inventory hostname is not a valid Kubernetes node name '
+        '(must be lowercase (a DNS-1123 subdomain)); set keelson_node.name (got "GPU_1")',
     ),
     (
         "node-name-twice",
@@ -461,7 +464,7 @@ def test_base_is_valid_without_warnings() -> None:
 
 
 def test_table_is_large_and_ids_unique() -> None:
-    ids = [case_id for case_id, _, _ in BAD]
+    ids = [case[0] for case in BAD]
     assert len(ids) == len(set(ids))
     assert len(ids) >= 40
 

@@ -42,7 +42,7 @@ def test_valid_spec_returns_normalised_spec_and_changes_nothing(capsys: pytest.C
 
 def test_check_mode_gives_the_same_answer(capsys: pytest.CaptureFixture[str]) -> None:
     args = {"spec": {"name": "ml", "domain": "ml.example.internal"}, "nodes": NODES}
-    _, normal = run(args, capsys)
+    normal = run(args, capsys)[1]
     code, checked = run({**args, "_ansible_check_mode": True}, capsys)
     assert code == 0
     assert checked["spec"] == normal["spec"]
