@@ -55,14 +55,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-
-def _plain(value: Any) -> Any:
-    """Plain dicts and lists, so values compare and serialise the same whatever Ansible wrapped them in."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+from ansible_collections.keelson.platform.plugins.module_utils._data import plain as _plain
 
 
 def cluster_inventory(

@@ -22,6 +22,10 @@ CATALOG: Final[dict[str, Any]] = {
         "versions": ["v1.35.5+k3s1"],
         "release_url": "https://github.com/k3s-io/k3s/releases/download",
     },
+    # Host-level components the k3s roles run themselves (static pods).
+    "host": {
+        "kube_vip": "ghcr.io/kube-vip/kube-vip:v1.0.3",
+    },
     "components": {
         "argocd": {
             "chart": {"repo": "https://argoproj.github.io/argo-helm", "name": "argo-cd", "version": "10.1.1"},

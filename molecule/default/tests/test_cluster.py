@@ -1,0 +1,162 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What site.yml left on the hosts and the controller (k3s is the test double: see tests/k3s-double)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ADDRESSES, AGENTS, EPHEMERAL, PROJECT, SCENARIO, SERVERS, VIP, read_yaml
+
+ALL = SERVERS + AGENTS
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_k3s_files_are_the_airgap_ones(hosts: dict[str, Any], sums: dict[str, str], name: str) -> None:
+    host = hosts[name]
+    binary = host.file("/usr/local/bin/k3s")
+    assert (binary.user, binary.group, binary.mode) == ("root", "root", 0o755)
+    assert binary.sha256sum == sums["k3s"]
+    images = host.file("/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst")
+    assert images.sha256sum == sums["k3s-airgap-images-amd64.tar.zst"]
+    assert "keelson-test-double" in host.check_output("/usr/local/bin/k3s --version")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_unit_enabled_active_and_never_restarted(hosts: dict[str, Any], name: str) -> None:
+    host = hosts[name]
+    unit = "k3s" if name in SERVERS else "k3s-agent"
+    service = host.service(unit)
+    assert service.is_enabled
+    assert service.is_running
+    assert host.check_output(f"systemctl show -p NRestarts --value {unit}") == "0"
+    unit_file = host.file(f"/etc/systemd/system/{unit}.service")
+    assert unit_file.mode == 0o644
+    assert f"ExecStart=/usr/local/bin/k3s {'server' if name in SERVERS else 'agent'}" in unit_file.content_string
+    assert host.file(f"/etc/systemd/system/{unit}.service.env").mode == 0o600
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_config_per_role(hosts: dict[str, Any], name: str) -> None:
+    host = hosts[name]
+    config_file = host.file("/etc/rancher/k3s/config.yaml")
+    assert (config_file.user, config_file.mode) == ("root", 0o600)
+    config = read_yaml(host, "/etc/rancher/k3s/config.yaml")
+    assert config["node-name"] == name
+    assert config["node-ip"] == ADDRESSES[name]
+    assert config["token-file"] == "/etc/rancher/k3s/token"
+    assert "token" not in config
+    assert "protect-kernel-defaults" not in config  # hardening is off in this scenario
+    if name == "server-1":
+        assert config["cluster-init"] is True
+        assert "server" not in config
+    elif name in SERVERS:
+        assert config["server"] == "https://10.89.77.11:6443"
+    else:
+        assert config["server"] == f"https://{VIP}:6443"
+        assert config["node-label"] == ["example.com/pool=gpu"]
+        assert config["node-taint"] == ["nvidia.com/gpu=true:NoSchedule"]
+    if name in SERVERS:
+        assert config["tls-san"] == [VIP, "api.molecule.keelson.internal"]
+        assert config["write-kubeconfig-mode"] == "0600"
+        assert "oidc-issuer-url=https://keycloak.molecule.keelson.internal/realms/molecule" in config["kube-apiserver-arg"]
+        assert config["secrets-encryption"] is True
+        assert not host.file("/etc/rancher/k3s/pod-security.yaml").exists
+        vip_pod = read_yaml(host, "/var/lib/rancher/k3s/agent/pod-manifests/kube-vip.yaml")
+        env = {item["name"]: item["value"] for item in vip_pod["spec"]["containers"][0]["env"]}
+        assert (env["address"], env["vip_interface"], env["vip_arp"]) == (VIP, "eth0", "true")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_registries_written_root_only(hosts: dict[str, Any], name: str) -> None:
+    host = hosts[name]
+    assert host.file("/etc/rancher/k3s/registries.yaml").mode == 0o600
+    registries = read_yaml(host, "/etc/rancher/k3s/registries.yaml")
+    assert registries == {"mirrors": {"docker.io": {"endpoint": ["https://mirror.molecule.keelson.internal"]}}}
+
+
+def test_token_never_in_world_readable_files(hosts: dict[str, Any]) -> None:
+    token = hosts["server-1"].file("/etc/rancher/k3s/token").content_string.strip()
+    assert len(token) == 48
+    for name, host in hosts.items():
+        assert host.file("/etc/rancher/k3s/token").mode == 0o600, name
+        assert host.file("/etc/rancher/k3s/token").content_string.strip() == token, name
+        # Every file under these trees that others may read must not hold the token.
+        found = host.run(
+            "find /etc/rancher /etc/systemd/system /var/lib/rancher /usr/local/bin -type f -perm -o+r "
+            f"-exec grep -l -F -e {token} {{}} +"
+        )
+        assert found.stdout.strip() == "", f"{name}: token in world-readable {found.stdout}"
+    for name in SERVERS:
+        assert hosts[name].file("/var/lib/rancher/k3s/server/token").mode == 0o600
+
+
+def test_token_kept_encrypted_beside_the_inventory() -> None:
+    vault_file = EPHEMERAL / "keelson-secrets.vault.yml"
+    assert oct(vault_file.stat().st_mode & 0o777) == "0o600"
+    assert vault_file.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+
+
+def test_servers_joined_one_at_a_time_in_order(hosts: dict[str, Any]) -> None:
+    registry = json.loads(hosts["server-1"].file("/var/lib/rancher/k3s/server/db/double-registry.json").content_string)
+    joined = sorted(registry, key=lambda name: registry[name]["created"])
+    servers = [name for name in joined if registry[name]["role"] == "server"]
+    assert servers == SERVERS
+
+
+def test_kubeconfig_rewritten_private_and_working() -> None:
+    from kubernetes import client, config
+
+    path = EPHEMERAL / "kubeconfig"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    kubeconfig = yaml.safe_load(path.read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{VIP}:6443"
+    assert kubeconfig["current-context"] == "molecule"
+    config.load_kube_config(str(path))
+    nodes = client.CoreV1Api().list_node().items
+    ready = {node.metadata.name: next(c.status for c in node.status.conditions if c.type == "Ready") for node in nodes}
+    assert ready == dict.fromkeys(ALL, "True")
+
+
+def _start_times(hosts: dict[str, Any]) -> dict[str, str]:
+    return {
+        name: host.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value {'k3s' if name in SERVERS else 'k3s-agent'}")
+        for name, host in hosts.items()
+    }
+
+
+def test_check_mode_on_converged_hosts_changes_nothing(hosts: dict[str, Any]) -> None:
+    before = _start_times(hosts)
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(EPHEMERAL / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".collections"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    result = subprocess.run(
+        [
+            "ansible-playbook",
+            "--check",
+            "--diff",
+            f"--inventory={SCENARIO / 'inventory'}",
+            f"--vault-password-file={PROJECT / 'tests' / 'testhosts' / 'vault-password'}",
+            str(SCENARIO / "converge.yml"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)
+    assert {host for host, _ in recap} >= set(ALL)
+    assert all(changed == "0" for _, changed in recap), [line for line in result.stdout.splitlines() if "changed:" in line]
+    assert _start_times(hosts) == before

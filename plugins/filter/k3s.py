@@ -1,0 +1,44 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters the k3s roles build their files with (the logic lives in module_utils/_k3s.py)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from ansible_collections.keelson.platform.plugins.module_utils import _k3s
+from ansible_collections.keelson.platform.plugins.module_utils._data import plain
+
+
+def _on_plain_data(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Call ``function`` with plain Python data, whatever Ansible wrapped the arguments in."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> Any:
+        return function(*(plain(arg) for arg in args))
+
+    return wrapper
+
+
+def _audit_policy(_input: Any = None) -> dict[str, Any]:
+    return _k3s.audit_policy()
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        functions: dict[str, Callable[..., Any]] = {
+            "k3s_config": _k3s.config,
+            "k3s_registries": _k3s.registries,
+            "k3s_audit_policy": _audit_policy,
+            "k3s_pod_security": _k3s.pod_security,
+            "k3s_kube_vip": _k3s.kube_vip,
+            "k3s_interface_of": _k3s.interface_of,
+            "k3s_kubeconfig": _k3s.kubeconfig,
+            "k3s_join_url": _k3s.join_url,
+            "k3s_api_url": _k3s.api_url,
+            "k3s_join_diagnosis": _k3s.diagnose_join,
+            "k3s_registry_ca_path": _k3s.registry_ca_path,
+        }
+        return {name: _on_plain_data(function) for name, function in functions.items()}

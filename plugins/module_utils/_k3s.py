@@ -1,0 +1,277 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the k3s roles write, built as data: config.yaml, registries.yaml, hardening files, the kube-vip
+static pod, the admin kubeconfig; and what a failed join's log means.
+
+Pure functions of the normalised spec and node (see _spec.py); the filters in plugins/filter/k3s.py
+expose them to the roles, and the unit tests pin them down.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final, Optional
+
+import yaml
+
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
+
+ETC: Final = "/etc/rancher/k3s"
+TOKEN_FILE: Final = f"{ETC}/token"
+AUDIT_POLICY: Final = f"{ETC}/audit-policy.yaml"
+PSA_CONFIG: Final = f"{ETC}/pod-security.yaml"
+AUDIT_LOG: Final = "/var/lib/rancher/k3s/server/logs/audit.log"
+REGISTRY_CA_DIR: Final = f"{ETC}/registry-ca"
+# Namespaces the default "restricted" Pod Security level does not apply to (k3s' own components).
+PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
+
+
+def api_url(address: str, port: int = 6443) -> str:
+    ip = parse_ip(address)
+    host = f"[{address}]" if ip is not None and ip.version == 6 else address
+    return f"https://{host}:{port}"
+
+
+def first_server(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(node for node in nodes if node["role"] == "server")
+
+
+def join_url(spec: dict[str, Any], nodes: list[dict[str, Any]], role: str) -> str:
+    """Servers join through the first server; agents through the VIP when there is one."""
+    vip = spec["cluster"]["api_vip"]
+    if role == "agent" and vip:
+        return api_url(vip)
+    return api_url(first_server(nodes)["address"])
+
+
+def _kube_minor(version: str) -> str:
+    major, minor = version.lstrip("v").split(".")[:2]
+    return f"v{major}.{minor}"
+
+
+def _oidc_args(spec: dict[str, Any]) -> list[str]:
+    keycloak = spec["components"]["keycloak"]
+    if not keycloak["enabled"]:
+        return []
+    return [
+        f"oidc-issuer-url=https://{keycloak['host']}/realms/{spec['identity']['realm']}",
+        "oidc-client-id=kubernetes",
+        "oidc-username-claim=preferred_username",
+        "oidc-username-prefix=oidc:",
+        "oidc-groups-claim=groups",
+        "oidc-groups-prefix=oidc:",
+    ]
+
+
+def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, Any]) -> dict[str, Any]:
+    """/etc/rancher/k3s/config.yaml for ``node`` (a normalised node: host, role, address, name, ...)."""
+    cluster = spec["cluster"]
+    server = node["role"] == "server"
+    result: dict[str, Any] = {"token-file": TOKEN_FILE, "node-name": node["name"]}
+    if parse_ip(node["address"]) is not None:
+        result["node-ip"] = node["address"]
+    if server and node["host"] == first_server(nodes)["host"]:
+        result["cluster-init"] = True
+    else:
+        result["server"] = join_url(spec, nodes, node["role"])
+    if node["labels"]:
+        result["node-label"] = [f"{key}={value}" for key, value in sorted(node["labels"].items())]
+    if node["taints"]:
+        result["node-taint"] = list(node["taints"])
+    kubelet_args = []
+    if cluster["hardening"]:
+        result["protect-kernel-defaults"] = True
+        kubelet_args.append("streaming-connection-idle-timeout=5m")
+    if server:
+        result["write-kubeconfig-mode"] = "0600"
+        result["cluster-cidr"] = ",".join(cluster["cluster_cidr"])
+        result["service-cidr"] = ",".join(cluster["service_cidr"])
+        sans = ([cluster["api_vip"]] if cluster["api_vip"] else []) + list(cluster["api_names"])
+        if sans:
+            result["tls-san"] = sans
+        if cluster["disable"]:
+            result["disable"] = sorted(cluster["disable"])
+        if cluster["secrets_encryption"]:
+            result["secrets-encryption"] = True
+        apiserver_args = _oidc_args(spec)
+        if cluster["hardening"]:
+            apiserver_args += [
+                f"audit-log-path={AUDIT_LOG}",
+                f"audit-policy-file={AUDIT_POLICY}",
+                "audit-log-maxage=30",
+                "audit-log-maxbackup=10",
+                "audit-log-maxsize=100",
+                f"admission-control-config-file={PSA_CONFIG}",
+            ]
+            result["kube-controller-manager-arg"] = ["terminated-pod-gc-threshold=10"]
+        if apiserver_args:
+            result["kube-apiserver-arg"] = apiserver_args
+    if kubelet_args:
+        result["kubelet-arg"] = kubelet_args
+    return result
+
+
+def registries(spec_registries: dict[str, Any], passwords: dict[str, str]) -> dict[str, Any]:
+    """/etc/rancher/k3s/registries.yaml; ``passwords`` maps password_secret names to their values."""
+    result: dict[str, Any] = {}
+    if spec_registries["mirrors"]:
+        result["mirrors"] = {
+            name: {"endpoint": list(mirror["endpoints"])} for name, mirror in sorted(spec_registries["mirrors"].items())
+        }
+    configs: dict[str, Any] = {}
+    for host, settings in sorted(spec_registries["configs"].items()):
+        entry: dict[str, Any] = {}
+        if settings["username"]:
+            entry["auth"] = {"username": settings["username"]}
+            if settings["password_secret"]:
+                entry["auth"]["password"] = passwords[settings["password_secret"]]
+        tls: dict[str, Any] = {}
+        if settings["ca_cert"]:
+            tls["ca_file"] = registry_ca_path(host)
+        if settings["insecure_skip_verify"]:
+            tls["insecure_skip_verify"] = True
+        if tls:
+            entry["tls"] = tls
+        if entry:
+            configs[host] = entry
+    if configs:
+        result["configs"] = configs
+    return result
+
+
+def registry_ca_path(host: str) -> str:
+    return f"{REGISTRY_CA_DIR}/{re.sub(r'[^A-Za-z0-9.-]', '_', host)}.pem"
+
+
+def audit_policy() -> dict[str, Any]:
+    """Record every request's metadata (the CIS benchmark's minimum); request bodies stay out of the log."""
+    return {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [{"level": "Metadata"}],
+    }
+
+
+def pod_security(k3s_version: str) -> dict[str, Any]:
+    """Pod Security admission: restricted by default, pinned to the cluster's Kubernetes version."""
+    version = _kube_minor(k3s_version)
+    levels = {}
+    for mode in ("enforce", "audit", "warn"):
+        levels[mode] = "restricted"
+        levels[f"{mode}-version"] = version
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [
+            {
+                "name": "PodSecurity",
+                "configuration": {
+                    "apiVersion": "pod-security.admission.config.k8s.io/v1",
+                    "kind": "PodSecurityConfiguration",
+                    "defaults": levels,
+                    "exemptions": {"usernames": [], "runtimeClasses": [], "namespaces": list(PSA_EXEMPT_NAMESPACES)},
+                },
+            }
+        ],
+    }
+
+
+def kube_vip(vip: str, interface: str) -> dict[str, Any]:
+    """kube-vip as a static pod on every server: ARP, leader election, the API on the VIP."""
+    image = CATALOG["host"]["kube_vip"]
+    prefix = "128" if ":" in vip else "32"
+    env = {
+        "address": vip,
+        "port": "6443",
+        "vip_arp": "true",
+        "vip_interface": interface,
+        "vip_cidr": prefix,
+        "cp_enable": "true",
+        "cp_namespace": "kube-system",
+        "vip_leaderelection": "true",
+        "vip_leasename": "plndr-cp-lock",
+        "vip_leaseduration": "5",
+        "vip_renewdeadline": "3",
+        "vip_retryperiod": "1",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "kube-vip", "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "kube-vip"}},
+        "spec": {
+            "hostNetwork": True,
+            "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["kubernetes"]}],
+            "containers": [
+                {
+                    "name": "kube-vip",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "args": ["manager"],
+                    "env": [{"name": key, "value": value} for key, value in env.items()],
+                    "securityContext": {"capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW"]}},
+                    "volumeMounts": [{"name": "kubeconfig", "mountPath": "/etc/kubernetes/admin.conf", "readOnly": True}],
+                }
+            ],
+            "volumes": [{"name": "kubeconfig", "hostPath": {"path": f"{ETC}/k3s.yaml", "type": "File"}}],
+        },
+    }
+
+
+def interface_of(addresses: list[dict[str, Any]], address: str) -> Optional[str]:
+    """The interface that holds ``address`` (from preflight's measurements)."""
+    for item in addresses:
+        if item["address"] == address:
+            return str(item["interface"])
+    return None
+
+
+def kubeconfig(text: str, server: str, name: str) -> str:
+    """k3s' admin kubeconfig with the server address a user can reach and names that say which cluster."""
+    data = yaml.safe_load(text)
+    for cluster in data.get("clusters", []):
+        cluster["name"] = name
+        cluster["cluster"]["server"] = server
+    for user in data.get("users", []):
+        user["name"] = f"{name}-admin"
+    for context in data.get("contexts", []):
+        context["name"] = name
+        context["context"]["cluster"] = name
+        context["context"]["user"] = f"{name}-admin"
+    data["current-context"] = name
+    return str(yaml.safe_dump(data, default_flow_style=False, sort_keys=False))
+
+
+# (pattern in k3s' log, what it means and what to do) - first match wins.
+_DIAGNOSES: Final = (
+    (
+        re.compile(r"token CA hash does not match|401 Unauthorized|failed to validate token|invalid token|bootstrap data.*token", re.I),
+        "the cluster rejected its token: it does not match the token the cluster was created with. The token "
+        "lives in the secrets backend as k3s-token; a cluster built with another one must be reset or joined with that token",
+    ),
+    (
+        re.compile(r"duplicate hostname|Node password rejected|duplicate node name|due to duplicate", re.I),
+        "another machine is already registered under its node name; give it a unique keelson_node.name, or delete "
+        "the stale node (kubectl delete node) and /var/lib/rancher/k3s/server/cred/node-passwd entry",
+    ),
+    (
+        re.compile(r"certificate has expired or is not yet valid|clock skew|time difference", re.I),
+        "its clock disagrees with the servers' (TLS certificates look expired or not yet valid); synchronise the clocks (NTP)",
+    ),
+    (
+        re.compile(r"connection refused|i/o timeout|no route to host|network is unreachable|dial tcp|context deadline exceeded", re.I),
+        "it cannot reach the server it joins through; check the address, routing and firewalls for port 6443",
+    ),
+)
+
+
+def diagnose_join(log: str, host: str, server: str) -> str:
+    """One sentence saying why ``host`` did not join through ``server``, from k3s' own log."""
+    for pattern, meaning in _DIAGNOSES:
+        for line in reversed(log.splitlines()):
+            if pattern.search(line):
+                return f"{host} did not join the cluster through {server}: {meaning}. k3s said: {line.strip()[-300:]}"
+    tail = " | ".join(line.strip() for line in log.splitlines()[-5:])
+    return f"{host} did not become Ready through {server} in time, and k3s' log names no known cause. Last lines: {tail}"

@@ -1,0 +1,145 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Where keelson keeps the credentials it generates: one interface, get / put / get_or_create.
+
+Backends: ``vault_file`` (an ansible-vault encrypted YAML mapping beside the inventory, never written or
+kept decrypted on disk). ``hashicorp_vault`` arrives with the secrets issue.
+Values are generated once with a cryptographically strong source and reused on every later run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import secrets
+import string
+import tempfile
+from collections.abc import Iterator
+from typing import Any, Callable, Final, Optional
+
+import yaml
+
+from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
+
+ALPHABETS: Final[dict[str, str]] = {
+    "alnum": string.ascii_letters + string.digits,
+    "hex": "0123456789abcdef",
+    "urlsafe": string.ascii_letters + string.digits + "-_",
+}
+_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_VAULT_HEADER: Final = b"$ANSIBLE_VAULT;"
+
+
+class SecretsError(KeelsonError):
+    """The secrets backend cannot do what was asked."""
+
+
+def generate(length: int, alphabet: str = "alnum") -> str:
+    """A random string from the OS's cryptographically strong source."""
+    if alphabet not in ALPHABETS:
+        raise SecretsError(f"unknown alphabet {alphabet!r} (known: {', '.join(ALPHABETS)})")
+    if not 16 <= length <= 4096:
+        raise SecretsError(f"a generated secret must be 16 to 4096 characters long (got {length})")
+    chars = ALPHABETS[alphabet]
+    return "".join(secrets.choice(chars) for _index in range(length))
+
+
+def check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise SecretsError(f"secret name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
+
+
+class VaultFileBackend:
+    """An ansible-vault encrypted YAML mapping of name -> value, mode 0600, created on first write."""
+
+    def __init__(self, path: str, encrypt: Callable[[bytes], bytes], decrypt: Callable[[bytes], bytes]) -> None:
+        self.path = path
+        self._encrypt = encrypt
+        self._decrypt = decrypt
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _load(self) -> dict[str, str]:
+        if not os.path.exists(self.path):
+            return {}
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        if not data.lstrip().startswith(_VAULT_HEADER):
+            raise SecretsError(f"{self.path} is not ansible-vault encrypted; keelson never keeps secrets in plain text")
+        values = yaml.safe_load(self._decrypt(data)) or {}
+        if not isinstance(values, dict):
+            raise SecretsError(f"{self.path} does not hold a mapping of secret names to values")
+        return {str(key): str(value) for key, value in values.items()}
+
+    def _save(self, values: dict[str, str]) -> None:
+        plaintext = yaml.safe_dump(dict(sorted(values.items())), default_flow_style=False).encode()
+        encrypted = self._encrypt(plaintext)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        fd, temporary = tempfile.mkstemp(prefix=".keelson-secrets-", dir=directory)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, encrypted)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, self.path)
+
+    def names(self) -> list[str]:
+        return sorted(self._load())
+
+    def get(self, name: str) -> Optional[str]:
+        check_name(name)
+        return self._load().get(name)
+
+    def put(self, name: str, value: str, check_mode: bool = False) -> bool:
+        """Store ``value``; True when that changed the backend."""
+        name, value = str.__str__(name), str.__str__(value)  # plain str: Ansible may hand over tagged strings
+        check_name(name)
+        with self._locked():
+            values = self._load()
+            if values.get(name) == value:
+                return False
+            if not check_mode:
+                values[name] = value
+                self._save(values)
+            return True
+
+    def get_or_create(self, name: str, create: Callable[[], str], check_mode: bool = False) -> tuple[str, bool]:
+        """The stored value, or a new one from ``create`` stored now; and whether it was created."""
+        name = str.__str__(name)
+        check_name(name)
+        with self._locked():
+            values = self._load()
+            if name in values:
+                return values[name], False
+            value = create()
+            if not check_mode:
+                values[name] = value
+                self._save(values)
+            return value, True
+
+
+def backend_from_spec(
+    secrets_spec: dict[str, Any], base_dir: str, encrypt: Callable[[bytes], bytes], decrypt: Callable[[bytes], bytes]
+) -> VaultFileBackend:
+    """The backend the normalised spec's ``secrets`` section selects."""
+    kind = secrets_spec.get("backend")
+    if kind == "vault_file":
+        path = secrets_spec["vault_file"]["path"]
+        return VaultFileBackend(path if os.path.isabs(path) else os.path.join(base_dir, path), encrypt, decrypt)
+    if kind == "hashicorp_vault":
+        raise SecretsError("secrets.backend hashicorp_vault is not available yet in this version of keelson; use vault_file")
+    raise SecretsError(f"unknown secrets backend {kind!r}")

@@ -1,0 +1,103 @@
+#!/usr/bin/python
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: secret
+short_description: Get, store or generate-once a secret in keelson's secrets backend
+version_added: 0.1.0
+description:
+  - Reads and writes the secrets backend the platform spec selects (C(keelson_platform.secrets)). Runs on the
+    controller; the backend lives beside the inventory.
+  - With O(generate), the secret is created once from a cryptographically strong source and the stored value
+    is returned on every later run.
+  - The value never reaches the output or the log, whatever the task's C(no_log) says.
+  - "Backend C(vault_file): an ansible-vault encrypted YAML file (mode 0600), created on first write, decrypted
+    only in memory. It needs a vault password (C(--vault-password-file) or C(ANSIBLE_VAULT_PASSWORD_FILE))."
+  - Backend C(hashicorp_vault) is not available in this version.
+author:
+  - keelson maintainers (@keelson)
+extends_documentation_fragment:
+  - keelson.platform.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode a secret that would be generated is generated but not stored.
+  diff_mode:
+    support: full
+    details:
+      - The diff lists secret names only, never values.
+  idempotent:
+    support: full
+options:
+  name:
+    description: Name of the secret (lowercase letters, digits, C(.), C(_), C(-)).
+    type: str
+    required: true
+  state:
+    description:
+      - C(present) stores O(value), or generates a value once with O(generate).
+      - C(query) returns the stored value and fails when there is none.
+    type: str
+    choices: [present, query]
+    default: present
+  value:
+    description: The value to store (with O(state=present)).
+    type: str
+  generate:
+    description: Generate the value once when the backend has none.
+    type: dict
+    suboptions:
+      length:
+        description: Number of characters (16 to 4096).
+        type: int
+        default: 32
+      alphabet:
+        description: Characters to draw from.
+        type: str
+        choices: [alnum, hex, urlsafe]
+        default: alnum
+  backend:
+    description: The normalised spec's C(secrets) section, for example C("{{ keelson_spec.secrets }}").
+    type: dict
+    required: true
+  inventory_dir:
+    description:
+      - Folder that a relative C(vault_file) path is relative to.
+      - Defaults to the folder of the first inventory source.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Generate the k3s cluster token once and reuse it
+  keelson.platform.secret:
+    name: k3s-token
+    generate: {length: 48}
+    backend: "{{ keelson_spec.secrets }}"
+  register: token
+  run_once: true
+  no_log: true
+
+- name: Store a registry password given on the command line
+  keelson.platform.secret:
+    name: registry-mirror
+    value: "{{ registry_password }}"
+    backend: "{{ keelson_spec.secrets }}"
+  no_log: true
+"""
+
+RETURN = r"""
+value:
+  description: The secret (hidden in the output).
+  returned: success
+  type: str
+backend:
+  description: Where the secret is kept (the vault file's path).
+  returned: success
+  type: str
+  sample: /srv/inventories/prod/keelson-secrets.vault.yml
+"""
