@@ -19,21 +19,24 @@ ANSIBLE_TEST_REQS := $(VENV)/lib/python3.12/site-packages/ansible_test/_internal
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help setup test lint sanity unit integration compat docs lock build clean
+.PHONY: help setup test lint sanity unit integration compat molecule benchmark docs lock build clean
 
 help:
 	@echo "make setup        create .venv (Python 3.12) with the pinned tool chain; link this checkout as keelson.platform"
-	@echo "make test         every test layer: lint, sanity, unit, integration, compat"
+	@echo "make test         every test layer: lint, sanity, unit, integration, compat, molecule"
 	@echo "make lint         ansible-lint (production), yamllint, ruff, mypy"
 	@echo "make sanity       ansible-test sanity on a copy of the collection"
 	@echo "make unit         pytest tests/unit"
 	@echo "make integration  pytest tests/integration (playbooks, collection build + install)"
 	@echo "make compat       unit tests and the validate playbook again on ansible-core 2.19 / Python 3.11"
+	@echo "make molecule     host scenarios on local systemd test hosts (podman): default, and real-k3s when KEELSON_K3S_AIRGAP is set"
+	@echo "make benchmark    time and task count of site.yml's first converge and its no-op re-run on the test hosts"
 	@echo "make docs         regenerate the generated part of docs/spec.md"
 	@echo "make build        ansible-galaxy collection build into build/"
 	@echo "make lock         re-resolve requirements/constraints.txt from requirements/requirements.txt"
 
 setup: $(STAMP) $(COMPAT_STAMP) $(LINK)
+	@tools/testhosts-setup
 	@# ansible-test sanity --venv fetches a pip bootstrap script from a host these machines cannot reach;
 	@# give it an offline stand-in under the name it looks for (see tools/ansible-test-get-pip.py).
 	@pip_version=$$(grep -o "pip='[0-9.]*'" $(ANSIBLE_TEST_REQS) | grep -o "[0-9][0-9.]*[0-9]"); \
@@ -63,7 +66,7 @@ $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../.. $(LINK)
 
-test: lint sanity unit integration compat
+test: lint sanity unit integration compat molecule
 
 lint: setup
 	ansible-lint
@@ -83,6 +86,15 @@ unit: setup
 
 integration: setup
 	pytest tests/integration
+
+# The host scenarios: `default` (k3s test double) always; `real-k3s` only with KEELSON_K3S_AIRGAP set.
+molecule: setup
+	molecule test --scenario-name default
+	@if [ -n "$${KEELSON_K3S_AIRGAP:-}" ]; then molecule test --scenario-name real-k3s; \
+	else echo "molecule real-k3s: SKIPPED - set KEELSON_K3S_AIRGAP to a folder holding a k3s release's k3s, k3s-airgap-images-amd64.tar.zst and sha256sum-amd64.txt to run it (see docs/testing.md)"; fi
+
+benchmark: setup
+	python benchmarks/site_noop.py
 
 compat: setup
 	$(COMPAT_VENV)/bin/pytest tests/unit tests/integration/test_validate_playbook.py

@@ -19,9 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
 
-NODES: list[dict[str, Any]] = [
-    {"host": f"server-{i}", "role": "server", "address": f"10.0.0.{i}", "keelson_node": None} for i in (1, 2, 3)
-]
+NODES: list[dict[str, Any]] = [{"host": f"server-{i}", "role": "server", "address": f"10.0.0.{i}", "keelson_node": None} for i in (1, 2, 3)]
 NODES.append({"host": "gpu-1", "role": "agent", "address": "10.0.1.1", "keelson_node": {"gpus": 8}})
 
 
@@ -45,7 +43,7 @@ def spec(tenants: int) -> dict[str, Any]:
 def best_of(runs: int, tenants: int) -> float:
     raw = spec(tenants)
     times = []
-    for _ in range(runs):
+    for _run in range(runs):
         start = time.perf_counter()
         validate_platform(raw, NODES)
         times.append(time.perf_counter() - start)

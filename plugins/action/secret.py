@@ -13,7 +13,7 @@ from ansible.parsing.vault import VaultLib
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
-from ansible_collections.keelson.platform.plugins.module_utils._secrets import backend_from_spec, generate
+from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import backend_from_spec, generate
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "name": {"type": "str", "required": True},
@@ -31,7 +31,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
 }
 
 
-class ActionModule(ActionBase):
+class ActionModule(ActionBase):  # type: ignore[misc]  # ansible-core ships no type information
     TRANSFERS_FILES = False
     _requires_connection = False
 
@@ -86,5 +86,9 @@ class ActionModule(ActionBase):
         after = sorted({*before, name})
         result.update(changed=changed, value=value, backend=backend.path)
         if changed and self._task.diff:
-            result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(after) + "\n", "before_header": backend.path}
-        return result
+            result["diff"] = {
+                "before": "\n".join(before) + "\n",
+                "after": "\n".join(after) + "\n",
+                "before_header": backend.path,
+            }
+        return dict(result)

@@ -66,9 +66,7 @@ def cluster_inventory(
 ) -> dict[str, Any]:
     """Return ``{"spec": ..., "nodes": [...]}`` for the hosts of the server and agent groups."""
     if not isinstance(groups, Mapping):
-        raise AnsibleFilterError(
-            "cluster_inventory: pass the groups variable, e.g. hostvars | cluster_inventory(groups)"
-        )
+        raise AnsibleFilterError("cluster_inventory: pass the groups variable, e.g. hostvars | cluster_inventory(groups)")
     nodes: list[dict[str, Any]] = []
     reference: Any = None
     have_reference = False

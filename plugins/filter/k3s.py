@@ -8,8 +8,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from ansible_collections.keelson.platform.plugins.module_utils import _k3s
 from ansible_collections.keelson.platform.plugins.module_utils._data import plain
+from ansible_collections.keelson.platform.plugins.plugin_utils import _k3s
 
 
 def _on_plain_data(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -118,9 +118,7 @@ def check_domain(value: str) -> Optional[str]:
         if not _DNS_LABEL.match(part):
             if _DNS_LABEL_ANY_CASE.match(part):
                 return "must be lowercase"
-            return (
-                f"label {part!r} is not valid: use letters, digits and '-', starting and ending with a letter or digit"
-            )
+            return f"label {part!r} is not valid: use letters, digits and '-', starting and ending with a letter or digit"
     return None
 
 
@@ -403,9 +401,7 @@ def check_label_value(value: str) -> Optional[str]:
     if value == "":
         return None
     if len(value) > 63 or not _LABEL_NAME.match(value):
-        return (
-            "not a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-        )
+        return "not a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
     return None
 
 

@@ -40,7 +40,11 @@ def os_release(text: Optional[str] = None) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if sep:
             values[key.strip()] = value.strip().strip('"')
-    return {"id": values.get("ID", ""), "version_id": values.get("VERSION_ID", ""), "pretty": values.get("PRETTY_NAME", "")}
+    return {
+        "id": values.get("ID", ""),
+        "version_id": values.get("VERSION_ID", ""),
+        "pretty": values.get("PRETTY_NAME", ""),
+    }
 
 
 def meminfo(text: Optional[str] = None) -> dict[str, int]:
@@ -152,7 +156,13 @@ def addresses(run: Runner) -> list[dict[str, Any]]:
     result = []
     for link in json.loads(out or "[]"):
         for info in link.get("addr_info", []):
-            result.append({"interface": link.get("ifname", ""), "address": info.get("local", ""), "prefix": info.get("prefixlen", 0)})
+            result.append(
+                {
+                    "interface": link.get("ifname", ""),
+                    "address": info.get("local", ""),
+                    "prefix": info.get("prefixlen", 0),
+                }
+            )
     return result
 
 
@@ -189,7 +199,7 @@ def existing_parent(path: str) -> str:
     return path or "/"
 
 
-def fsync_probe(directory: str, writes: int = 50, size: int = 4096) -> dict[str, float]:
+def fsync_probe(directory: str, writes: int = 50, size: int = 4096) -> dict[str, Any]:
     """Write ``writes`` blocks with fsync after each, like etcd's WAL; report latencies in ms."""
     latencies = []
     block = os.urandom(size)

@@ -92,7 +92,9 @@ def resolve(
                     raise ArtifactError(f"air-gap folder {base} is missing {name}")
                 actual = sha256_file(path)
                 if actual != sums[name]:
-                    raise ArtifactError(f"{path}: sha256 is {actual}, but {files['sums']} says {sums[name]}; the file is damaged or from another release")
+                    raise ArtifactError(
+                        f"{path}: sha256 is {actual}, but {files['sums']} says {sums[name]}; the file is damaged or from another release"
+                    )
                 artifact["src"] = path
             else:
                 artifact["url"] = f"{base}/{name}"

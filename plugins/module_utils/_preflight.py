@@ -60,7 +60,11 @@ def ports_for(role: str) -> list[dict[str, Any]]:
     """The ports k3s listens on for a role (flannel's default vxlan backend)."""
     ports = [{"port": 10250, "protocol": "tcp"}, {"port": 8472, "protocol": "udp"}]
     if role == "server":
-        ports += [{"port": 6443, "protocol": "tcp"}, {"port": 2379, "protocol": "tcp"}, {"port": 2380, "protocol": "tcp"}]
+        ports += [
+            {"port": 6443, "protocol": "tcp"},
+            {"port": 2379, "protocol": "tcp"},
+            {"port": 2380, "protocol": "tcp"},
+        ]
     return sorted(ports, key=lambda item: (item["port"], item["protocol"]))
 
 
@@ -85,11 +89,18 @@ def _check_host(host: str, role: str, facts: dict[str, Any], spec: dict[str, Any
         problems.error(path, f"unsupported architecture {facts['arch']} (supported: {', '.join(SUPPORTED_ARCH)})")
 
     need = MINIMUMS[role]
-    for key, unit, label in (("cpus", "", "CPUs"), ("memory_mb", " MiB", "memory"), ("disk_free_mb", " MiB", "free disk")):
+    for key, unit, label in (
+        ("cpus", "", "CPUs"),
+        ("memory_mb", " MiB", "memory"),
+        ("disk_free_mb", " MiB", "free disk"),
+    ):
         have, want = facts[key], getattr(need, key)
         if have < want:
             where = f" at {facts['disk_path']}" if key == "disk_free_mb" else ""
-            problems.error(path, f"{label}{where}: {have}{unit}, a {role} needs at least {want}{unit}")
+            problems.error(
+                path,
+                f"{label}{where}: {have}{unit}, {'an' if role == 'agent' else 'a'} {role} needs at least {want}{unit}",
+            )
 
     in_container = bool(facts["container"])
     parent = f"the {facts['container']} host running it" if in_container else ""
@@ -97,7 +108,10 @@ def _check_host(host: str, role: str, facts: dict[str, Any], spec: dict[str, Any
         if state["active"]:
             continue
         if in_container:
-            problems.error(path, f"kernel module {module} is not loaded and a {facts['container']} container cannot load it; {parent} must")
+            problems.error(
+                path,
+                f"kernel module {module} is not loaded and a {facts['container']} container cannot load it; {parent} must",
+            )
         elif not state["loadable"]:
             problems.error(path, f"kernel module {module} is neither loaded nor available for kernel {facts['kernel']}")
 
@@ -118,19 +132,33 @@ def _check_host(host: str, role: str, facts: dict[str, Any], spec: dict[str, Any
 
     if facts["swaps"]:
         if in_container:
-            problems.warn(path, f"swap is on ({', '.join(facts['swaps'])}) and a container cannot turn it off; k3s runs with it, {parent} should turn it off")
+            problems.warn(
+                path,
+                f"swap is on ({', '.join(facts['swaps'])}) and a container cannot turn it off; "
+                f"k3s runs with it, {parent} should turn it off",
+            )
         else:
             problems.warn(path, f"swap is on ({', '.join(facts['swaps'])}); prereq turns it off")
     if facts["cgroup"] != "v2":
-        problems.warn(path, f"cgroup {facts['cgroup']}: Kubernetes 1.35 deprecates cgroup v1; boot with systemd.unified_cgroup_hierarchy=1")
+        problems.warn(
+            path,
+            f"cgroup {facts['cgroup']}: Kubernetes 1.35 deprecates cgroup v1; boot with systemd.unified_cgroup_hierarchy=1",
+        )
     if facts["time_synchronised"] is False:
         problems.warn(path, "the clock is not synchronised (NTP); etcd and TLS need synchronised clocks")
     if "nftables" in facts["firewalls"]:
         ports = ", ".join(f"{p['port']}/{p['protocol']}" for p in ports_for(role))
-        problems.warn(path, f"nftables is active: keelson manages ufw and firewalld rules, not a raw nftables ruleset; allow {ports}")
+        problems.warn(
+            path,
+            f"nftables is active: keelson manages ufw and firewalld rules, not a raw nftables ruleset; allow {ports}",
+        )
     fsync = facts.get("fsync")
     if role == "server" and fsync and fsync["p99_ms"] > FSYNC_WARN_MS:
-        problems.warn(path, f"fsync p99 {fsync['p99_ms']} ms at {fsync['directory']}: etcd wants under {FSYNC_WARN_MS:g} ms (slow disks cause leader elections)")
+        problems.warn(
+            path,
+            f"fsync p99 {fsync['p99_ms']} ms at {fsync['directory']}: "
+            f"etcd wants under {FSYNC_WARN_MS:g} ms (slow disks cause leader elections)",
+        )
 
 
 def _check_addresses(host: str, address: str, facts: dict[str, Any], problems: Problems) -> None:
@@ -139,7 +167,10 @@ def _check_addresses(host: str, address: str, facts: dict[str, Any], problems: P
         return  # a DNS name: nothing to compare without resolving it the way the host does
     on_host = {parse_ip(item["address"]) for item in facts["addresses"]}
     if wanted not in on_host:
-        problems.error(host, f"its inventory address {address} is not on the host (it has {', '.join(sorted(str(a) for a in on_host if a))})")
+        problems.error(
+            host,
+            f"its inventory address {address} is not on the host (it has {', '.join(sorted(str(a) for a in on_host if a))})",
+        )
 
 
 def _networks(facts: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -150,7 +181,13 @@ def _networks(facts: dict[str, Any]) -> list[ipaddress.IPv4Network | ipaddress.I
     return result
 
 
-def _check_cluster(nodes: list[dict[str, Any]], hosts: dict[str, dict[str, Any]], spec: dict[str, Any], skew_limit: float, problems: Problems) -> None:
+def _check_cluster(
+    nodes: list[dict[str, Any]],
+    hosts: dict[str, dict[str, Any]],
+    spec: dict[str, Any],
+    skew_limit: float,
+    problems: Problems,
+) -> None:
     for key, what in (("hostname", "hostname"), ("machine_id", "machine-id")):
         seen: dict[str, str] = {}
         for node in nodes:
@@ -167,13 +204,19 @@ def _check_cluster(nodes: list[dict[str, Any]], hosts: dict[str, dict[str, Any]]
         earliest, latest = min(epochs, key=epochs.__getitem__), max(epochs, key=epochs.__getitem__)
         skew = epochs[latest] - epochs[earliest]
         if skew > skew_limit:
-            problems.error(latest, f"its clock is {skew:.1f} s ahead of {earliest}'s (limit {skew_limit:g} s); synchronise the clocks (NTP)")
+            problems.error(
+                latest,
+                f"its clock is {skew:.1f} s ahead of {earliest}'s (limit {skew_limit:g} s); synchronise the clocks (NTP)",
+            )
     vip = spec["cluster"]["api_vip"]
     if vip:
         address = ipaddress.ip_address(vip)
         for node in nodes:
             if node["role"] == "server" and not any(address in network for network in _networks(hosts[node["host"]])):
-                problems.error(node["host"], f"the API VIP {vip} is outside this server's subnets; kube-vip (ARP) needs it on the servers' network")
+                problems.error(
+                    node["host"],
+                    f"the API VIP {vip} is outside this server's subnets; kube-vip (ARP) needs it on the servers' network",
+                )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -171,9 +171,7 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
                 _check_quota(tenant["quota"], child(child("tenants", index), "quota"), have_gpus, problems)
 
 
-def _check_tenant(
-    tenant: dict[str, Any], path: str, claims: _Claims, enabled: dict[str, Any], problems: Problems
-) -> None:
+def _check_tenant(tenant: dict[str, Any], path: str, claims: _Claims, enabled: dict[str, Any], problems: Problems) -> None:
     if _ok(tenant["name"]) and not claims.claim("tenant", tenant["name"], child(path, "name"), "duplicate tenant name"):
         return  # its namespaces and groups default to the same names: reporting them too is noise
     for key, kind, what in (
@@ -330,9 +328,7 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     for key, networks in (("cluster_cidr", pods), ("service_cidr", services)):
         versions = [network.version for _text, network in networks]
         if len(versions) != len(set(versions)):
-            problems.error(
-                child("cluster", key), "give at most one network per IP family", [text for text, _network in networks]
-            )
+            problems.error(child("cluster", key), "give at most one network per IP family", [text for text, _network in networks])
     for index, (text, network) in enumerate(services):
         for pod_text, pod in pods:
             if network.overlaps(pod):
@@ -441,11 +437,17 @@ def _normalise_nodes(raw: Any, problems: Problems) -> Optional[list[dict[str, An
     servers = [node for node in nodes if node["role"] == "server"]
     if not any(entry.get("role") == "server" for entry in raw if isinstance(entry, dict)):
         problems.error("inventory", f"no hosts in group {SERVER_GROUP}; keelson needs at least one server")
+    elif len(servers) == 2:
+        problems.error(
+            "inventory",
+            f"2 servers in {SERVER_GROUP}: etcd needs both for quorum, so the cluster stops when either fails "
+            "(twice as likely as with 1); use 1 or 3",
+        )
     elif len(servers) % 2 == 0 and servers:
         problems.warn(
             "inventory",
-            f"{len(servers)} servers in {SERVER_GROUP}: an even number tolerates no more failures than "
-            f"{len(servers) - 1} (etcd quorum); use an odd number",
+            f"{len(servers)} servers in {SERVER_GROUP} tolerate no more failures than {len(servers) - 1} do "
+            "(etcd quorum); use an odd number",
         )
     return nodes
 

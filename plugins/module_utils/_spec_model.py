@@ -239,9 +239,7 @@ class Cluster:
         default=None,
         example="/srv/airgap/k3s",
     )
-    hardening: bool = spec_field(
-        Bool(), "Apply the CIS hardening settings (kubelet sysctls, audit log, PSA).", default=False
-    )
+    hardening: bool = spec_field(Bool(), "Apply the CIS hardening settings (kubelet sysctls, audit log, PSA).", default=False)
     secrets_encryption: bool = spec_field(Bool(), "Encrypt Secrets at rest in the datastore.", default=True)
 
 
@@ -252,8 +250,7 @@ class Cluster:
 class GitRepo:
     url: str = spec_field(
         Str(check_repo_url, type_doc="repository URL"),
-        "`embedded` (a bare repository on the first server, over SSH), or an external `https://`, "
-        "`ssh://` or `user@host:path` URL.",
+        "`embedded` (a bare repository on the first server, over SSH), or an external `https://`, `ssh://` or `user@host:path` URL.",
         default="embedded",
         example="git@gitlab.example.internal:platform/ml-prod.git",
     )
@@ -351,9 +348,7 @@ class SealedSecrets:
 class MinIO:
     enabled: bool = _enabled_field()
     storage: str = _quantity_field("Volume size per MinIO server.", "100Gi", "1Ti")
-    replicas: int = spec_field(
-        Int(minimum=1), "MinIO servers: 1 (standalone) or at least 4 (distributed, erasure coded).", default=1
-    )
+    replicas: int = spec_field(Int(minimum=1), "MinIO servers: 1 (standalone) or at least 4 (distributed, erasure coded).", default=1)
     host: Optional[str] = _host_field("minio", "the S3 API")
     console_host: Optional[str] = _host_field("minio-console", "the MinIO console")
 
@@ -394,9 +389,7 @@ class Components:
     sealed_secrets: SealedSecrets = spec_field(Section(SealedSecrets), "Sealed Secrets controller.", default={})
     minio: MinIO = spec_field(Section(MinIO), "MinIO object storage (tenant buckets).", default={})
     weaviate: Weaviate = spec_field(Section(Weaviate), "Weaviate vector database.", default={})
-    monitoring: Monitoring = spec_field(
-        Section(Monitoring), "kube-prometheus-stack: Prometheus, Alertmanager, Grafana.", default={}
-    )
+    monitoring: Monitoring = spec_field(Section(Monitoring), "kube-prometheus-stack: Prometheus, Alertmanager, Grafana.", default={})
     keycloak: Keycloak = spec_field(Section(Keycloak), "Keycloak: identity, groups and OIDC clients.", default={})
 
 
@@ -458,9 +451,7 @@ class Quota:
         default=DERIVED,
         default_doc="the value of `memory`",
     )
-    gpu: int = spec_field(
-        Int(minimum=0), "NVIDIA GPUs (`requests.nvidia.com/gpu`); needs hosts with `keelson_node.gpus`.", default=0
-    )
+    gpu: int = spec_field(Int(minimum=0), "NVIDIA GPUs (`requests.nvidia.com/gpu`); needs hosts with `keelson_node.gpus`.", default=0)
     storage: str = _quantity_field("Persistent volume requests (`requests.storage`).", "100Gi", "1Ti")
     pods: int = spec_field(Int(minimum=0), "Pods.", default=50)
     services: int = spec_field(Int(minimum=0), "Services (LoadBalancer and NodePort are never allowed).", default=20)
@@ -513,9 +504,7 @@ class VaultFileBackend:
 
 @dataclasses.dataclass(frozen=True)
 class HashicorpVaultBackend:
-    url: str = spec_field(
-        Str(check_http_url, type_doc="URL"), "Vault address.", example="https://vault.example.internal:8200"
-    )
+    url: str = spec_field(Str(check_http_url, type_doc="URL"), "Vault address.", example="https://vault.example.internal:8200")
     auth_method: str = spec_field(
         Enum("token", "approle"),
         "`token` (VAULT_TOKEN) or `approle` (role_id here, secret id from VAULT_SECRET_ID).",
@@ -541,9 +530,7 @@ class HashicorpVaultBackend:
 
 @dataclasses.dataclass(frozen=True)
 class Secrets:
-    backend: str = spec_field(
-        Enum("vault_file", "hashicorp_vault"), "Where generated credentials and keys are kept.", default="vault_file"
-    )
+    backend: str = spec_field(Enum("vault_file", "hashicorp_vault"), "Where generated credentials and keys are kept.", default="vault_file")
     vault_file: Optional[VaultFileBackend] = spec_field(
         Nullable(Section(VaultFileBackend)),
         "Settings of backend `vault_file`; only with that backend.",

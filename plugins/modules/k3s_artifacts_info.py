@@ -14,7 +14,7 @@ description:
     image tarball), where each comes from and the sha256 it must have.
   - The sums come from the source's own C(sha256sum-<arch>.txt). With an air-gap folder, every file is
     checked here against them, so a missing file or a wrong checksum stops the run before any host changes.
-  - Run it on the controller (C(delegate_to: localhost)).
+  - "Run it on the controller (C(delegate_to: localhost))."
 author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
@@ -83,7 +83,7 @@ def main() -> None:
 
     def fetch(url: str) -> str:
         with open_url(url, timeout=30) as response:
-            return response.read().decode("utf-8")
+            return str(response.read().decode("utf-8"))
 
     params = module.params
     try:

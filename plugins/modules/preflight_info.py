@@ -70,7 +70,11 @@ host:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.keelson.platform.plugins.module_utils._host_probe import measure
-from ansible_collections.keelson.platform.plugins.module_utils._preflight import HARDENING_SYSCTLS, REQUIRED_SYSCTLS, ports_for
+from ansible_collections.keelson.platform.plugins.module_utils._preflight import (
+    HARDENING_SYSCTLS,
+    REQUIRED_SYSCTLS,
+    ports_for,
+)
 
 
 def main() -> None:

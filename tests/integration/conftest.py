@@ -23,9 +23,7 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 def ansible(tmp_path: Path) -> Runner:
     """Run an Ansible command line tool of the tool chain with this checkout's ansible.cfg."""
 
-    def run(
-        tool: str, *args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None
-    ) -> subprocess.CompletedProcess[str]:
+    def run(tool: str, *args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None) -> subprocess.CompletedProcess[str]:
         environment = {
             **os.environ,
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -35,8 +33,6 @@ def ansible(tmp_path: Path) -> Runner:
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             **(env or {}),
         }
-        return subprocess.run(
-            [str(BIN / tool), *args], cwd=cwd or REPO, env=environment, capture_output=True, text=True, check=False
-        )
+        return subprocess.run([str(BIN / tool), *args], cwd=cwd or REPO, env=environment, capture_output=True, text=True, check=False)
 
     return run

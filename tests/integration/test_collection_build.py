@@ -22,9 +22,7 @@ pytestmark = pytest.mark.slow
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("build")
     galaxy = Path(sys.executable).parent / "ansible-galaxy"
-    subprocess.run(
-        [str(galaxy), "collection", "build", "--output-path", str(out), str(REPO)], check=True, capture_output=True
-    )
+    subprocess.run([str(galaxy), "collection", "build", "--output-path", str(out), str(REPO)], check=True, capture_output=True)
     version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
     tarball = out / f"keelson-platform-{version}.tar.gz"
     assert tarball.is_file()

@@ -28,9 +28,7 @@ def _state() -> dict[str, float]:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_setup_again_changes_nothing() -> None:
     before = _state()
-    result = subprocess.run(
-        ["make", "setup"], cwd=REPO, capture_output=True, text=True, check=False, env={**os.environ, "MAKEFLAGS": ""}
-    )
+    result = subprocess.run(["make", "setup"], cwd=REPO, capture_output=True, text=True, check=False, env={**os.environ, "MAKEFLAGS": ""})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "pip install" not in result.stdout
     assert "creating" not in result.stdout

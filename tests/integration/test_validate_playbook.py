@@ -30,9 +30,7 @@ def test_example_inventories_validate(ansible: Runner, inventory: str, summary: 
 
 
 def test_check_mode_validates_the_same_and_changes_nothing(ansible: Runner) -> None:
-    result = ansible(
-        "ansible-playbook", "keelson.platform.validate", "-i", "inventories/example-ha", "--check", "--diff"
-    )
+    result = ansible("ansible-playbook", "keelson.platform.validate", "-i", "inventories/example-ha", "--check", "--diff")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"localhost\s+: ok=3\s+changed=0", result.stdout)
 
@@ -55,9 +53,7 @@ def test_bad_spec_fails_with_the_full_error_list(ansible: Runner) -> None:
 
 
 @pytest.mark.parametrize(("inventory", "touched"), [("bad", []), ("good-local", ["good-server-1"])])
-def test_a_bad_spec_stops_the_run_before_any_host_is_touched(
-    ansible: Runner, tmp_path: Path, inventory: str, touched: list[str]
-) -> None:
+def test_a_bad_spec_stops_the_run_before_any_host_is_touched(ansible: Runner, tmp_path: Path, inventory: str, touched: list[str]) -> None:
     marker_dir = tmp_path / "markers"
     marker_dir.mkdir()
     result = ansible(

@@ -22,6 +22,11 @@ ADDRESSES = {"server-1": "10.89.77.11", "server-2": "10.89.77.12", "server-3": "
 VIP = "10.89.77.10"
 
 
+# The default scenario runs the k3s TEST DOUBLE; real-k3s runs k3s. Tests of the double's internals skip there.
+DOUBLE = os.environ.get("MOLECULE_SCENARIO_NAME", "default") != "real-k3s"
+needs_double = pytest.mark.skipif(not DOUBLE, reason="reads the k3s test double's own bookkeeping")
+
+
 def connect(name: str) -> Any:
     return testinfra.get_host(f"ssh://{name}", ssh_config=str(EPHEMERAL / "ssh_config"), sudo=True)
 

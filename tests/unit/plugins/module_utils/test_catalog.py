@@ -71,9 +71,7 @@ def test_images_are_the_charts_defaults(component: str, shared_data: Path) -> No
     app_version = chart["version"] if meta["appVersion"] == "v0.0.0" else str(meta["appVersion"])
     images = _images(yaml.safe_load((folder / "values.yaml").read_text()), app_version)
     for name, reference in COMPONENTS[component]["images"].items():
-        assert reference in images, (
-            f"{component}.{name}: {reference} is not a default image of {chart['name']} {chart['version']}"
-        )
+        assert reference in images, f"{component}.{name}: {reference} is not a default image of {chart['name']} {chart['version']}"
 
 
 def test_expected_chart_versions() -> None:
@@ -136,7 +134,6 @@ def test_nothing_resolves_latest(repo: Path) -> None:
     offenders = [
         name
         for name in tracked
-        if (repo / name).is_file()
-        and re.search(r"(:latest\b|/latest\b|version:\s*[\"']?latest)", (repo / name).read_text(errors="ignore"))
+        if (repo / name).is_file() and re.search(r"(:latest\b|/latest\b|version:\s*[\"']?latest)", (repo / name).read_text(errors="ignore"))
     ]
     assert offenders == []

@@ -13,10 +13,7 @@ import pytest
 from ansible_collections.keelson.platform.plugins.module_utils import _formats as f
 
 GOOD: list[tuple[Callable[[str], Optional[str]], str]] = (
-    [
-        (f.check_quantity, value)
-        for value in ("0", "500m", "2", "1.5", "128Gi", "1Ti", "2e3", "1E6", ".5", "100k", "7Ei")
-    ]
+    [(f.check_quantity, value) for value in ("0", "500m", "2", "1.5", "128Gi", "1Ti", "2e3", "1E6", ".5", "100k", "7Ei")]
     + [(f.check_s3_bucket, value) for value in ("abc", "vision-datasets", "a.b-c", "x" * 63)]
     + [(f.check_cidr, value) for value in ("10.42.0.0/16", "fd00:42::/56", "192.168.0.0/24")]
     + [
@@ -31,10 +28,7 @@ GOOD: list[tuple[Callable[[str], Optional[str]], str]] = (
     ]
     + [(f.check_git_branch, value) for value in ("main", "release/1.2", "feature-x_y")]
     + [(f.check_repo_path, value) for value in (".", "clusters/ml-prod", "a.b/c_d")]
-    + [
-        (f.check_taint, value)
-        for value in ("nvidia.com/gpu=true:NoSchedule", "dedicated:NoExecute", "a=:PreferNoSchedule")
-    ]
+    + [(f.check_taint, value) for value in ("nvidia.com/gpu=true:NoSchedule", "dedicated:NoExecute", "a=:PreferNoSchedule")]
     + [
         (f.check_label_key, value)
         for value in (

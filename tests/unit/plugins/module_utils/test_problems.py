@@ -71,8 +71,5 @@ def test_problems_raise_one_error_with_all_of_them() -> None:
     with pytest.raises(SpecError) as caught:
         problems.raise_if_errors()
     assert isinstance(caught.value, KeelsonError)
-    assert (
-        str(caught.value)
-        == "the keelson platform spec is invalid (2 problems):\n  - b: wrong (got 1)\n  - c: also wrong"
-    )
+    assert str(caught.value) == "the keelson platform spec is invalid (2 problems):\n  - b: wrong (got 1)\n  - c: also wrong"
     assert [str(w) for w in problems.warnings] == ["a: just so you know"]

@@ -60,9 +60,7 @@ def test_defaults_fill_and_are_fresh_copies() -> None:
 
 
 def test_every_problem_is_collected_and_marked_invalid() -> None:
-    result, errors = normalise(
-        {"kind": "medium", "tags": ["x", "x", 3], "inner": {"size": 11}, "flags": {"on": "yes"}, "nmae": 1}
-    )
+    result, errors = normalise({"kind": "medium", "tags": ["x", "x", 3], "inner": {"size": 11}, "flags": {"on": "yes"}, "nmae": 1})
     assert errors == [
         'nmae: unknown key; did you mean "name"?',
         "name: required",

@@ -412,6 +412,12 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         "inventory: no hosts in group keelson_servers; keelson needs at least one server",
     ),
     (
+        "two-servers",
+        {"nodes.2.role": "agent"},
+        "inventory: 2 servers in keelson_servers: etcd needs both for quorum, so the cluster stops when either fails "
+        "(twice as likely as with 1); use 1 or 3",
+    ),
+    (
         "host-in-both-groups",
         {"nodes.4": {"host": "server-1", "role": "agent", "address": "192.168.10.11", "keelson_node": None}},
         'hostvars["server-1"]: is in both keelson_servers and keelson_agents; a host is a server or an agent',
@@ -472,9 +478,7 @@ def test_table_is_large_and_ids_unique() -> None:
 @pytest.mark.parametrize(("changes", "expected"), [case[1:] for case in BAD], ids=[case[0] for case in BAD])
 def test_bad_spec_reports_exact_error(changes: dict[str, Any], expected: Any) -> None:
     if expected is None:  # k3s-version-not-in-catalog: the known list comes from the catalog
-        expected = (
-            f'cluster.k3s_version: not in the version catalog (known: {", ".join(k3s_versions())}) (got "v1.30.0+k3s1")'
-        )
+        expected = f'cluster.k3s_version: not in the version catalog (known: {", ".join(k3s_versions())}) (got "v1.30.0+k3s1")'
     spec, nodes = variant(changes)
     assert _errors(spec, nodes) == (expected if isinstance(expected, list) else [expected])
 
@@ -512,10 +516,7 @@ def test_error_message_lists_every_problem() -> None:
     spec, nodes = variant({"name": DELETE, "domain": DELETE})
     with pytest.raises(SpecError) as caught:
         validate_platform(spec, nodes)
-    assert (
-        str(caught.value)
-        == "the keelson platform spec is invalid (2 problems):\n  - name: required\n  - domain: required"
-    )
+    assert str(caught.value) == "the keelson platform spec is invalid (2 problems):\n  - name: required\n  - domain: required"
 
 
 # ------------------------------------------------------------------------------------------- warnings
@@ -524,8 +525,7 @@ WARNINGS: list[tuple[str, dict[str, Any], str]] = [
     (
         "even-servers",
         {"nodes.4": {"host": "server-4", "role": "server", "address": "192.168.10.14", "keelson_node": None}},
-        "inventory: 4 servers in keelson_servers: an even number tolerates no more failures than 3 (etcd quorum); "
-        "use an odd number",
+        "inventory: 4 servers in keelson_servers tolerate no more failures than 3 do (etcd quorum); use an odd number",
     ),
     (
         "ha-without-vip",
@@ -610,9 +610,7 @@ def test_engine_and_backend_options_follow_the_choice() -> None:
 
 
 def test_explicit_null_turns_weaviate_backups_off() -> None:
-    spec = validate_platform(
-        {"name": "ml", "domain": "ml.example.internal", "components": {"weaviate": {"backup_bucket": None}}}
-    ).spec
+    spec = validate_platform({"name": "ml", "domain": "ml.example.internal", "components": {"weaviate": {"backup_bucket": None}}}).spec
     assert spec["components"]["weaviate"]["backup_bucket"] is None
 
 
@@ -650,10 +648,7 @@ def _inventory_spec(repo: Path, name: str) -> dict[str, Any]:
 
 def _as_input(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keys = ("name", "labels", "taints", "gpus")
-    return [
-        {"host": n["host"], "role": n["role"], "address": n["address"], "keelson_node": {k: n[k] for k in keys}}
-        for n in nodes
-    ]
+    return [{"host": n["host"], "role": n["role"], "address": n["address"], "keelson_node": {k: n[k] for k in keys}} for n in nodes]
 
 
 @pytest.mark.parametrize("case", ["base", "local", "example-ha", "flux-vault", "everything-off"])
@@ -679,9 +674,7 @@ def test_normalising_a_normalised_spec_changes_nothing(case: str, repo: Path) ->
         spec = {
             "name": "ml",
             "domain": "ml.example.internal",
-            "components": dict.fromkeys(
-                ("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak"), off
-            ),
+            "components": dict.fromkeys(("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak"), off),
         }
     first = validate_platform(spec, nodes)
     second = validate_platform(copy.deepcopy(first.spec), None if first.nodes is None else _as_input(first.nodes))

@@ -15,9 +15,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.keelson.platform.plugins.modules import platform_spec
 
-NODES = [
-    {"host": "server-1", "role": "server", "address": "192.168.10.11", "keelson_node": None, "spec_differs": False}
-]
+NODES = [{"host": "server-1", "role": "server", "address": "192.168.10.11", "keelson_node": None, "spec_differs": False}]
 
 
 def run(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
@@ -67,7 +65,7 @@ def test_bad_spec_fails_with_every_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_warnings_reach_the_user(capsys: pytest.CaptureFixture[str]) -> None:
-    nodes = [dict(NODES[0], host=f"server-{i}", address=f"192.168.10.1{i}") for i in (1, 2)]
+    nodes = [dict(NODES[0], host=f"server-{i}", address=f"192.168.10.1{i}") for i in (1, 2, 3, 4)]
     code, result = run(
         {
             "spec": {"name": "ml", "domain": "ml.example.internal", "cluster": {"api_vip": "192.168.10.10"}},
@@ -78,15 +76,10 @@ def test_warnings_reach_the_user(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     # ansible-core 2.19+ sends warnings as structured events; older cores as strings.
     messages = [w["event"]["msg"] if isinstance(w, dict) else w for w in result["warnings"]]
-    assert messages == [
-        "inventory: 2 servers in keelson_servers: an even number tolerates no more failures than 1 (etcd quorum); "
-        "use an odd number"
-    ]
+    assert messages == ["inventory: 4 servers in keelson_servers tolerate no more failures than 3 do (etcd quorum); use an odd number"]
 
 
 def test_undefined_spec_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
     code, result = run({"spec": None}, capsys)
     assert code == 1
-    assert result["errors"] == [
-        "keelson_platform: not defined; set it in the inventory's group_vars (see docs/spec.md)"
-    ]
+    assert result["errors"] == ["keelson_platform: not defined; set it in the inventory's group_vars (see docs/spec.md)"]

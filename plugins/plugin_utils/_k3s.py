@@ -117,9 +117,7 @@ def registries(spec_registries: dict[str, Any], passwords: dict[str, str]) -> di
     """/etc/rancher/k3s/registries.yaml; ``passwords`` maps password_secret names to their values."""
     result: dict[str, Any] = {}
     if spec_registries["mirrors"]:
-        result["mirrors"] = {
-            name: {"endpoint": list(mirror["endpoints"])} for name, mirror in sorted(spec_registries["mirrors"].items())
-        }
+        result["mirrors"] = {name: {"endpoint": list(mirror["endpoints"])} for name, mirror in sorted(spec_registries["mirrors"].items())}
     configs: dict[str, Any] = {}
     for host, settings in sorted(spec_registries["configs"].items()):
         entry: dict[str, Any] = {}
@@ -247,7 +245,10 @@ def kubeconfig(text: str, server: str, name: str) -> str:
 # (pattern in k3s' log, what it means and what to do) - first match wins.
 _DIAGNOSES: Final = (
     (
-        re.compile(r"token CA hash does not match|401 Unauthorized|failed to validate token|invalid token|bootstrap data.*token", re.I),
+        re.compile(
+            r"token CA hash does not match|401 Unauthorized|failed to validate token|invalid token|bootstrap data.*token",
+            re.I,
+        ),
         "the cluster rejected its token: it does not match the token the cluster was created with. The token "
         "lives in the secrets backend as k3s-token; a cluster built with another one must be reset or joined with that token",
     ),
@@ -261,7 +262,10 @@ _DIAGNOSES: Final = (
         "its clock disagrees with the servers' (TLS certificates look expired or not yet valid); synchronise the clocks (NTP)",
     ),
     (
-        re.compile(r"connection refused|i/o timeout|no route to host|network is unreachable|dial tcp|context deadline exceeded", re.I),
+        re.compile(
+            r"connection refused|i/o timeout|no route to host|network is unreachable|dial tcp|context deadline exceeded",
+            re.I,
+        ),
         "it cannot reach the server it joins through; check the address, routing and firewalls for port 6443",
     ),
 )

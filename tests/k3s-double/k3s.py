@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -37,7 +36,7 @@ VERSION = "@VERSION@"
 DATA = Path("/var/lib/rancher/k3s")
 ETC = Path("/etc/rancher/k3s")
 NODE_PASSWORD = Path("/etc/rancher/node/password")
-READY_AFTER = 40  # seconds without a heartbeat before a node turns NotReady
+READY_AFTER = 15  # seconds without a heartbeat (sent every 5 s) before a node turns NotReady
 
 
 def log(level: str, msg: str) -> None:
@@ -86,8 +85,24 @@ def ensure_ca(tls: Path) -> None:
     if (tls / "server-ca.crt").exists():
         return
     tls.mkdir(parents=True, exist_ok=True)
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "3650",
-        "-subj", f"/CN=k3s-server-ca@{int(time.time())}", "-keyout", str(tls / "server-ca.key"), "-out", str(tls / "server-ca.crt"))
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "3650",
+        "-subj",
+        f"/CN=k3s-server-ca@{int(time.time())}",
+        "-keyout",
+        str(tls / "server-ca.key"),
+        "-out",
+        str(tls / "server-ca.crt"),
+    )
     os.chmod(tls / "server-ca.key", 0o600)
 
 
@@ -100,13 +115,42 @@ def issue(tls: Path, name: str, sans: list[str], client: bool = False) -> None:
     if crt.exists() and key.exists() and record.exists() and record.read_text() == wanted:
         return
     record.write_text(wanted)
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
-        "/O=system:masters/CN=system:admin" if client else f"/CN={name}", "-keyout", str(key), "-out", str(csr))
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/O=system:masters/CN=system:admin" if client else f"/CN={name}",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+    )
     usage = "clientAuth" if client else "serverAuth"
     alt = ",".join(f"IP:{s}" if s.replace(".", "").isdigit() or ":" in s else f"DNS:{s}" for s in sans)
     ext.write_text(f"extendedKeyUsage={usage}\n" + (f"subjectAltName={alt}\n" if alt else ""))
-    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(tls / "server-ca.crt"), "-CAkey", str(tls / "server-ca.key"),
-        "-CAcreateserial", "-days", "3650", "-extfile", str(ext), "-out", str(crt))
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(tls / "server-ca.crt"),
+        "-CAkey",
+        str(tls / "server-ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "3650",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(crt),
+    )
     os.chmod(key, 0o600)
     csr.unlink()
     ext.unlink()
@@ -137,10 +181,16 @@ class Registry:
             known = self.nodes.get(node["name"])
             digest = hashlib.sha256(node["password"].encode()).hexdigest()
             if known and known["password"] != digest:
-                return ("Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' "
-                        "may not match server node-passwd entry, try enabling a unique node name with the --with-node-id flag")
-            self.nodes[node["name"]] = {**{k: v for k, v in node.items() if k != "password"}, "password": digest,
-                                        "created": (known or {}).get("created", time.time()), "heartbeat": time.time()}
+                return (
+                    "Node password rejected, duplicate hostname or contents of '/etc/rancher/node/password' "
+                    "may not match server node-passwd entry, try enabling a unique node name with the --with-node-id flag"
+                )
+            self.nodes[node["name"]] = {
+                **{k: v for k, v in node.items() if k != "password"},
+                "password": digest,
+                "created": (known or {}).get("created", time.time()),
+                "heartbeat": time.time(),
+            }
             self.save()
             return None
 
@@ -159,36 +209,55 @@ def node_object(node: dict[str, Any]) -> dict[str, Any]:
     labels = {"kubernetes.io/hostname": node["name"], "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
     annotations = {}
     if node["role"] == "server":
-        labels |= {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/etcd": "true",
-                   "node-role.kubernetes.io/master": "true"}
+        labels |= {
+            "node-role.kubernetes.io/control-plane": "true",
+            "node-role.kubernetes.io/etcd": "true",
+            "node-role.kubernetes.io/master": "true",
+        }
         annotations["etcd.k3s.cattle.io/node-name"] = f"{node['name']}-double"
     labels |= node.get("labels", {})
     taints = []
     for taint in node.get("taints", []):
         key_value, effect = taint.rsplit(":", 1)
-        key, _, value = key_value.partition("=")
+        key, _sep, value = key_value.partition("=")
         taints.append({"key": key, "value": value, "effect": effect} if value else {"key": key, "effect": effect})
     created = datetime.datetime.fromtimestamp(node["created"], datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": node["name"], "labels": labels, "annotations": annotations, "creationTimestamp": created,
-                     "uid": hashlib.md5(node["name"].encode()).hexdigest()},
+        "metadata": {
+            "name": node["name"],
+            "labels": labels,
+            "annotations": annotations,
+            "creationTimestamp": created,
+            "uid": hashlib.md5(node["name"].encode()).hexdigest(),
+        },
         "spec": {"taints": taints} if taints else {},
         "status": {
             "addresses": [{"type": "InternalIP", "address": node["address"]}, {"type": "Hostname", "address": node["name"]}],
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                            "reason": "KubeletReady" if ready else "NodeStatusUnknown"}],
-            "nodeInfo": {**node.get("info", {}), "kubeletVersion": VERSION, "kubeProxyVersion": VERSION,
-                         "containerRuntimeVersion": "keelson-test-double://0", "architecture": "amd64", "operatingSystem": "linux"},
+            "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False", "reason": "KubeletReady" if ready else "NodeStatusUnknown"}
+            ],
+            "nodeInfo": {
+                **node.get("info", {}),
+                "kubeletVersion": VERSION,
+                "kubeProxyVersion": VERSION,
+                "containerRuntimeVersion": "keelson-test-double://0",
+                "architecture": "amd64",
+                "operatingSystem": "linux",
+            },
         },
     }
 
 
 # ------------------------------------------------------------------------------------------- API
 
-API_RESOURCES = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": [
-    {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": ["get", "list"]}]}
+API_RESOURCES = {
+    "kind": "APIResourceList",
+    "apiVersion": "v1",
+    "groupVersion": "v1",
+    "resources": [{"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": ["get", "list"]}],
+}
 
 
 class Api(http.server.BaseHTTPRequestHandler):
@@ -197,7 +266,7 @@ class Api(http.server.BaseHTTPRequestHandler):
     token = ""
     tls = DATA / "server" / "tls"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def reply(self, code: int, body: Any, content_type: str = "application/json") -> None:
@@ -211,7 +280,7 @@ class Api(http.server.BaseHTTPRequestHandler):
     def authorised(self) -> bool:
         header = self.headers.get("Authorization", "")
         if header.startswith("Basic "):
-            _user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            _user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
             return secrets.compare_digest(plain_token(password), plain_token(self.token))
         return self.connection.getpeercert() is not None or header.startswith("Bearer ")
 
@@ -220,7 +289,7 @@ class Api(http.server.BaseHTTPRequestHandler):
             return self.registry.node_objects()
         return json.loads(call(f"{self.upstream}/v1-k3s/double/nodes", self.token, None, self.tls))
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         path = self.path.split("?")[0].rstrip("/")
         if path == "/cacerts":
             return self.reply(200, (self.tls / "server-ca.crt").read_bytes(), "text/plain")
@@ -245,11 +314,20 @@ class Api(http.server.BaseHTTPRequestHandler):
             for node in self.nodes():
                 if node["metadata"]["name"] == name:
                     return self.reply(200, node)
-            return self.reply(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
-                                    "message": f'nodes "{name}" not found', "details": {"name": name, "kind": "nodes"}})
+            return self.reply(
+                404,
+                {
+                    "kind": "Status",
+                    "status": "Failure",
+                    "reason": "NotFound",
+                    "code": 404,
+                    "message": f'nodes "{name}" not found',
+                    "details": {"name": name, "kind": "nodes"},
+                },
+            )
         return self.reply(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         if not self.authorised():
             return self.reply(401, b"401 Unauthorized", "text/plain")
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
@@ -271,16 +349,22 @@ class Api(http.server.BaseHTTPRequestHandler):
 
 
 def call(url: str, token: str, body: Any, tls: Path | None) -> bytes:
-    context = ssl.create_default_context(cafile=str(tls / "server-ca.crt")) if tls and (tls / "server-ca.crt").exists() else ssl._create_unverified_context()  # noqa: S323
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method="GET" if body is None else "POST")
+    context = (
+        ssl.create_default_context(cafile=str(tls / "server-ca.crt"))
+        if tls and (tls / "server-ca.crt").exists()
+        else ssl._create_unverified_context()
+    )
+    request = urllib.request.Request(
+        url, data=None if body is None else json.dumps(body).encode(), method="GET" if body is None else "POST"
+    )
     request.add_header("Authorization", "Basic " + base64.b64encode(f"node:{token}".encode()).decode())
     request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, context=context, timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
         return response.read()
 
 
 def serve_api(port: int, tls: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Api)  # noqa: S104
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Api)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tls / "serving-kube-apiserver.crt", tls / "serving-kube-apiserver.key")
     context.load_verify_locations(tls / "server-ca.crt")
@@ -299,12 +383,23 @@ def node_identity(config: dict[str, Any]) -> dict[str, Any]:
         os.chmod(NODE_PASSWORD, 0o600)
     address = config.get("node-ip") or socket.gethostbyname(socket.gethostname())
     labels = dict(item.split("=", 1) for item in config.get("node-label", []))
-    release = {k: v.strip('"') for k, _, v in (line.partition("=") for line in Path("/etc/os-release").read_text().splitlines())}
+    release = {k: v.strip('"') for k, _sep, v in (line.partition("=") for line in Path("/etc/os-release").read_text().splitlines())}
     machine_id = Path("/etc/machine-id").read_text().strip()
-    info = {"machineID": machine_id, "systemUUID": machine_id, "bootID": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
-            "kernelVersion": os.uname().release, "osImage": release.get("PRETTY_NAME", "")}
-    return {"name": config.get("node-name") or socket.gethostname(), "address": str(address).split(",")[0], "info": info,
-            "labels": labels, "taints": config.get("node-taint", []), "password": NODE_PASSWORD.read_text().strip()}
+    info = {
+        "machineID": machine_id,
+        "systemUUID": machine_id,
+        "bootID": Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
+        "kernelVersion": os.uname().release,
+        "osImage": release.get("PRETTY_NAME", ""),
+    }
+    return {
+        "name": config.get("node-name") or socket.gethostname(),
+        "address": str(address).split(",", maxsplit=1)[0],
+        "info": info,
+        "labels": labels,
+        "taints": config.get("node-taint", []),
+        "password": NODE_PASSWORD.read_text().strip(),
+    }
 
 
 def join(url: str, token: str, node: dict[str, Any]) -> dict[str, Any]:
@@ -314,7 +409,7 @@ def join(url: str, token: str, node: dict[str, Any]) -> dict[str, Any]:
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         fatal(f"Failed to validate connection to cluster at {url}: failed to get CA certs: Get {url}/cacerts: dial tcp: {reason}")
-    if token.startswith("K10") and "::" in token and token[3:].split("::")[0] != hashlib.sha256(ca).hexdigest():
+    if token.startswith("K10") and "::" in token and token[3:].split("::", maxsplit=1)[0] != hashlib.sha256(ca).hexdigest():
         fatal(f"Failed to validate connection to cluster at {url}: token CA hash does not match the Cluster CA certificate hash")
     tls = DATA / "server" / "tls"
     tls.mkdir(parents=True, exist_ok=True)
@@ -427,10 +522,17 @@ def write_kubeconfig(tls: Path, config: dict[str, Any]) -> None:
 
     path = Path(config.get("write-kubeconfig", ETC / "k3s.yaml"))
     kubeconfig = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "default", "preferences": {},
-        "clusters": [{"name": "default", "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": b64("server-ca.crt")}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "default",
+        "preferences": {},
+        "clusters": [
+            {"name": "default", "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": b64("server-ca.crt")}}
+        ],
         "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default"}}],
-        "users": [{"name": "default", "user": {"client-certificate-data": b64("client-admin.crt"), "client-key-data": b64("client-admin.key")}}],
+        "users": [
+            {"name": "default", "user": {"client-certificate-data": b64("client-admin.crt"), "client-key-data": b64("client-admin.key")}}
+        ],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(kubeconfig, sort_keys=False))

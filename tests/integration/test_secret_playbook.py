@@ -1,0 +1,68 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""keelson.platform.secret through ansible-playbook: created once, encrypted, private, never logged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import Runner
+
+FILES = Path(__file__).resolve().parent / "files"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def password(tmp_path: Path) -> Path:
+    path = tmp_path / "vault-password"
+    path.write_text("integration-test-only\n")
+    return path
+
+
+def test_generated_once_encrypted_and_never_in_the_output(ansible: Runner, tmp_path: Path, password: Path) -> None:
+    secrets_file = tmp_path / "inventory" / "keelson-secrets.vault.yml"
+    args = (
+        "ansible-playbook",
+        str(FILES / "secret.yml"),
+        "-vvv",
+        f"--vault-password-file={password}",
+        "-e",
+        f"secrets_file={secrets_file}",
+    )
+    first = ansible(*args)
+    assert first.returncode == 0, first.stdout[-3000:]
+    second = ansible(*args)
+    assert second.returncode == 0
+    assert "changed=0" in second.stdout
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    assert secrets_file.read_bytes().startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    view = ansible("ansible-vault", "view", str(secrets_file), f"--vault-password-file={password}")
+    token = yaml.safe_load(view.stdout)["k3s-token"]
+    assert len(token) == 48
+    for run in (first, second):
+        assert token not in run.stdout and token not in run.stderr
+    assert token.encode() not in secrets_file.read_bytes()
+
+
+def test_check_mode_stores_nothing(ansible: Runner, tmp_path: Path, password: Path) -> None:
+    secrets_file = tmp_path / "keelson-secrets.vault.yml"
+    result = ansible(
+        "ansible-playbook",
+        str(FILES / "secret.yml"),
+        "--check",
+        f"--vault-password-file={password}",
+        "-e",
+        f"secrets_file={secrets_file}",
+    )
+    assert "changed=" in result.stdout
+    assert not secrets_file.exists()
+
+
+def test_without_a_vault_password_says_how_to_give_one(ansible: Runner, tmp_path: Path) -> None:
+    result = ansible("ansible-playbook", str(FILES / "secret.yml"), "-e", f"secrets_file={tmp_path / 's.yml'}")
+    assert result.returncode != 0
+    assert "the vault_file secrets backend needs a vault password: pass --vault-password-file" in " ".join(result.stdout.split())
+    assert not (tmp_path / "s.yml").exists()

@@ -1,0 +1,241 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the k3s roles write, and how a failed join is explained."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+from spec_cases import BASE_NODES, BASE_SPEC
+
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
+from ansible_collections.keelson.platform.plugins.plugin_utils import _k3s
+
+
+def platform(**changes: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    spec = copy.deepcopy(BASE_SPEC)
+    for section, values in changes.items():
+        spec.setdefault(section, {}).update(values)
+    result = validate_platform(spec, copy.deepcopy(BASE_NODES))
+    assert result.nodes is not None
+    return result.spec, result.nodes
+
+
+def node(nodes: list[dict[str, Any]], host: str) -> dict[str, Any]:
+    return next(item for item in nodes if item["host"] == host)
+
+
+def test_first_server_initialises_the_cluster() -> None:
+    spec, nodes = platform()
+    config = _k3s.config(spec, nodes, node(nodes, "server-1"))
+    assert config["cluster-init"] is True
+    assert "server" not in config
+    assert config["token-file"] == "/etc/rancher/k3s/token"
+    assert (config["node-name"], config["node-ip"]) == ("server-1", "192.168.10.11")
+    assert config["tls-san"] == ["192.168.10.10"]
+    assert config["cluster-cidr"] == "10.42.0.0/16"
+    assert config["service-cidr"] == "10.43.0.0/16"
+    assert config["write-kubeconfig-mode"] == "0600"
+    assert config["secrets-encryption"] is True
+    assert "protect-kernel-defaults" not in config
+
+
+def test_other_servers_join_the_first_and_agents_the_vip() -> None:
+    spec, nodes = platform()
+    assert _k3s.config(spec, nodes, node(nodes, "server-2"))["server"] == "https://192.168.10.11:6443"
+    agent = _k3s.config(spec, nodes, node(nodes, "gpu-1"))
+    assert agent["server"] == "https://192.168.10.10:6443"
+    assert agent["node-taint"] == ["nvidia.com/gpu=true:NoSchedule"]
+    assert "cluster-cidr" not in agent and "tls-san" not in agent and "write-kubeconfig-mode" not in agent
+
+
+def test_agents_join_the_first_server_without_a_vip() -> None:
+    spec, nodes = platform(cluster={"api_vip": None})
+    assert _k3s.config(spec, nodes, node(nodes, "gpu-1"))["server"] == "https://192.168.10.11:6443"
+    assert "tls-san" not in _k3s.config(spec, nodes, node(nodes, "server-1"))
+
+
+def test_labels_sorted_and_packaged_components_disabled() -> None:
+    spec, nodes = platform(cluster={"disable": ["traefik", "servicelb"], "api_names": ["k8s.example.internal"]})
+    nodes[3]["labels"] = {"z.example/b": "2", "a.example/a": "1"}
+    config = _k3s.config(spec, nodes, node(nodes, "server-1"))
+    assert config["disable"] == ["servicelb", "traefik"]
+    assert config["tls-san"] == ["192.168.10.10", "k8s.example.internal"]
+    assert _k3s.config(spec, nodes, nodes[3])["node-label"] == ["a.example/a=1", "z.example/b=2"]
+
+
+def test_hardening_flags() -> None:
+    spec, nodes = platform(cluster={"hardening": True})
+    server = _k3s.config(spec, nodes, node(nodes, "server-1"))
+    assert server["protect-kernel-defaults"] is True
+    assert "audit-policy-file=/etc/rancher/k3s/audit-policy.yaml" in server["kube-apiserver-arg"]
+    assert "admission-control-config-file=/etc/rancher/k3s/pod-security.yaml" in server["kube-apiserver-arg"]
+    assert server["kube-controller-manager-arg"] == ["terminated-pod-gc-threshold=10"]
+    assert server["kubelet-arg"] == ["streaming-connection-idle-timeout=5m"]
+    agent = _k3s.config(spec, nodes, node(nodes, "gpu-1"))
+    assert agent["protect-kernel-defaults"] is True and "kube-apiserver-arg" not in agent
+
+
+def test_oidc_flags_follow_keycloak() -> None:
+    spec, nodes = platform()
+    args = _k3s.config(spec, nodes, node(nodes, "server-1"))["kube-apiserver-arg"]
+    assert "oidc-issuer-url=https://keycloak.ml.example.internal/realms/ml-prod" in args
+    assert "oidc-groups-prefix=oidc:" in args
+    spec, nodes = platform(components={"keycloak": {"enabled": False}})
+    assert "kube-apiserver-arg" not in _k3s.config(spec, nodes, node(nodes, "server-1"))
+
+
+def test_config_renders_as_stable_yaml() -> None:
+    spec, nodes = platform()
+    first = yaml.safe_dump(_k3s.config(spec, nodes, node(nodes, "server-2")), sort_keys=True)
+    second = yaml.safe_dump(_k3s.config(*platform()[:1], platform()[1], node(platform()[1], "server-2")), sort_keys=True)
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    ("address", "url"),
+    [
+        ("10.0.0.1", "https://10.0.0.1:6443"),
+        ("fd00::1", "https://[fd00::1]:6443"),
+        ("k8s.example", "https://k8s.example:6443"),
+    ],
+)
+def test_api_url(address: str, url: str) -> None:
+    assert _k3s.api_url(address) == url
+
+
+def test_registries() -> None:
+    registries = {
+        "mirrors": {"docker.io": {"endpoints": ["https://m1.example", "https://m2.example"]}},
+        "configs": {
+            "reg.example:5000": {
+                "username": "bot",
+                "password_secret": "reg",
+                "ca_cert": "PEM",
+                "insecure_skip_verify": False,
+            },
+            "plain.example": {"username": None, "password_secret": None, "ca_cert": None, "insecure_skip_verify": True},
+        },
+    }
+    assert _k3s.registries(registries, {"reg": "s3cret"}) == {
+        "mirrors": {"docker.io": {"endpoint": ["https://m1.example", "https://m2.example"]}},
+        "configs": {
+            "plain.example": {"tls": {"insecure_skip_verify": True}},
+            "reg.example:5000": {
+                "auth": {"username": "bot", "password": "s3cret"},
+                "tls": {"ca_file": "/etc/rancher/k3s/registry-ca/reg.example_5000.pem"},
+            },
+        },
+    }
+    assert _k3s.registries({"mirrors": {}, "configs": {}}, {}) == {}
+
+
+def test_pod_security_is_pinned_to_the_cluster_version() -> None:
+    config = _k3s.pod_security("v1.35.5+k3s1")["plugins"][0]["configuration"]
+    assert config["defaults"] == {
+        "enforce": "restricted",
+        "enforce-version": "v1.35",
+        "audit": "restricted",
+        "audit-version": "v1.35",
+        "warn": "restricted",
+        "warn-version": "v1.35",
+    }
+    assert config["exemptions"]["namespaces"] == ["kube-system"]
+    assert _k3s.audit_policy()["rules"] == [{"level": "Metadata"}]
+
+
+def test_kube_vip_static_pod() -> None:
+    pod = _k3s.kube_vip("192.168.10.10", "eth1")
+    container = pod["spec"]["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert container["image"] == CATALOG["host"]["kube_vip"]
+    assert (env["address"], env["vip_interface"], env["vip_cidr"], env["vip_arp"]) == (
+        "192.168.10.10",
+        "eth1",
+        "32",
+        "true",
+    )
+    assert pod["spec"]["hostNetwork"] is True
+    assert _k3s.kube_vip("fd00::10", "eth0")["spec"]["containers"][0]["env"][4] == {"name": "vip_cidr", "value": "128"}
+    assert _k3s.interface_of([{"interface": "eth1", "address": "192.168.10.11", "prefix": 24}], "192.168.10.11") == "eth1"
+    assert _k3s.interface_of([], "192.168.10.11") is None
+
+
+def test_kubeconfig_points_at_the_api_and_names_the_cluster() -> None:
+    k3s_yaml = yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "clusters": [
+                {
+                    "name": "default",
+                    "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority-data": "Q0E="},
+                }
+            ],
+            "contexts": [{"name": "default", "context": {"cluster": "default", "user": "default"}}],
+            "users": [{"name": "default", "user": {"client-key-data": "S0VZ"}}],
+            "current-context": "default",
+        }
+    )
+    rewritten = yaml.safe_load(_k3s.kubeconfig(k3s_yaml, "https://192.168.10.10:6443", "ml-prod"))
+    assert rewritten["clusters"] == [
+        {"name": "ml-prod", "cluster": {"server": "https://192.168.10.10:6443", "certificate-authority-data": "Q0E="}}
+    ]
+    assert rewritten["contexts"] == [{"name": "ml-prod", "context": {"cluster": "ml-prod", "user": "ml-prod-admin"}}]
+    assert rewritten["users"][0] == {"name": "ml-prod-admin", "user": {"client-key-data": "S0VZ"}}
+    assert rewritten["current-context"] == "ml-prod"
+    assert _k3s.kubeconfig(k3s_yaml, "https://192.168.10.10:6443", "ml-prod") == _k3s.kubeconfig(
+        k3s_yaml, "https://192.168.10.10:6443", "ml-prod"
+    )
+
+
+# Lines as k3s itself logs them (from k3s issues #802, #6054, #4049 and its join code).
+DIAGNOSES = [
+    (
+        'level=info msg="Waiting to retrieve agent configuration; server is not ready: Node password rejected, duplicate hostname or '
+        "contents of '/etc/rancher/node/password' may not match server node-passwd entry, "
+        'try enabling a unique node name with the --with-node-id flag"',
+        "another machine is already registered under its node name",
+    ),
+    (
+        'level=fatal msg="starting kubernetes: preparing server: start managed database: joining etcd cluster: '
+        'Failed to join etcd cluster due to duplicate node names"',
+        "another machine is already registered under its node name",
+    ),
+    (
+        'level=fatal msg="Error: preparing server: failed to validate token: token CA hash does not match the Cluster CA certificate hash"',
+        "the cluster rejected its token",
+    ),
+    (
+        'level=info msg="Waiting to retrieve agent configuration; server is not ready: https://10.0.0.1:6443/v1-k3s/serving-kubelet.crt: 401 Unauthorized"',
+        "the cluster rejected its token",
+    ),
+    (
+        'level=error msg="failed to get CA certs: Get \\"https://10.0.0.1:6443/cacerts\\": dial tcp 10.0.0.1:6443: connect: connection refused"',
+        "it cannot reach the server it joins through",
+    ),
+    (
+        'level=error msg="x509: certificate has expired or is not yet valid: current time 2019-01-01T00:00:00Z is before 2026-11-28T00:00:00Z"',
+        "its clock disagrees with the servers'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "meaning"), DIAGNOSES)
+def test_join_failures_are_explained(line: str, meaning: str) -> None:
+    log = f'level=info msg="Starting k3s"\n{line}\nlevel=info msg="retrying"\n'
+    message = _k3s.diagnose_join(log, "agent-1", "https://10.0.0.1:6443")
+    assert message.startswith("agent-1 did not join the cluster through https://10.0.0.1:6443: " + meaning)
+    assert line.strip()[-60:] in message
+
+
+def test_unknown_join_failure_shows_the_last_lines() -> None:
+    message = _k3s.diagnose_join("a\nb\nsomething odd happened\n", "server-2", "https://10.0.0.1:6443")
+    assert message == (
+        "server-2 did not become Ready through https://10.0.0.1:6443 in time, and k3s' log names no known cause. "
+        "Last lines: a | b | something odd happened"
+    )

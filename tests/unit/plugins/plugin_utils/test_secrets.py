@@ -1,0 +1,83 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The vault_file secrets backend, with Ansible's real vault encryption."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import pytest
+from ansible.parsing.vault import VaultLib, VaultSecret
+
+from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import (
+    SecretsError,
+    VaultFileBackend,
+    backend_from_spec,
+    generate,
+)
+
+VAULT = VaultLib([("default", VaultSecret(b"test-only-vault-password"))])
+
+
+def backend(path: Path) -> VaultFileBackend:
+    return VaultFileBackend(str(path), lambda data: bytes(VAULT.encrypt(data)), lambda data: bytes(VAULT.decrypt(data)))
+
+
+def test_created_once_reused_encrypted_private(tmp_path: Path) -> None:
+    store = backend(tmp_path / "secrets.vault.yml")
+    value, created = store.get_or_create("k3s-token", lambda: generate(48))
+    assert created and len(value) == 48
+    again, created_again = store.get_or_create("k3s-token", lambda: generate(48))
+    assert (again, created_again) == (value, False)
+    data = (tmp_path / "secrets.vault.yml").read_bytes()
+    assert data.startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    assert value.encode() not in data
+    assert (tmp_path / "secrets.vault.yml").stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in tmp_path.iterdir()] == ["secrets.vault.yml"]
+    assert store.names() == ["k3s-token"]
+
+
+def test_put_reports_changes_and_check_mode_writes_nothing(tmp_path: Path) -> None:
+    store = backend(tmp_path / "s.yml")
+    assert store.put("registry", "one", check_mode=True) is True
+    assert not (tmp_path / "s.yml").exists()
+    assert store.put("registry", "one") is True
+    assert store.put("registry", "one") is False
+    assert store.put("registry", "two") is True
+    assert store.get("registry") == "two"
+    assert store.get("missing") is None
+    _value, created = store.get_or_create("new", lambda: "x" * 20, check_mode=True)
+    assert created and store.get("new") is None
+
+
+def test_refuses_a_plain_text_file(tmp_path: Path) -> None:
+    (tmp_path / "s.yml").write_text("k3s-token: leaked\n")
+    with pytest.raises(SecretsError, match="is not ansible-vault encrypted"):
+        backend(tmp_path / "s.yml").get("k3s-token")
+
+
+@pytest.mark.parametrize("name", ["K3s", "../etc", "", "a b"])
+def test_refuses_bad_names(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SecretsError, match="use lowercase letters"):
+        backend(tmp_path / "s.yml").get(name)
+
+
+def test_generate() -> None:
+    assert set(generate(64, "hex")) <= set("0123456789abcdef")
+    assert set(generate(64)) <= set(string.ascii_letters + string.digits)
+    assert generate(32) != generate(32)
+    with pytest.raises(SecretsError, match="16 to 4096"):
+        generate(8)
+    with pytest.raises(SecretsError, match="unknown alphabet"):
+        generate(32, "emoji")
+
+
+def test_backend_from_spec(tmp_path: Path) -> None:
+    spec = {"backend": "vault_file", "vault_file": {"path": "keelson-secrets.vault.yml"}, "hashicorp_vault": None}
+    assert backend_from_spec(spec, str(tmp_path), bytes, bytes).path == f"{tmp_path}/keelson-secrets.vault.yml"
+    spec["vault_file"]["path"] = "/srv/secrets.yml"
+    assert backend_from_spec(spec, str(tmp_path), bytes, bytes).path == "/srv/secrets.yml"
+    with pytest.raises(SecretsError, match="not available yet"):
+        backend_from_spec({"backend": "hashicorp_vault"}, str(tmp_path), bytes, bytes)
