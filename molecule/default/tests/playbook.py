@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 from conftest import EPHEMERAL, PROJECT, SCENARIO
 
@@ -20,7 +22,7 @@ def run_playbook(playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
         "ANSIBLE_FORCE_COLOR": "0",
     }
     command = [
-        "ansible-playbook",
+        str(Path(sys.executable).parent / "ansible-playbook"),
         f"--inventory={SCENARIO / 'inventory'}",
         f"--vault-password-file={PROJECT / 'tests' / 'testhosts' / 'vault-password'}",
         playbook,

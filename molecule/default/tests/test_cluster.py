@@ -138,3 +138,27 @@ def test_check_mode_on_converged_hosts_changes_nothing(hosts: dict[str, Any]) ->
     assert {host for host, _changed in recap} >= set(ALL)
     assert all(changed == "0" for _host, changed in recap), [line for line in result.stdout.splitlines() if "changed:" in line]
     assert _start_times(hosts) == before
+
+
+def test_bad_airgap_folder_stops_before_any_host_changes(hosts: dict[str, Any], tmp_path: Any) -> None:
+    """A damaged air-gap bundle is refused by preflight, with the file named, and no host is touched."""
+    folder = tmp_path / "airgap"
+    folder.mkdir()
+    for item in (EPHEMERAL / "airgap").iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    (folder / "k3s").write_bytes(b"#!/bin/sh\necho tampered\n")
+    spec = yaml.safe_load((SCENARIO / "inventory" / "group_vars" / "all" / "keelson.yml").read_text())["keelson_platform"]
+    spec["cluster"]["airgap_source"] = str(folder)
+    spec["secrets"]["vault_file"]["path"] = str(EPHEMERAL / "keelson-secrets.vault.yml")
+    overrides = tmp_path / "spec.yml"
+    overrides.write_text(yaml.safe_dump({"keelson_platform": spec}))
+    before = {name: host.file("/etc/rancher/k3s/config.yaml").mtime for name, host in hosts.items()}
+    starts = _start_times(hosts)
+    result = run_playbook(str(SCENARIO / "converge.yml"), "-e", f"@{overrides}")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert f"{folder}/k3s: sha256 is" in output, output[-2000:]
+    assert "the file is damaged or from another release" in output
+    assert "TASK [keelson.platform.prereq" not in result.stdout
+    assert {name: host.file("/etc/rancher/k3s/config.yaml").mtime for name, host in hosts.items()} == before
+    assert _start_times(hosts) == starts
