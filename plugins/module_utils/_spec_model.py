@@ -497,8 +497,9 @@ class Tenant:
 class VaultFileBackend:
     path: str = spec_field(
         Str(_check_vault_file, type_doc="path"),
-        "ansible-vault encrypted file; a relative path is relative to the inventory folder.",
-        default="keelson-secrets.vault.yml",
+        "ansible-vault encrypted file; a relative path is relative to the inventory folder. The default name "
+        "starts with a dot so that Ansible does not read the file as part of the inventory.",
+        default=".keelson-secrets.vault.yml",
     )
 
 

@@ -17,9 +17,13 @@ description:
   - The value never reaches the output or the log, whatever the task's C(no_log) says.
   - "Backend C(vault_file): an ansible-vault encrypted YAML file (mode 0600), created on first write, decrypted
     only in memory. It needs a vault password (C(--vault-password-file) or C(ANSIBLE_VAULT_PASSWORD_FILE))."
-  - Backend C(hashicorp_vault) is not available in this version.
+  - "Backend C(hashicorp_vault): KV version 2 through the Python library C(hvac); each secret is
+    C(<mount>/data/<path>/<name>) holding C({value: ...}). Token from C(VAULT_TOKEN), or AppRole with the spec's
+    C(role_id) and C(VAULT_SECRET_ID); a new secret is written with check-and-set 0, so two runs never both create it."
 author:
   - keelson maintainers (@keelson)
+requirements:
+  - hvac (for the hashicorp_vault backend)
 extends_documentation_fragment:
   - keelson.platform.attributes
 attributes:
@@ -57,9 +61,12 @@ options:
         type: int
         default: 32
       alphabet:
-        description: Characters to draw from.
+        description:
+          - What to generate. C(alnum), C(hex) and C(urlsafe) draw O(generate.length) characters from that alphabet;
+            C(access-key) upper-case letters and digits (S3 access key ids); C(ssh-ed25519) an OpenSSH private key
+            (O(generate.length) is ignored).
         type: str
-        choices: [alnum, hex, urlsafe]
+        choices: [alnum, hex, urlsafe, access-key, ssh-ed25519]
         default: alnum
   backend:
     description: The normalised spec's C(secrets) section, for example C("{{ keelson_spec.secrets }}").
@@ -99,5 +106,5 @@ backend:
   description: Where the secret is kept (the vault file's path).
   returned: success
   type: str
-  sample: /srv/inventories/prod/keelson-secrets.vault.yml
+  sample: /srv/inventories/prod/.keelson-secrets.vault.yml
 """

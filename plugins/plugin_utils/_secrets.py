@@ -4,7 +4,8 @@
 """Where keelson keeps the credentials it generates: one interface, get / put / get_or_create.
 
 Backends: ``vault_file`` (an ansible-vault encrypted YAML mapping beside the inventory, never written or
-kept decrypted on disk). ``hashicorp_vault`` arrives with the secrets issue.
+kept decrypted on disk) and ``hashicorp_vault`` (KV version 2 through hvac: one secret per name under the
+configured path, ``{"value": ...}``; token or AppRole login).
 Values are generated once with a cryptographically strong source and reused on every later run.
 """
 
@@ -17,8 +18,8 @@ import re
 import secrets
 import string
 import tempfile
-from collections.abc import Iterator
-from typing import Any, Callable, Final, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable, Final, Optional, Protocol
 
 import yaml
 
@@ -50,6 +51,22 @@ def generate(length: int, alphabet: str = "alnum") -> str:
 def check_name(name: str) -> None:
     if not _NAME.match(name):
         raise SecretsError(f"secret name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
+
+
+class Backend(Protocol):
+    """What every secrets backend offers."""
+
+    path: str
+
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str) -> Optional[str]: ...
+
+    def put(self, name: str, value: str, check_mode: bool = False) -> bool: ...
+
+    def get_or_create(self, name: str, create: Callable[[], str], check_mode: bool = False) -> tuple[str, bool]: ...
+
+    def close(self) -> None: ...
 
 
 class VaultFileBackend:
@@ -97,6 +114,9 @@ class VaultFileBackend:
             os.close(fd)
         os.replace(temporary, self.path)
 
+    def close(self) -> None:
+        """Nothing to release: the file is read and written whole on every call."""
+
     def names(self) -> list[str]:
         return sorted(self._load())
 
@@ -132,14 +152,121 @@ class VaultFileBackend:
             return value, True
 
 
+class HashicorpVaultBackend:
+    """KV version 2 in HashiCorp Vault: ``<mount>/data/<path>/<name>`` holds ``{"value": <secret>}``."""
+
+    def __init__(self, settings: dict[str, Any], environ: Mapping[str, str]) -> None:
+        try:
+            import hvac  # noqa: PLC0415 - optional: only this backend needs it
+            from hvac import exceptions as hvac_exceptions  # noqa: PLC0415
+        except ImportError as error:
+            raise SecretsError("the hashicorp_vault backend needs the Python library hvac on the controller (pip install hvac)") from error
+        self._missing = (hvac_exceptions.InvalidPath,)
+        self._errors = (hvac_exceptions.VaultError,)
+        self.mount = settings["mount"]
+        self.prefix = settings["path"]
+        self.path = f"{settings['url'].rstrip('/')}/v1/{self.mount}/data/{self.prefix}"
+        self._ca_file = None
+        verify: Any = True
+        if settings.get("ca_cert"):
+            handle = tempfile.NamedTemporaryFile("w", prefix="keelson-vault-ca-", suffix=".pem", delete=False)  # noqa: SIM115
+            with handle:
+                handle.write(settings["ca_cert"])
+            self._ca_file = verify = handle.name
+        self.client = hvac.Client(url=settings["url"], namespace=settings.get("namespace"), verify=verify)
+        try:
+            if settings["auth_method"] == "approle":
+                secret_id = environ.get("VAULT_SECRET_ID")
+                if not secret_id:
+                    raise SecretsError(
+                        "the hashicorp_vault backend with auth_method approle reads the secret id from VAULT_SECRET_ID, which is not set"
+                    )
+                self.client.auth.approle.login(role_id=settings["role_id"], secret_id=secret_id)
+            else:
+                token = environ.get("VAULT_TOKEN")
+                if not token:
+                    raise SecretsError(
+                        "the hashicorp_vault backend with auth_method token reads the token from VAULT_TOKEN, which is not set"
+                    )
+                self.client.token = token
+        except self._errors as error:
+            raise SecretsError(f"cannot log in to Vault at {settings['url']}: {error}") from error
+
+    def close(self) -> None:
+        if self._ca_file:
+            os.unlink(self._ca_file)
+            self._ca_file = None
+
+    def _call(self, action: str, function: Callable[[], Any]) -> Any:
+        try:
+            return function()
+        except self._missing:
+            return None
+        except self._errors as error:
+            raise SecretsError(f"Vault refused to {action} ({self.path}): {error}") from error
+        except OSError as error:
+            raise SecretsError(f"cannot reach Vault to {action} ({self.path}): {error}") from error
+
+    def names(self) -> list[str]:
+        listed = self._call("list secrets", lambda: self.client.secrets.kv.v2.list_secrets(path=self.prefix, mount_point=self.mount))
+        return sorted(listed["data"]["keys"]) if listed else []
+
+    def get(self, name: str) -> Optional[str]:
+        check_name(name)
+        read = self._call(
+            f"read {name}",
+            lambda: self.client.secrets.kv.v2.read_secret_version(
+                path=f"{self.prefix}/{name}", mount_point=self.mount, raise_on_deleted_version=True
+            ),
+        )
+        return None if read is None else str(read["data"]["data"]["value"])
+
+    def _write(self, name: str, value: str, cas: Optional[int]) -> None:
+        self._call(
+            f"write {name}",
+            lambda: self.client.secrets.kv.v2.create_or_update_secret(
+                path=f"{self.prefix}/{name}", secret={"value": value}, cas=cas, mount_point=self.mount
+            ),
+        )
+
+    def put(self, name: str, value: str, check_mode: bool = False) -> bool:
+        name, value = str.__str__(name), str.__str__(value)
+        if self.get(name) == value:
+            return False
+        if not check_mode:
+            self._write(name, value, None)
+        return True
+
+    def get_or_create(self, name: str, create: Callable[[], str], check_mode: bool = False) -> tuple[str, bool]:
+        name = str.__str__(name)
+        current = self.get(name)
+        if current is not None:
+            return current, False
+        value = create()
+        if not check_mode:
+            # Check-and-set 0: only if nobody created it in the meantime; then read what won.
+            try:
+                self._write(name, value, 0)
+            except SecretsError:
+                winner = self.get(name)
+                if winner is None:
+                    raise
+                return winner, False
+        return value, True
+
+
 def backend_from_spec(
-    secrets_spec: dict[str, Any], base_dir: str, encrypt: Callable[[bytes], bytes], decrypt: Callable[[bytes], bytes]
-) -> VaultFileBackend:
+    secrets_spec: dict[str, Any],
+    base_dir: str,
+    encrypt: Callable[[bytes], bytes],
+    decrypt: Callable[[bytes], bytes],
+    environ: Optional[Mapping[str, str]] = None,
+) -> Backend:
     """The backend the normalised spec's ``secrets`` section selects."""
     kind = secrets_spec.get("backend")
     if kind == "vault_file":
         path = secrets_spec["vault_file"]["path"]
         return VaultFileBackend(path if os.path.isabs(path) else os.path.join(base_dir, path), encrypt, decrypt)
     if kind == "hashicorp_vault":
-        raise SecretsError("secrets.backend hashicorp_vault is not available yet in this version of keelson; use vault_file")
+        return HashicorpVaultBackend(secrets_spec["hashicorp_vault"], os.environ if environ is None else environ)
     raise SecretsError(f"unknown secrets backend {kind!r}")

@@ -23,7 +23,7 @@ def password(tmp_path: Path) -> Path:
 
 
 def test_generated_once_encrypted_and_never_in_the_output(ansible: Runner, tmp_path: Path, password: Path) -> None:
-    secrets_file = tmp_path / "inventory" / "keelson-secrets.vault.yml"
+    secrets_file = tmp_path / "inventory" / ".keelson-secrets.vault.yml"
     args = (
         "ansible-playbook",
         str(FILES / "secret.yml"),

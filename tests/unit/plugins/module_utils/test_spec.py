@@ -581,7 +581,7 @@ def test_defaults_are_filled_and_derived() -> None:
     assert spec["identity"]["realm"] == "ml"
     assert spec["secrets"] == {
         "backend": "vault_file",
-        "vault_file": {"path": "keelson-secrets.vault.yml"},
+        "vault_file": {"path": ".keelson-secrets.vault.yml"},
         "hashicorp_vault": None,
     }
     tenant = spec["tenants"][0]

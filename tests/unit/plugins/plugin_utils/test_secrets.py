@@ -9,7 +9,7 @@ import string
 from pathlib import Path
 
 import pytest
-from ansible.parsing.vault import VaultLib, VaultSecret
+from secrets_helpers import decrypt, encrypt
 
 from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import (
     SecretsError,
@@ -18,11 +18,9 @@ from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import (
     generate,
 )
 
-VAULT = VaultLib([("default", VaultSecret(b"test-only-vault-password"))])
-
 
 def backend(path: Path) -> VaultFileBackend:
-    return VaultFileBackend(str(path), lambda data: bytes(VAULT.encrypt(data)), lambda data: bytes(VAULT.decrypt(data)))
+    return VaultFileBackend(str(path), encrypt, decrypt)
 
 
 def test_created_once_reused_encrypted_private(tmp_path: Path) -> None:
@@ -75,9 +73,17 @@ def test_generate() -> None:
 
 
 def test_backend_from_spec(tmp_path: Path) -> None:
-    spec = {"backend": "vault_file", "vault_file": {"path": "keelson-secrets.vault.yml"}, "hashicorp_vault": None}
-    assert backend_from_spec(spec, str(tmp_path), bytes, bytes).path == f"{tmp_path}/keelson-secrets.vault.yml"
+    spec = {"backend": "vault_file", "vault_file": {"path": ".keelson-secrets.vault.yml"}, "hashicorp_vault": None}
+    assert backend_from_spec(spec, str(tmp_path), bytes, bytes).path == f"{tmp_path}/.keelson-secrets.vault.yml"
     spec["vault_file"]["path"] = "/srv/secrets.yml"
     assert backend_from_spec(spec, str(tmp_path), bytes, bytes).path == "/srv/secrets.yml"
-    with pytest.raises(SecretsError, match="not available yet"):
-        backend_from_spec({"backend": "hashicorp_vault"}, str(tmp_path), bytes, bytes)
+    with pytest.raises(SecretsError, match="reads the token from VAULT_TOKEN, which is not set"):
+        vault = {
+            "url": "https://127.0.0.1:1",
+            "auth_method": "token",
+            "mount": "secret",
+            "path": "keelson/x",
+            "namespace": None,
+            "ca_cert": None,
+        }
+        backend_from_spec({"backend": "hashicorp_vault", "hashicorp_vault": vault}, str(tmp_path), bytes, bytes, environ={})

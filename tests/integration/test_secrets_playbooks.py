@@ -1,0 +1,161 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""secrets.yml, backup_sealing_keys.yml and restore_sealing_keys.yml as users run them."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, Runner
+
+sys.path.insert(0, str(REPO / "tests" / "vault-double"))
+
+from kv2_double import VaultDouble
+
+from ansible_collections.keelson.platform.plugins.module_utils._sealing import unseal
+
+FILES = Path(__file__).resolve().parent / "files"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    target = tmp_path / "inventory"
+    shutil.copytree(FILES / "inventories" / "secrets", target)
+    return target
+
+
+@pytest.fixture
+def password(tmp_path: Path) -> Path:
+    path = tmp_path / "vault-password"
+    path.write_text("integration-test-only\n")
+    return path
+
+
+def backend_values(ansible: Runner, inventory: Path, password: Path) -> dict[str, str]:
+    view = ansible("ansible-vault", "view", str(inventory / ".keelson-secrets.vault.yml"), f"--vault-password-file={password}")
+    assert view.returncode == 0, view.stderr
+    return {str(key): str(value) for key, value in yaml.safe_load(view.stdout).items()}
+
+
+def test_generate_and_seal_everything_without_leaking(ansible: Runner, tmp_path: Path, inventory: Path, password: Path) -> None:
+    sealed = tmp_path / "gitops" / "sealed"
+    args = (
+        "ansible-playbook",
+        "keelson.platform.secrets",
+        "-i",
+        str(inventory),
+        "-vvv",
+        f"--vault-password-file={password}",
+        "-e",
+        f"keelson_sealed_dir={sealed}",
+    )
+    first = ansible(*args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    values = backend_values(ansible, inventory, password)
+    pairs = json.loads(values.pop("sealed-secrets-keys"))
+    secrets = list(values.values()) + [pair["key"] for pair in pairs]
+    assert len(values) == 13, sorted(values)  # names only: never print a value
+    # The leak scan: no secret (nor a private key's body) in the output or in any file outside the backend.
+    needles = [secret for secret in secrets if len(secret) >= 16] + [line for pair in pairs for line in pair["key"].splitlines()[1:3]]
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and path.name != ".keelson-secrets.vault.yml"]
+    assert any(path.suffix == ".yaml" for path in written)
+    for needle in needles:
+        assert needle not in first.stdout and needle not in first.stderr
+        for path in written:
+            assert needle not in path.read_text(errors="ignore"), path
+    # What was sealed opens with the platform's key and holds exactly the backend's values.
+    minio = yaml.safe_load((sealed / "minio" / "minio-root.yaml").read_text())
+    assert unseal(minio, [pair["key"] for pair in pairs]) == {"rootUser": "keelson-root", "rootPassword": values["minio-root-password"]}
+    files = sorted(str(path.relative_to(sealed)) for path in sealed.rglob("*.yaml"))
+    assert "vision/s3-credentials.yaml" in files and "weaviate/weaviate-api-keys.yaml" in files
+    # A second run changes nothing: same backend, byte-identical sealed files.
+    before = {path: path.read_bytes() for path in sealed.rglob("*.yaml")}
+    second = ansible(*args)
+    assert second.returncode == 0
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0", second.stdout)
+    assert {path: path.read_bytes() for path in sealed.rglob("*.yaml")} == before
+    assert backend_values(ansible, inventory, password) == {**values, "sealed-secrets-keys": json.dumps(pairs, sort_keys=True)}
+
+
+def test_backup_wipe_restore(ansible: Runner, tmp_path: Path, inventory: Path, password: Path) -> None:
+    sealed = tmp_path / "sealed"
+    common = ("-i", str(inventory), f"--vault-password-file={password}")
+    assert ansible("ansible-playbook", "keelson.platform.secrets", *common, "-e", f"keelson_sealed_dir={sealed}").returncode == 0
+    bundle = tmp_path / "backup" / "leakcheck-keys.vault.yml"
+    backup = ansible(
+        "ansible-playbook",
+        "keelson.platform.backup_sealing_keys",
+        *common,
+        "-e",
+        f"keelson_keys_bundle={bundle}",
+        "-e",
+        f"keelson_kubeconfig={tmp_path / 'no-cluster.yaml'}",
+    )
+    assert backup.returncode == 0, backup.stdout[-3000:]
+    assert "(no kubeconfig: backend keys only)" in " ".join(backup.stdout.split())
+    assert bundle.stat().st_mode & 0o777 == 0o600
+    (inventory / ".keelson-secrets.vault.yml").unlink()  # the rebuild lost the backend
+    restore = ansible(
+        "ansible-playbook",
+        "keelson.platform.restore_sealing_keys",
+        *common,
+        "-e",
+        f"keelson_keys_bundle={bundle}",
+        "-e",
+        f"keelson_kubeconfig={tmp_path / 'no-cluster.yaml'}",
+    )
+    assert restore.returncode == 0, restore.stdout[-3000:]
+    pairs = json.loads(backend_values(ansible, inventory, password)["sealed-secrets-keys"])
+    grafana = yaml.safe_load((sealed / "monitoring" / "grafana-admin.yaml").read_text())
+    assert set(unseal(grafana, [pair["key"] for pair in pairs])) == {"admin-user", "admin-password"}
+
+
+def test_missing_vault_password_writes_nothing(ansible: Runner, tmp_path: Path, inventory: Path) -> None:
+    result = ansible(
+        "ansible-playbook", "keelson.platform.secrets", "-i", str(inventory), "-e", f"keelson_sealed_dir={tmp_path / 'sealed'}"
+    )
+    assert result.returncode != 0
+    assert "needs a vault password: pass --vault-password-file" in " ".join((result.stdout + result.stderr).split())
+    assert not (inventory / ".keelson-secrets.vault.yml").exists()
+    assert not (tmp_path / "sealed").exists()
+
+
+def test_hashicorp_vault_backend_through_the_playbook(ansible: Runner, tmp_path: Path, inventory: Path) -> None:
+    double = VaultDouble(token="integration-token")
+    url = double.start()
+    try:
+        settings = {"backend": "hashicorp_vault", "hashicorp_vault": {"url": url, "path": "keelson/leakcheck"}}
+        overrides = tmp_path / "vault.yml"
+        overrides.write_text(yaml.safe_dump({"keelson_test_secrets": settings}))
+        args = (
+            "ansible-playbook",
+            "keelson.platform.secrets",
+            "-i",
+            str(inventory),
+            "-e",
+            f"@{overrides}",
+            "-e",
+            f"keelson_sealed_dir={tmp_path / 'sealed'}",
+        )
+        result = ansible(*args, env={"VAULT_TOKEN": "integration-token"})
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        token = double.value("secret", "keelson/leakcheck/k3s-token")
+        assert token and len(token) == 48
+        assert token not in result.stdout
+        assert json.loads(double.value("secret", "keelson/leakcheck/sealed-secrets-keys") or "[]")
+        again = ansible(*args, env={"VAULT_TOKEN": "integration-token"})
+        assert "changed=0" in again.stdout
+        assert double.value("secret", "keelson/leakcheck/k3s-token") == token
+        denied = ansible(*args, env={"VAULT_TOKEN": "wrong"})
+        assert denied.returncode != 0
+        assert "permission denied" in " ".join((denied.stdout + denied.stderr).split())
+    finally:
+        double.stop()

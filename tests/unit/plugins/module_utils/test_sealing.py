@@ -1,0 +1,256 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Sealing in kubeseal's wire format, checked against kubesealpy (an independent implementation)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from kubesealpy import Sealer, SealingScope, Unsealer
+
+from ansible_collections.keelson.platform.plugins.module_utils import _sealing as sealing
+
+SCOPE = {"strict": SealingScope.STRICT, "namespace-wide": SealingScope.NAMESPACE_WIDE, "cluster-wide": SealingScope.CLUSTER_WIDE}
+
+
+@pytest.fixture(scope="module")
+def pair() -> dict[str, str]:
+    return sealing.generate_key_pair()
+
+
+@pytest.fixture(scope="module")
+def other_pair() -> dict[str, str]:
+    return sealing.generate_key_pair()
+
+
+def unsealer(pem: str) -> Unsealer:
+    return Unsealer.from_private_key(serialization.load_pem_private_key(pem.encode(), password=None))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scope", ["strict", "namespace-wide", "cluster-wide"])
+def test_ours_opened_by_kubesealpy(pair: dict[str, str], scope: str) -> None:
+    manifest, changed = sealing.seal(
+        name="db", namespace="team-a", data={"password": "s3cret", "user": "app"}, certificate=pair["certificate"], scope=scope
+    )
+    assert changed == ["password", "user"]
+    value = manifest["spec"]["encryptedData"]["password"]
+    assert value.startswith("Ag")  # 0x02 0x00: a 512-byte RSA-4096 ciphertext follows
+    assert base64.b64decode(value)[:2] == b"\x02\x00"
+    opened = unsealer(pair["key"]).unseal_value(base64.b64decode(value), namespace="team-a", name="db", scope=SCOPE[scope])
+    assert opened == b"s3cret"
+
+
+@pytest.mark.parametrize("scope", ["strict", "namespace-wide", "cluster-wide"])
+def test_kubesealpy_opened_by_ours(pair: dict[str, str], scope: str) -> None:
+    sealer = Sealer.from_certificate_pem(pair["certificate"])
+    ciphertext = sealer.seal_value(b"from kubesealpy", namespace="team-a", name="db", scope=SCOPE[scope])
+    encrypted = base64.b64encode(ciphertext).decode()
+    manifest = sealing.manifest("db", "team-a", {"token": encrypted}, scope, "Opaque", {}, {})
+    assert sealing.unseal(manifest, [pair["key"]]) == {"token": "from kubesealpy"}
+
+
+@pytest.mark.parametrize(
+    ("scope", "namespace", "name"), [("strict", "team-a", "other"), ("strict", "team-b", "db"), ("namespace-wide", "team-b", "db")]
+)
+def test_wrong_scope_or_name_does_not_open(pair: dict[str, str], scope: str, namespace: str, name: str) -> None:
+    manifest, _changed = sealing.seal(
+        name="db", namespace="team-a", data={"password": "s3cret"}, certificate=pair["certificate"], scope=scope
+    )
+    moved = dict(
+        manifest,
+        metadata={
+            "name": name,
+            "namespace": namespace,
+            **({"annotations": manifest["metadata"]["annotations"]} if "annotations" in manifest["metadata"] else {}),
+        },
+    )
+    with pytest.raises(sealing.SealingError, match="no key opens"):
+        sealing.unseal(moved, [pair["key"]])
+    with pytest.raises(Exception):  # noqa: B017 - kubesealpy's own error type
+        unsealer(pair["key"]).unseal_value(
+            base64.b64decode(manifest["spec"]["encryptedData"]["password"]), namespace=namespace, name=name, scope=SCOPE[scope]
+        )
+
+
+def test_a_different_key_does_not_open(pair: dict[str, str], other_pair: dict[str, str]) -> None:
+    manifest, _changed = sealing.seal(name="db", namespace="team-a", data={"password": "s3cret"}, certificate=pair["certificate"])
+    with pytest.raises(sealing.SealingError):
+        sealing.unseal(manifest, [other_pair["key"]])
+    assert sealing.unseal(manifest, [other_pair["key"], pair["key"]]) == {"password": "s3cret"}
+
+
+def test_scope_annotations(pair: dict[str, str]) -> None:
+    for scope, annotation in (
+        ("namespace-wide", "sealedsecrets.bitnami.com/namespace-wide"),
+        ("cluster-wide", "sealedsecrets.bitnami.com/cluster-wide"),
+    ):
+        manifest, _changed = sealing.seal(name="s", namespace="ns", data={"a": "b"}, certificate=pair["certificate"], scope=scope)
+        assert manifest["metadata"]["annotations"] == {annotation: "true"}
+        assert manifest["spec"]["template"]["metadata"]["annotations"] == {annotation: "true"}
+    strict, _changed = sealing.seal(name="s", namespace="ns", data={"a": "b"}, certificate=pair["certificate"])
+    assert "annotations" not in strict["metadata"]
+
+
+def test_complete_manifest_with_template(pair: dict[str, str]) -> None:
+    manifest, _changed = sealing.seal(
+        name="repo",
+        namespace="argocd",
+        data={"url": "git@git:x.git", "sshPrivateKey": "KEY"},
+        certificate=pair["certificate"],
+        secret_type="Opaque",
+        labels={"argocd.argoproj.io/secret-type": "repository"},
+        annotations={"managed-by": "keelson"},
+    )
+    assert manifest["apiVersion"] == "bitnami.com/v1alpha1" and manifest["kind"] == "SealedSecret"
+    assert list(manifest["spec"]["encryptedData"]) == ["sshPrivateKey", "url"]
+    assert manifest["spec"]["template"] == {
+        "metadata": {
+            "name": "repo",
+            "namespace": "argocd",
+            "annotations": {"managed-by": "keelson"},
+            "labels": {"argocd.argoproj.io/secret-type": "repository"},
+        },
+        "type": "Opaque",
+    }
+    text = yaml.safe_dump(manifest)
+    assert "KEY" not in text.replace("sshPrivateKey", "") and "git@git" not in text
+
+
+def test_stable_when_nothing_changed_and_only_changed_keys_reseal(pair: dict[str, str]) -> None:
+    data = {"a": "one", "b": "two", "c": "three"}
+    first, _changed = sealing.seal(name="s", namespace="ns", data=data, certificate=pair["certificate"])
+    again, changed = sealing.seal(
+        name="s", namespace="ns", data=data, certificate=pair["certificate"], previous=first, private_keys=[pair["key"]]
+    )
+    assert again == first and changed == []
+    edited, changed = sealing.seal(
+        name="s",
+        namespace="ns",
+        data={**data, "b": "TWO", "d": "four"},
+        certificate=pair["certificate"],
+        previous=first,
+        private_keys=[pair["key"]],
+    )
+    assert changed == ["b", "d"]
+    old, new = first["spec"]["encryptedData"], edited["spec"]["encryptedData"]
+    assert new["a"] == old["a"] and new["c"] == old["c"] and new["b"] != old["b"]
+    dropped, changed = sealing.seal(
+        name="s", namespace="ns", data={"a": "one"}, certificate=pair["certificate"], previous=edited, private_keys=[pair["key"]]
+    )
+    assert list(dropped["spec"]["encryptedData"]) == ["a"] and changed == []
+
+
+def test_reseals_without_keys_after_rotation_and_on_scope_change(pair: dict[str, str], other_pair: dict[str, str]) -> None:
+    data = {"a": "one"}
+    first, _changed = sealing.seal(name="s", namespace="ns", data=data, certificate=pair["certificate"])
+    _manifest, changed = sealing.seal(name="s", namespace="ns", data=data, certificate=pair["certificate"], previous=first)
+    assert changed == ["a"]  # no private key: cannot tell, so seal again
+    rotated, changed = sealing.seal(
+        name="s",
+        namespace="ns",
+        data=data,
+        certificate=other_pair["certificate"],
+        previous=first,
+        private_keys=[pair["key"], other_pair["key"]],
+    )
+    assert changed == ["a"]
+    assert sealing.unseal(rotated, [other_pair["key"]]) == data
+    _wide, changed = sealing.seal(
+        name="s",
+        namespace="ns",
+        data=data,
+        certificate=pair["certificate"],
+        scope="namespace-wide",
+        previous=first,
+        private_keys=[pair["key"]],
+    )
+    assert changed == ["a"]
+
+
+BAD = [
+    ({"certificate": "not a certificate"}, "the certificate is not a PEM X.509 certificate"),
+    ({"scope": "everywhere"}, "scope must be one of strict, namespace-wide, cluster-wide (got 'everywhere')"),
+    ({"name": "Bad_Name"}, "Secret name 'Bad_Name' is not a DNS-1123 subdomain"),
+    ({"namespace": None}, "scope strict needs a namespace"),
+    ({"namespace": "Team"}, "namespace 'Team' is not a DNS-1123 label"),
+    ({"data": {"bad key": "x"}}, "data key 'bad key' is not a valid Secret key"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD)
+def test_bad_input(pair: dict[str, str], change: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"name": "s", "namespace": "ns", "data": {"a": "b"}, "certificate": pair["certificate"], **change}
+    with pytest.raises(sealing.SealingError) as caught:
+        sealing.seal(**arguments)
+    assert str(caught.value).startswith(message)
+
+
+def test_non_rsa_certificate_is_refused() -> None:
+    import datetime  # noqa: PLC0415
+
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(sealing.SealingError, match="the certificate's key is not RSA"):
+        sealing.seal(name="s", namespace="ns", data={"a": "b"}, certificate=pem)
+
+
+def test_key_pair_looks_like_the_controllers(pair: dict[str, str]) -> None:
+    cert = x509.load_pem_x509_certificate(pair["certificate"].encode())
+    assert cert.public_key().key_size == 4096  # type: ignore[union-attr]
+    assert cert.subject.rfc4514_string() == "CN=sealed-secret"
+    assert cert.issuer == cert.subject
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 3650
+    assert pair["key"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    sealing.check_key_pair(pair)
+    with pytest.raises(sealing.SealingError, match="does not match its certificate"):
+        sealing.check_key_pair({**pair, "key": sealing.generate_key_pair()["key"]})
+
+
+def test_key_secret_round_trip(pair: dict[str, str]) -> None:
+    secret = sealing.key_secret(pair, "sealed-secrets")
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["metadata"]["labels"] == {"sealedsecrets.bitnami.com/sealed-secrets-key": "active"}
+    assert secret["metadata"]["name"] == f"sealed-secrets-key-{pair['id']}"
+    assert base64.b64decode(secret["data"]["tls.crt"]).decode() == pair["certificate"]
+    assert sealing.pair_from_secret({**secret, "metadata": {**secret["metadata"], "creationTimestamp": pair["created"]}}) == pair
+
+
+def test_sealed_secret_matches_the_crd(pair: dict[str, str], shared_data: Path) -> None:
+    crd = yaml.safe_load((shared_data / "crds" / "sealed-secrets-v0.36.6" / "bitnami.com_sealedsecrets.yaml").read_text())
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")["schema"]["openAPIV3Schema"]
+    for scope in ("strict", "namespace-wide", "cluster-wide"):
+        manifest, _changed = sealing.seal(
+            name="s",
+            namespace="ns",
+            data={"a": "b"},
+            certificate=pair["certificate"],
+            scope=scope,
+            labels={"x": "y"},
+            annotations={"p": "q"},
+        )
+        jsonschema.validate(manifest, schema)

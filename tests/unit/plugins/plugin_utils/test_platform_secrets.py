@@ -1,0 +1,99 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every platform credential: which the spec calls for, how each is generated, where each goes."""
+
+from __future__ import annotations
+
+import copy
+import string
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from spec_cases import BASE_SPEC
+
+from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
+from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform
+from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import SecretsError, VaultFileBackend
+
+
+def spec(**changes: object) -> dict:  # type: ignore[type-arg]
+    raw = copy.deepcopy(BASE_SPEC)
+    raw.update(changes)
+    return validate_platform(raw).spec
+
+
+def test_credentials_of_a_full_platform() -> None:
+    names = [credential.name for credential in platform.credentials(spec())]
+    assert names == [
+        "k3s-token",
+        "minio-root-password",
+        "keycloak-admin-password",
+        "oidc-client-argocd",
+        "oidc-client-grafana",
+        "oidc-client-minio",
+        "grafana-admin-password",
+        "gitops-deploy-key",
+        "tenant-vision-s3-access-key",
+        "tenant-vision-s3-secret-key",
+        "tenant-vision-weaviate-key",
+        "tenant-nlp-s3-access-key",
+        "tenant-nlp-s3-secret-key",
+    ]
+
+
+def test_credentials_follow_the_spec() -> None:
+    off = {"enabled": False}
+    minimal = spec(
+        components=dict.fromkeys(("minio", "weaviate", "monitoring", "keycloak"), off),
+        tenants=[{"name": "vision"}],
+        gitops={"engine": "flux", "repo": {"url": "https://git.example.internal/ml.git"}},
+    )
+    assert [credential.name for credential in platform.credentials(minimal)] == ["k3s-token"]
+    flux_ssh = spec(gitops={"engine": "flux", "repo": {"url": "git@git.example.internal:ml.git"}})
+    deploy = next(c for c in platform.credentials(flux_ssh) if c.name == "gitops-deploy-key")
+    assert deploy.targets == (platform.Target("flux-system", "flux-system", "identity"),)
+
+
+@pytest.mark.parametrize(
+    ("kind", "length", "alphabet"),
+    [
+        ("alnum", 40, string.ascii_letters + string.digits),
+        ("access-key", 20, string.ascii_uppercase + string.digits),
+        ("urlsafe", 40, string.ascii_letters + string.digits + "-_"),
+    ],
+)
+def test_generators(kind: str, length: int, alphabet: str) -> None:
+    value = platform.create(kind, length)
+    assert len(value) == length and set(value) <= set(alphabet)
+
+
+def test_ssh_deploy_key() -> None:
+    private = platform.create("ssh-ed25519", 0)
+    assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    serialization.load_ssh_private_key(private.encode(), password=None)
+    assert platform.ssh_public_key(private).startswith("ssh-ed25519 ")
+    with pytest.raises(SecretsError, match="unknown kind of credential"):
+        platform.create("rot13", 10)
+
+
+def test_created_once_and_grouped_into_target_secrets(file_backend: VaultFileBackend) -> None:
+    full = spec()
+    values, created = platform.ensure(file_backend, full, False)
+    assert created == [credential.name for credential in platform.credentials(full)]
+    again, created_again = platform.ensure(file_backend, full, False)
+    assert again == values and created_again == []
+    targets = platform.target_secrets(full, values)
+    assert targets[("minio", "minio-root")] == {"rootUser": "keelson-root", "rootPassword": values["minio-root-password"]}
+    assert targets[("vision", "s3-credentials")] == {
+        "AWS_ACCESS_KEY_ID": values["tenant-vision-s3-access-key"],
+        "AWS_SECRET_ACCESS_KEY": values["tenant-vision-s3-secret-key"],
+    }
+    assert targets[("keycloak", "keycloak-oidc-clients")] == {
+        "argocd": values["oidc-client-argocd"],
+        "grafana": values["oidc-client-grafana"],
+        "minio": values["oidc-client-minio"],
+    }
+    assert targets[("weaviate", "weaviate-api-keys")] == {"vision": values["tenant-vision-weaviate-key"]}
+    assert all(ns != "" for ns, _name in targets)
+    assert not any(name == "k3s-token" for _ns, name in targets)
