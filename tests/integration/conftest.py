@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-Runner = Callable[..., subprocess.CompletedProcess[str]]
+from integration_helpers import BIN, REPO, Runner
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, Runner
+from integration_helpers import REPO, Runner
 
 pytestmark = pytest.mark.slow
 

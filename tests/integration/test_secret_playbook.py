@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Runner
+from integration_helpers import Runner
 
 FILES = Path(__file__).resolve().parent / "files"
 pytestmark = pytest.mark.slow

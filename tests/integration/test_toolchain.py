@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import REPO
+from integration_helpers import REPO
 
 pytestmark = pytest.mark.slow
 

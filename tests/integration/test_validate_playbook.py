@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Runner
+from integration_helpers import REPO, Runner
 
 FILES = Path(__file__).resolve().parent / "files"
 pytestmark = pytest.mark.slow
