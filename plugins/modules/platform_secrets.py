@@ -22,6 +22,7 @@ author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
   - keelson.platform.attributes
+  - keelson.platform.backend
 attributes:
   check_mode:
     support: full
@@ -38,13 +39,6 @@ options:
     required: true
   sealed_dir:
     description: Folder to write the SealedSecret files to.
-    type: path
-  backend:
-    description: The normalised spec's C(secrets) section.
-    type: dict
-    required: true
-  inventory_dir:
-    description: Folder that a relative C(vault_file) path is relative to; defaults to the first inventory source's.
     type: path
 """
 

@@ -21,6 +21,7 @@ author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
   - keelson.platform.attributes
+  - keelson.platform.backend
 attributes:
   check_mode:
     support: full
@@ -60,13 +61,6 @@ options:
     type: list
     elements: dict
     default: []
-  backend:
-    description: The normalised spec's C(secrets) section.
-    type: dict
-    required: true
-  inventory_dir:
-    description: Folder that a relative C(vault_file) path is relative to; defaults to the first inventory source's.
-    type: path
 """
 
 EXAMPLES = r"""

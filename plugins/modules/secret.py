@@ -26,6 +26,7 @@ requirements:
   - hvac (for the hashicorp_vault backend)
 extends_documentation_fragment:
   - keelson.platform.attributes
+  - keelson.platform.backend
 attributes:
   check_mode:
     support: full
@@ -68,15 +69,6 @@ options:
         type: str
         choices: [alnum, hex, urlsafe, access-key, ssh-ed25519]
         default: alnum
-  backend:
-    description: The normalised spec's C(secrets) section, for example C("{{ keelson_spec.secrets }}").
-    type: dict
-    required: true
-  inventory_dir:
-    description:
-      - Folder that a relative C(vault_file) path is relative to.
-      - Defaults to the folder of the first inventory source.
-    type: path
 """
 
 EXAMPLES = r"""

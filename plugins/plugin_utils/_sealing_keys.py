@@ -10,14 +10,12 @@ the backend name ``sealed-secrets-keys``; a backup bundle is the same list, ansi
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from typing import Any, Callable, Final, Optional
 
 import yaml
 
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import SealingError, check_key_pair, generate_key_pair
-from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import Backend
+from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import Backend, write_private
 
 STORE: Final = "sealed-secrets-keys"
 BUNDLE_KIND: Final = "keelson-sealing-keys"
@@ -82,17 +80,7 @@ def rotate(backend: Backend, check_mode: bool, generate: Callable[[], dict[str, 
 def write_bundle(path: str, pairs: list[dict[str, str]], platform: str, encrypt: Callable[[bytes], bytes]) -> None:
     """An ansible-vault encrypted bundle of every pair, mode 0600, written atomically."""
     document = {"kind": BUNDLE_KIND, "platform": platform, "keys": _ordered(pairs)}
-    encrypted = encrypt(yaml.safe_dump(document, sort_keys=True).encode())
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".keelson-keys-", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, encrypted)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
+    write_private(path, encrypt(yaml.safe_dump(document, sort_keys=True).encode()))
 
 
 def read_bundle(path: str, decrypt: Callable[[bytes], bytes], platform: Optional[str] = None) -> list[dict[str, str]]:

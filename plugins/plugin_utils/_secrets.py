@@ -48,6 +48,20 @@ def generate(length: int, alphabet: str = "alnum") -> str:
     return "".join(secrets.choice(chars) for _index in range(length))
 
 
+def write_private(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (0600), atomically: a reader sees old or new."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".keelson-", dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
 def check_name(name: str) -> None:
     if not _NAME.match(name):
         raise SecretsError(f"secret name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
@@ -103,16 +117,7 @@ class VaultFileBackend:
 
     def _save(self, values: dict[str, str]) -> None:
         plaintext = yaml.safe_dump(dict(sorted(values.items())), default_flow_style=False).encode()
-        encrypted = self._encrypt(plaintext)
-        directory = os.path.dirname(os.path.abspath(self.path))
-        fd, temporary = tempfile.mkstemp(prefix=".keelson-secrets-", dir=directory)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, encrypted)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.path)
+        write_private(self.path, self._encrypt(plaintext))
 
     def close(self) -> None:
         """Nothing to release: the file is read and written whole on every call."""
