@@ -93,7 +93,11 @@ CATALOG: Final[dict[str, Any]] = {
         },
         "keycloak": {
             "chart": {"repo": "https://codecentric.github.io/helm-charts", "name": "keycloakx", "version": "7.1.11"},
-            "images": {"keycloak": "quay.io/keycloak/keycloak:26.5.6"},
+            "images": {
+                "keycloak": "quay.io/keycloak/keycloak:26.5.6",
+                # Realm as code: keycloak-config-cli built for the Keycloak 26.5 line (not a chart default).
+                "config_cli": "docker.io/adorsys/keycloak-config-cli:6.5.0-26.5.4",
+            },
         },
     },
 }

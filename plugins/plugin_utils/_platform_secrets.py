@@ -47,11 +47,13 @@ def ssh_public_key(private_key: str, comment: str = "keelson") -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """One key of one Secret in the cluster."""
+    """One key of one Secret in the cluster. With ``join``, several credentials share the key, comma-separated
+    in the order of the spec (Weaviate reads all tenants' API keys from one variable)."""
 
     namespace: str
     secret: str
     key: str
+    join: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,18 +106,21 @@ def credentials(spec: dict[str, Any]) -> list[Credential]:
             else Target("flux-system", "flux-system", "identity")
         )
         result.append(Credential("gitops-deploy-key", "ssh-ed25519", 0, "SSH deploy key of the GitOps repository", (deploy,)))
+    weaviate = components["weaviate"]
+    if weaviate["enabled"] and weaviate["backup_bucket"] and components["minio"]["enabled"]:
+        result.append(
+            Credential(
+                "weaviate-backup-s3-secret-key",
+                "alnum",
+                40,
+                "S3 secret key Weaviate backs up with",
+                (Target("weaviate", "weaviate-backup-s3", "AWS_SECRET_ACCESS_KEY"), Target("minio", "weaviate-backup-user", "secretKey")),
+            )
+        )
     for tenant in spec["tenants"]:
         name, home = tenant["name"], tenant["namespaces"][0]
         if tenant["buckets"] and components["minio"]["enabled"]:
-            result.append(
-                Credential(
-                    f"tenant-{name}-s3-access-key",
-                    "access-key",
-                    20,
-                    f"S3 access key of tenant {name}",
-                    (Target(home, "s3-credentials", "AWS_ACCESS_KEY_ID"), Target("minio", f"tenant-{name}-user", "accessKey")),
-                )
-            )
+            # The access key is the tenant's MinIO user name (not secret); the secret key is generated.
             result.append(
                 Credential(
                     f"tenant-{name}-s3-secret-key",
@@ -125,25 +130,38 @@ def credentials(spec: dict[str, Any]) -> list[Credential]:
                     (Target(home, "s3-credentials", "AWS_SECRET_ACCESS_KEY"), Target("minio", f"tenant-{name}-user", "secretKey")),
                 )
             )
-        if tenant["weaviate"] and components["weaviate"]["enabled"]:
+        if tenant["weaviate"] and weaviate["enabled"]:
             result.append(
                 Credential(
                     f"tenant-{name}-weaviate-key",
                     "urlsafe",
                     40,
                     f"Weaviate API key of tenant {name}",
-                    (Target(home, "weaviate-api-key", "api-key"), Target("weaviate", "weaviate-api-keys", name)),
+                    (Target(home, "weaviate-api-key", "api-key"), Target("weaviate", "weaviate-api-keys", "AUTHENTICATION_APIKEY_ALLOWED_KEYS", join=True)),
                 )
             )
     return result
 
 
-# Settings that are not secret but belong in the same Secrets as the credentials.
-_PLAIN: Final[dict[tuple[str, str], dict[str, str]]] = {
-    ("minio", "minio-root"): {"rootUser": "keelson-root"},
-    ("keycloak", "keycloak-admin"): {"username": "keelson-admin"},
-    ("monitoring", "grafana-admin"): {"admin-user": "keelson-admin"},
-}
+def s3_user(tenant: str) -> str:
+    """A tenant's MinIO user, which is also its S3 access key."""
+    return f"tenant-{tenant}"
+
+
+WEAVIATE_BACKUP_USER: Final = "weaviate-backup"
+
+
+def _plain(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, str]]:
+    """Settings that are not secret but belong in the same Secrets as the credentials."""
+    plain = {
+        ("minio", "minio-root"): {"rootUser": "keelson-root"},
+        ("keycloak", "keycloak-admin"): {"username": "keelson-admin"},
+        ("monitoring", "grafana-admin"): {"admin-user": "keelson-admin"},
+        ("weaviate", "weaviate-backup-s3"): {"AWS_ACCESS_KEY_ID": WEAVIATE_BACKUP_USER},
+    }
+    for tenant in spec["tenants"]:
+        plain[(tenant["namespaces"][0], "s3-credentials")] = {"AWS_ACCESS_KEY_ID": s3_user(tenant["name"])}
+    return plain
 
 
 def _creator(credential: Credential) -> Callable[[], str]:
@@ -164,9 +182,11 @@ def ensure(backend: Backend, spec: dict[str, Any], check_mode: bool) -> tuple[di
 
 def target_secrets(spec: dict[str, Any], values: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
     """(namespace, Secret name) -> its data, for every Secret the credentials go to."""
+    plain = _plain(spec)
     secrets_: dict[tuple[str, str], dict[str, str]] = {}
     for credential in credentials(spec):
         for target in credential.targets:
-            data = secrets_.setdefault((target.namespace, target.secret), dict(_PLAIN.get((target.namespace, target.secret), {})))
-            data[target.key] = values[credential.name]
+            data = secrets_.setdefault((target.namespace, target.secret), dict(plain.get((target.namespace, target.secret), {})))
+            value = values[credential.name]
+            data[target.key] = f"{data[target.key]},{value}" if target.join and target.key in data else value
     return dict(sorted(secrets_.items()))

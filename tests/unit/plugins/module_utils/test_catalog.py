@@ -20,6 +20,8 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import (
 )
 
 COMPONENTS = CATALOG["components"]
+# Images keelson runs itself beside a chart (not the chart's defaults), pinned in the catalog all the same.
+NOT_CHART_IMAGES = {("keycloak", "config_cli")}
 
 
 def _chart_dir(data: Path, chart: dict[str, str]) -> Path:
@@ -71,6 +73,8 @@ def test_images_are_the_charts_defaults(component: str, shared_data: Path) -> No
     app_version = chart["version"] if meta["appVersion"] == "v0.0.0" else str(meta["appVersion"])
     images = _images(yaml.safe_load((folder / "values.yaml").read_text()), app_version)
     for name, reference in COMPONENTS[component]["images"].items():
+        if (component, name) in NOT_CHART_IMAGES:
+            continue
         assert reference in images, f"{component}.{name}: {reference} is not a default image of {chart['name']} {chart['version']}"
 
 
