@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+_RAW: Final = "https://raw.githubusercontent.com"
+
 CATALOG: Final[dict[str, Any]] = {
     "k3s": {
         # The version a new cluster gets when the spec names none.
@@ -33,6 +35,11 @@ CATALOG: Final[dict[str, Any]] = {
                 "argocd": "quay.io/argoproj/argocd:v3.4.4",
                 "redis": "ecr-public.aws.com/docker/library/redis:8.2.3-alpine",
             },
+            # The CRDs of the kinds keelson renders, at the tag the chart ships (the GitOps repo's CI reads them).
+            "crds": [
+                f"{_RAW}/argoproj/argo-cd/v3.4.4/manifests/crds/application-crd.yaml",
+                f"{_RAW}/argoproj/argo-cd/v3.4.4/manifests/crds/appproject-crd.yaml",
+            ],
         },
         "flux_operator": {
             "chart": {
@@ -41,6 +48,7 @@ CATALOG: Final[dict[str, Any]] = {
                 "version": "0.49.0",
             },
             "images": {"flux_operator": "ghcr.io/controlplaneio-fluxcd/flux-operator:v0.49.0"},
+            "crds": [f"{_RAW}/controlplaneio-fluxcd/flux-operator/v0.49.0/config/crd/bases/fluxcd.controlplane.io_fluxinstances.yaml"],
         },
         "flux_instance": {
             "chart": {
@@ -49,6 +57,16 @@ CATALOG: Final[dict[str, Any]] = {
                 "version": "0.49.0",
             },
             "images": {},
+            # The Flux release the FluxInstance asks for. The operator resolves it against the manifests built
+            # into its own (pinned) image, so it cannot move while flux_operator's version stays.
+            "distribution": "2.9.x",
+            # The Flux controllers' CRDs of that release, for the kinds keelson renders.
+            "crds": [
+                f"{_RAW}/fluxcd/source-controller/v1.9.1/config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml",
+                f"{_RAW}/fluxcd/source-controller/v1.9.1/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml",
+                f"{_RAW}/fluxcd/kustomize-controller/v1.9.4/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+                f"{_RAW}/fluxcd/helm-controller/v1.6.3/config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml",
+            ],
         },
         "sealed_secrets": {
             "chart": {
@@ -57,6 +75,7 @@ CATALOG: Final[dict[str, Any]] = {
                 "version": "2.18.5",
             },
             "images": {"controller": "docker.io/bitnami/sealed-secrets-controller:0.36.6"},
+            "crds": [f"{_RAW}/bitnami-labs/sealed-secrets/v0.36.6/helm/sealed-secrets/crds/bitnami.com_sealedsecrets.yaml"],
         },
         "cert_manager": {
             "chart": {"repo": "https://charts.jetstack.io", "name": "cert-manager", "version": "v1.21.1"},
@@ -65,6 +84,10 @@ CATALOG: Final[dict[str, Any]] = {
                 "webhook": "quay.io/jetstack/cert-manager-webhook:v1.21.1",
                 "cainjector": "quay.io/jetstack/cert-manager-cainjector:v1.21.1",
             },
+            "crds": [
+                f"{_RAW}/cert-manager/cert-manager/v1.21.1/deploy/crds/cert-manager.io_certificates.yaml",
+                f"{_RAW}/cert-manager/cert-manager/v1.21.1/deploy/crds/cert-manager.io_clusterissuers.yaml",
+            ],
         },
         "minio": {
             "chart": {"repo": "https://charts.min.io/", "name": "minio", "version": "5.4.0"},
@@ -100,6 +123,16 @@ CATALOG: Final[dict[str, Any]] = {
             },
         },
     },
+}
+
+
+# What the rendered GitOps repository's own CI runs (.keelson/validate.py), pinned like the rest.
+CATALOG["validate"] = {
+    "python_image": "docker.io/library/python:3.12.12-slim",
+    "runner": "ubuntu-24.04",
+    "checkout": "actions/checkout@v4.2.2",
+    "setup_python": "actions/setup-python@v5.6.0",
+    "packages": ["PyYAML==6.0.3", "jsonschema==4.26.0", "kubernetes-validate==1.37.0"],
 }
 
 

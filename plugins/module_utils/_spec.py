@@ -191,6 +191,15 @@ def _check_tenant(tenant: dict[str, Any], path: str, claims: _Claims, enabled: d
             group = tenant["groups"][role]
             if _ok(group) and group is not None:
                 claims.claim("group", group, child(child(path, "groups"), role), "a group holds one role in one tenant")
+    if tenant["state"] == "absent" and _ok(tenant["name"]) and tenant["confirm_removal"] != tenant["name"]:
+        problems.error(
+            child(path, "confirm_removal"),
+            "state: absent deletes the tenant's namespaces and volumes once the entry is removed; "
+            f"set confirm_removal: {tenant['name']} to confirm",
+            tenant["confirm_removal"],
+        )
+    if tenant["state"] == "present" and tenant["confirm_removal"] is not None:
+        problems.error(child(path, "confirm_removal"), "only with state: absent", tenant["confirm_removal"])
     if tenant["buckets"] and enabled["minio"] is False:
         problems.error(child(path, "buckets"), "needs components.minio.enabled")
     if tenant["weaviate"] is True and enabled["weaviate"] is False:

@@ -259,7 +259,7 @@ class GitRepo:
         Str(check_repo_path, tidy=normalise_repo_path, type_doc="relative path"),
         "Folder inside the repository that holds this platform (`.` is the top).",
         default=".",
-        example="clusters/ml-prod",
+        example="platforms/ml-prod",
     )
     ca_cert: Optional[str] = spec_field(
         Nullable(Str(check_pem_certificate, type_doc="PEM")),
@@ -435,7 +435,8 @@ class TenantGroups:
 
 @dataclasses.dataclass(frozen=True)
 class Quota:
-    """The tenant's ResourceQuota (summed over its namespaces' requests)."""
+    """The tenant's quota: one ResourceQuota with these limits in each of its namespaces (so a tenant with two
+    namespaces may use up to twice these amounts in total)."""
 
     cpu: str = _quantity_field("CPU requests (`requests.cpu`).", "4", "32")
     memory: str = _quantity_field("Memory requests (`requests.memory`).", "16Gi", "128Gi")
@@ -487,6 +488,18 @@ class Tenant:
         ListOf(Str(_check_external_repo, type_doc="repository URL"), unique=True),
         "Extra Git repositories the tenant may deploy from (besides its folder in the platform repo).",
         default=[],
+    )
+    state: str = spec_field(
+        Enum("present", "absent"),
+        "`absent` takes the protection off the tenant's namespaces and volumes so that deleting the entry afterwards "
+        "deletes them with all their data; needs `confirm_removal`. Deleting an entry that was never `absent` "
+        "leaves its namespaces and volumes in the cluster.",
+        default="present",
+    )
+    confirm_removal: Optional[str] = spec_field(
+        Nullable(Str(type_doc="tenant name")),
+        "With `state: absent`, the tenant's name again, to confirm that its data may be deleted.",
+        default=None,
     )
 
 

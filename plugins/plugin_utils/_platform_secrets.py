@@ -137,7 +137,10 @@ def credentials(spec: dict[str, Any]) -> list[Credential]:
                     "urlsafe",
                     40,
                     f"Weaviate API key of tenant {name}",
-                    (Target(home, "weaviate-api-key", "api-key"), Target("weaviate", "weaviate-api-keys", "AUTHENTICATION_APIKEY_ALLOWED_KEYS", join=True)),
+                    (
+                        Target(home, "weaviate-api-key", "api-key"),
+                        Target("weaviate", "weaviate-api-keys", "AUTHENTICATION_APIKEY_ALLOWED_KEYS", join=True),
+                    ),
                 )
             )
     return result

@@ -75,6 +75,24 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
     ),
     ("quota-cpu-negative", {"tenants.0.quota.cpu": "-1"}, 'tenants[0].quota.cpu: must not be negative (got "-1")'),
     (
+        "tenant-absent-unconfirmed",
+        {"tenants.1.state": "absent"},
+        "tenants[1].confirm_removal: state: absent deletes the tenant's namespaces and volumes once the entry is removed; "
+        "set confirm_removal: nlp to confirm (got null)",
+    ),
+    (
+        "tenant-absent-wrong-name",
+        {"tenants.1.state": "absent", "tenants.1.confirm_removal": "vision"},
+        "tenants[1].confirm_removal: state: absent deletes the tenant's namespaces and volumes once the entry is removed; "
+        'set confirm_removal: nlp to confirm (got "vision")',
+    ),
+    (
+        "tenant-confirm-without-absent",
+        {"tenants.1.confirm_removal": "nlp"},
+        'tenants[1].confirm_removal: only with state: absent (got "nlp")',
+    ),
+    ("tenant-state-word", {"tenants.1.state": "gone"}, 'tenants[1].state: must be one of present, absent (got "gone")'),
+    (
         "quota-gpu-word",
         {"tenants.0.quota.gpu": "two"},
         'tenants[0].quota.gpu: must be a non-negative integer (got "two")',

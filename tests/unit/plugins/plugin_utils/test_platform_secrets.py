@@ -84,13 +84,19 @@ def test_created_once_and_grouped_into_target_secrets(file_backend: VaultFileBac
     assert again == values and created_again == []
     targets = platform.target_secrets(full, values)
     assert targets[("minio", "minio-root")] == {"rootUser": "keelson-root", "rootPassword": values["minio-root-password"]}
-    assert targets[("vision", "s3-credentials")] == {"AWS_ACCESS_KEY_ID": "tenant-vision", "AWS_SECRET_ACCESS_KEY": values["tenant-vision-s3-secret-key"]}
+    assert targets[("vision", "s3-credentials")] == {
+        "AWS_ACCESS_KEY_ID": "tenant-vision",
+        "AWS_SECRET_ACCESS_KEY": values["tenant-vision-s3-secret-key"],
+    }
     assert targets[("keycloak", "keycloak-oidc-clients")] == {
         "argocd": values["oidc-client-argocd"],
         "grafana": values["oidc-client-grafana"],
         "minio": values["oidc-client-minio"],
     }
     assert targets[("weaviate", "weaviate-api-keys")] == {"AUTHENTICATION_APIKEY_ALLOWED_KEYS": values["tenant-vision-weaviate-key"]}
-    assert targets[("weaviate", "weaviate-backup-s3")] == {"AWS_ACCESS_KEY_ID": "weaviate-backup", "AWS_SECRET_ACCESS_KEY": values["weaviate-backup-s3-secret-key"]}
+    assert targets[("weaviate", "weaviate-backup-s3")] == {
+        "AWS_ACCESS_KEY_ID": "weaviate-backup",
+        "AWS_SECRET_ACCESS_KEY": values["weaviate-backup-s3-secret-key"],
+    }
     assert all(ns != "" for ns, _name in targets)
     assert not any(name == "k3s-token" for _ns, name in targets)

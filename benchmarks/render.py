@@ -1,0 +1,119 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmark (not a test): render and validate platforms of 100 and 1,000 tenants; time and peak memory.
+
+    python benchmarks/render.py [--crds ../shared/platform-data/crds]
+
+Each size runs in a fresh process, so its peak resident memory is its own. Stages: validate the spec; seal
+every Secret with a real RSA-4096 key; render the tree to text; validate every Kubernetes object of it
+(kubernetes-validate for built-in kinds, the CRDs' schemas for the rest, when --crds is given); and the
+re-render of an unchanged platform, which opens every sealed value to keep its ciphertext.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
+
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._sealing import generate_key_pair
+from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
+from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets, _render, _render_files, _tree_check
+
+NODES: list[dict[str, Any]] = [{"host": f"server-{i}", "role": "server", "address": f"10.0.0.{i}", "keelson_node": None} for i in (1, 2, 3)]
+NODES.append({"host": "gpu-1", "role": "agent", "address": "10.0.1.1", "keelson_node": {"gpus": 8}})
+
+
+def raw_spec(tenants: int) -> dict[str, Any]:
+    return {
+        "name": "bench",
+        "domain": "bench.example.internal",
+        "cluster": {"api_vip": "10.0.0.100"},
+        "tenants": [
+            {
+                "name": f"team-{n}",
+                "quota": {"cpu": "8", "memory": "32Gi", "gpu": n % 2, "storage": "1Ti"},
+                "buckets": [f"team-{n}-data", f"team-{n}-models"],
+                "weaviate": True,
+            }
+            for n in range(tenants)
+        ],
+    }
+
+
+def _timed(stages: dict[str, float], name: str, work: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    result = work()
+    stages[name] = time.perf_counter() - start
+    return result
+
+
+def one(tenants: int, crds: str) -> dict[str, Any]:
+    stages: dict[str, float] = {}
+    validated = _timed(stages, "validate spec", lambda: validate_platform(raw_spec(tenants), NODES))
+    spec, nodes = validated.spec, validated.nodes
+    values = {credential.name: f"bench-{credential.name}" for credential in _platform_secrets.credentials(spec)}
+    pair = generate_key_pair()
+    secrets = _render.secrets_to_seal(spec, nodes, values)
+    sealed = _timed(stages, "seal", lambda: _render_files.seal_all(secrets, pair["certificate"], [pair["key"]], {}))
+    files = _timed(stages, "render", lambda: _render.render(spec, nodes, sealed))
+    urls = [url for component in CATALOG["components"].values() for url in component.get("crds", [])]
+    schemas = _tree_check.crd_schemas(_tree_check._load_crds(crds, urls)) if crds else {}
+    skip = [".github/*", ".gitlab-ci.yml", ".keelson/*", "platform/*/values.yaml"]
+    problems = _timed(stages, "validate tree", lambda: _tree_check.validate_tree(files, "1.35", schemas, skip))
+    if crds and problems:
+        raise SystemExit(f"invalid tree: {problems[:3]}")
+    _timed(
+        stages, "re-render unchanged (unseal, compare)", lambda: _render_files.seal_all(secrets, pair["certificate"], [pair["key"]], sealed)
+    )
+    return {
+        "tenants": tenants,
+        "files": len(files),
+        "bytes": sum(len(text) for text in files.values()),
+        "secrets": len(secrets),
+        "stages": stages,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tenants", type=int)
+    parser.add_argument("--crds", default=str(Path(__file__).resolve().parents[2] / "shared" / "platform-data" / "crds"))
+    args = parser.parse_args()
+    crds = args.crds if Path(args.crds).is_dir() else ""
+    if args.tenants:
+        print(json.dumps(one(args.tenants, crds)))
+        return
+    if not crds:
+        print(f"CRDs not found at {args.crds}: custom resources are not validated (only built-in kinds)")
+    results = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--tenants", str(size), "--crds", args.crds], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for size in (100, 1000)
+    ]
+    for result in results:
+        total = sum(result["stages"].values())
+        size = f"{result['files']} files, {result['bytes'] / 1e6:.1f} MB, {result['secrets']} Secrets"
+        print(f"{result['tenants']:>5} tenants: {size}; peak RSS {result['peak_rss_mib']:.0f} MiB; total {total:.2f} s")
+        for name, seconds in result["stages"].items():
+            print(f"        {name:<40} {seconds:8.3f} s")
+    small, large = results
+    for name in small["stages"]:
+        print(f"ratio 1,000 / 100, {name:<40} {large['stages'][name] / small['stages'][name]:6.1f} (10 is linear)")
+
+
+if __name__ == "__main__":
+    main()

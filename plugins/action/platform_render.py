@@ -1,0 +1,98 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of keelson.platform.platform_render: the platform's desired state as a GitOps tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
+from ansible_collections.keelson.platform.plugins.module_utils._sealing import generate_key_pair
+from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform
+from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _render_files
+from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
+from ansible_collections.keelson.platform.plugins.plugin_utils._action import BACKEND_OPTIONS, KeelsonAction
+
+ARGUMENT_SPEC: dict[str, Any] = {
+    "spec": {"type": "dict", "required": True},
+    "nodes": {"type": "list", "elements": "dict", "required": True},
+    "dest": {"type": "path", "required": True},
+    **BACKEND_OPTIONS,
+}
+_RUN_SECRETS = "run the keelson.platform.secrets playbook first (it creates them once, in the secrets backend)"
+
+
+def _removed_tenants(spec: dict[str, Any], removed: list[str]) -> list[str]:
+    """Tenants whose generated files go because their entry left the spec."""
+    base = "" if spec["gitops"]["repo"]["path"] == "." else spec["gitops"]["repo"]["path"] + "/"
+    present = {tenant["name"] for tenant in spec["tenants"]}
+    names = set()
+    for path in removed:
+        parts = path[len(base) :].split("/") if path.startswith(base) else []
+        if len(parts) > 2 and parts[0] == "tenants" and parts[1] not in present:
+            names.add(parts[1])
+    return sorted(names)
+
+
+class ActionModule(KeelsonAction):
+    def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        args = self.arguments(ARGUMENT_SPEC)
+        spec, nodes, dest = args["spec"], args["nodes"], args["dest"]
+        check = bool(self._task.check_mode)
+        warnings: list[str] = []
+        try:
+            backend = self.backend(args, task_vars or {})
+            try:
+                # Read only: the secrets playbook creates what is missing. In check mode a first run has no
+                # credentials or key yet; stand-ins show which files the real run would write.
+                values, missing = platform.ensure(backend, spec, check_mode=True)
+                pairs = keys.load(backend)
+            finally:
+                backend.close()
+            if missing and not check:
+                raise KeelsonError(f"credentials missing from the secrets backend: {', '.join(missing)}; {_RUN_SECRETS}")
+            if not pairs and not check:
+                raise KeelsonError(f"no sealing key in the secrets backend; {_RUN_SECRETS}")
+            if missing or not pairs:
+                pairs = pairs or [generate_key_pair()]
+                warnings.append(
+                    "check mode: credentials or the sealing key do not exist yet; stand-ins show the sealed files a real run would write"
+                )
+            existing = _render_files.generated_files(dest, spec["gitops"]["repo"]["path"])
+            sealed = _render_files.seal_all(
+                _render.secrets_to_seal(spec, nodes, values),
+                keys.active(pairs)["certificate"],
+                [pair["key"] for pair in pairs],
+                _render_files.sealed_in(existing),
+            )
+            files = _render.render(spec, nodes, sealed)
+            plan = _render_files.plan(dest, files, spec["gitops"]["repo"]["path"], existing)
+            if plan.changed and not check:
+                _render_files.apply(dest, plan)
+        except KeelsonError as error:
+            raise AnsibleActionFail(str(error)) from error
+        for name in _removed_tenants(spec, plan.remove):
+            warnings.append(
+                f"tenant {name} left the spec: its namespaces and volumes stay in the cluster (they are protected from pruning). "
+                "To delete them with their data, put the entry back with state: absent and confirm_removal, sync, then remove it."
+            )
+        for tenant in spec["tenants"]:
+            if tenant["state"] == "absent":
+                warnings.append(f"tenant {tenant['name']} is state: absent: removing its entry next deletes its namespaces and volumes")
+        result.update(
+            changed=plan.changed,
+            dest=dest,
+            files=len(files),
+            written=sorted(plan.write),
+            removed=plan.remove,
+            unchanged=len(plan.unchanged),
+        )
+        if warnings:
+            result["warnings"] = warnings
+        if plan.changed and self._task.diff:
+            result["diff"] = plan.diffs()
+        return dict(result)

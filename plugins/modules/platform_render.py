@@ -1,0 +1,107 @@
+#!/usr/bin/python
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: platform_render
+short_description: Render the platform's desired state as a GitOps tree for Argo CD or Flux
+version_added: 0.1.0
+description:
+  - Renders everything the cluster should run from the normalised platform spec into O(dest), the working copy of
+    the GitOps repository, for the engine the spec names (C(gitops.engine)). Argo CD gets a root Application,
+    AppProjects and one Application per component and tenant; Flux gets a FluxInstance, HelmRepository or
+    OCIRepository and HelmRelease per component, and Kustomizations per tenant. Components come with the chart
+    versions of the collection's catalog and only the values where keelson differs from the chart's defaults.
+  - Every tenant gets its namespaces (Pod Security C(restricted)), ResourceQuota and LimitRange, default-deny
+    network policies with the few allows a workload needs, RoleBindings for its Keycloak groups, an AppProject
+    (or a Flux service account) limited to its namespaces, and its sealed credentials.
+  - Credentials come from the secrets backend and are sealed with the platform's sealing key; values already
+    sealed in O(dest) keep their ciphertext while they do not change, so a re-render is byte-identical.
+  - Each generated file starts with a header naming keelson and a checksum of the rest. keelson writes a file
+    only when its content changes, removes the files it generated earlier and no longer renders, and never
+    touches a file without its header. A path it must write that holds such a file is an error, reported before
+    anything is written.
+  - Also renders the repository's own CI (C(.github/workflows/validate.yml), C(.gitlab-ci.yml) and
+    C(.keelson/validate.py)), which fails a pull request that edits a generated file by hand or carries a
+    manifest the Kubernetes or CRD schemas reject.
+  - Runs on the controller. The credentials and sealing key must exist (the P(keelson.platform.platform_secrets#module)
+    and P(keelson.platform.sealing_key#module) modules create them); only check mode goes on without them.
+author:
+  - keelson maintainers (@keelson)
+extends_documentation_fragment:
+  - keelson.platform.attributes
+  - keelson.platform.backend
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Nothing is written or removed; the result and the diff show what would be. Before the first secrets run,
+        stand-in credentials and a stand-in key show which sealed files would be written.
+  diff_mode:
+    support: full
+    details:
+      - One diff per written or removed file. The tree holds no plaintext secret, so the diff holds none.
+  idempotent:
+    support: full
+options:
+  spec:
+    description: The normalised platform spec (the C(spec) that P(keelson.platform.platform_spec#module) returns).
+    type: dict
+    required: true
+  nodes:
+    description: The normalised nodes (the C(nodes) that P(keelson.platform.platform_spec#module) returns).
+    type: list
+    elements: dict
+    required: true
+  dest:
+    description:
+      - The GitOps repository's working copy. The platform's files go below C(gitops.repo.path) in it, the CI files
+        at its top. Created when missing.
+    type: path
+    required: true
+notes:
+  - With C(gitops.repo.path) C(.), every file with keelson's header in O(dest) counts as this platform's; give each
+    platform its own folder to keep several in one repository.
+seealso:
+  - module: keelson.platform.platform_spec
+  - module: keelson.platform.platform_secrets
+"""
+
+EXAMPLES = r"""
+- name: Render the platform into the GitOps working copy
+  keelson.platform.platform_render:
+    spec: "{{ keelson_spec }}"
+    nodes: "{{ keelson_nodes }}"
+    backend: "{{ keelson_spec.secrets }}"
+    dest: /srv/gitops/ml-prod
+"""
+
+RETURN = r"""
+dest:
+  description: The folder the tree was rendered into.
+  returned: success
+  type: str
+files:
+  description: How many files the tree has.
+  returned: success
+  type: int
+  sample: 65
+written:
+  description: Files written (new or changed), relative to O(dest); in check mode, those that would be.
+  returned: success
+  type: list
+  elements: str
+  sample: [tenants/vision/keelson/quota.yaml]
+removed:
+  description: Files keelson generated earlier and no longer renders, removed (in check mode, that would be).
+  returned: success
+  type: list
+  elements: str
+unchanged:
+  description: How many files already had the rendered content.
+  returned: success
+  type: int
+"""

@@ -1,0 +1,86 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Specs to render, and the SEALER TEST DOUBLE for tests that compare whole trees.
+
+Real sealing is randomised (RSA-OAEP with a fresh session key), so a golden file cannot hold real
+ciphertext. ``double_sealed`` stands in for it: a SealedSecret of the real shape whose "ciphertext" is a
+SHA-256 of (namespace, name, key, value), never the value itself. It proves nothing about sealing; the
+sealing itself is tested with real keys in test_sealing.py, test_render_files.py and test_platform_render.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.vars.manager import VariableManager
+
+from ansible_collections.keelson.platform.plugins.filter.cluster_inventory import cluster_inventory
+from ansible_collections.keelson.platform.plugins.module_utils._sealing import manifest
+from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
+from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform
+from ansible_collections.keelson.platform.plugins.plugin_utils import _render
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def inventory_platform(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(raw keelson_platform, raw nodes) of inventories/<name>, read by Ansible's own inventory code."""
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[str(REPO / "inventories" / name)])
+    variables = VariableManager(loader=loader, inventory=inventory)
+    hostvars = {host.name: variables.get_vars(host=host) for host in inventory.get_hosts()}
+    groups = {group: [host.name for host in inventory.get_hosts(pattern=group)] for group in ("keelson_servers", "keelson_agents")}
+    found = cluster_inventory(hostvars, groups)
+    return found["spec"], found["nodes"]
+
+
+def normalised(raw: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    validated = validate_platform(copy.deepcopy(raw), copy.deepcopy(nodes))
+    assert validated.nodes is not None
+    return validated.spec, validated.nodes
+
+
+def fake_values(spec: dict[str, Any]) -> dict[str, str]:
+    """Stand-in credentials, recognisable in a tree: a test fails if any of them shows in plain text."""
+    return {credential.name: f"PLAINTEXT-{credential.name}-0123456789" for credential in platform.credentials(spec)}
+
+
+def double_sealed(spec: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """TEST DOUBLE of sealing: the real SealedSecret shape, a digest in place of the ciphertext."""
+    sealed = {}
+    for (namespace, name), secret in _render.secrets_to_seal(spec, nodes, fake_values(spec)).items():
+        encrypted = {key: hashlib.sha256(f"{namespace}/{name}/{key}/{value}".encode()).hexdigest() for key, value in secret.data.items()}
+        sealed[(namespace, name)] = manifest(name, namespace, encrypted, "strict", secret.secret_type, secret.labels, {})
+    return sealed
+
+
+def render_example(engine: str = "argocd", changes: Any = None) -> dict[str, str]:
+    """inventories/example-ha rendered with the given engine (and edits to the raw spec), double-sealed."""
+    raw, nodes = inventory_platform("example-ha")
+    raw = copy.deepcopy(raw)
+    if engine == "flux":
+        raw["gitops"]["engine"] = "flux"
+        raw["gitops"].pop("argocd", None)
+    if changes:
+        changes(raw)
+    spec, normal_nodes = normalised(raw, nodes)
+    return _render.render(spec, normal_nodes, double_sealed(spec, normal_nodes))
+
+
+def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """(path, object) for every Kubernetes object of the tree (not the chart values, not the CI files)."""
+    import yaml  # noqa: PLC0415
+
+    return [
+        (path, document)
+        for path, text in files.items()
+        if path.endswith(".yaml")
+        for document in yaml.safe_load_all(text)
+        if isinstance(document, dict) and "apiVersion" in document and "kind" in document
+    ]

@@ -1,0 +1,274 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The rendered tree: golden files for inventories/example-ha, determinism, what a change touches, and the
+isolation a tenant relies on, checked on the rendered objects."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from render_helpers import documents, fake_values, render_example
+
+from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+ENGINES = ("argocd", "flux")
+BASE = "platforms/ml-prod/"
+
+
+def _golden_text(files: dict[str, str]) -> str:
+    parts = []
+    for path, text in files.items():
+        shown = text
+        if path == ".keelson/validate.py":
+            assert text == _tree_check.with_header(inspect.getsource(_tree_check))
+            shown = "(plugins/plugin_utils/_tree_check.py behind the generated-file header)\n"
+        parts.append(f"=== {path}\n{shown}")
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_example_ha_matches_the_reviewed_golden_tree(engine: str) -> None:
+    """An intentional change updates the golden file in the same commit: KEELSON_UPDATE_GOLDEN=1 pytest ..."""
+    text = _golden_text(render_example(engine))
+    golden = GOLDEN / f"example-ha-{engine}.txt"
+    if os.environ.get("KEELSON_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert golden.read_text(encoding="utf-8") == text, f"the tree differs from {golden.name}; review, then update it (see the docstring)"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_rendering_twice_gives_byte_identical_files(engine: str) -> None:
+    assert render_example(engine) == render_example(engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_file_carries_the_header_with_a_matching_checksum(engine: str) -> None:
+    files = render_example(engine)
+    assert all(_tree_check.is_generated(text) for text in files.values())
+    assert _tree_check.hand_edits(files) == []
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_one_tenant_change_touches_that_tenant_and_the_aggregates_listing_it(engine: str) -> None:
+    def more_pods(raw: dict[str, Any]) -> None:
+        raw["tenants"][2]["quota"]["pods"] = 150  # forecasting
+
+    assert _changed(render_example(engine), render_example(engine, more_pods)) == {f"{BASE}tenants/forecasting/keelson/quota.yaml"}
+
+    def more_buckets(raw: dict[str, Any]) -> None:
+        raw["tenants"][2]["buckets"].append("forecasting-models")
+
+    touched = _changed(render_example(engine), render_example(engine, more_buckets))
+    # MinIO's values list every bucket and policy: the one aggregate that must name the new bucket.
+    minio = f"{BASE}platform/minio/values.yaml" if engine == "argocd" else f"{BASE}clusters/ml-prod/apps/minio.yaml"
+    assert touched == {minio}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_new_tenant_adds_its_files_and_touches_only_the_aggregates(engine: str) -> None:
+    def add(raw: dict[str, Any]) -> None:
+        raw["tenants"].append({"name": "speech", "quota": {"cpu": "4", "memory": "16Gi", "storage": "100Gi"}})
+
+    before, after = render_example(engine), render_example(engine, add)
+    touched = _changed(before, after)
+    own = {path for path in touched if path.startswith(f"{BASE}tenants/speech/") or path.endswith("apps/tenant-speech.yaml")}
+    assert own and all(path not in before for path in own)
+    aggregates = touched - own
+    expected = {
+        f"{BASE}platform/keycloak/manifests/configmap-keelson-realm.yaml",
+        f"{BASE}platform/monitoring/manifests/configmap-dashboard-keelson-tenant-speech.yaml",
+    }
+    expected |= {path for path in touched if "job-keelson-realm-import-" in path}  # the realm changed: a new import Job
+    if engine == "argocd":
+        expected |= {f"{BASE}clusters/ml-prod/apps/projects.yaml", f"{BASE}platform/argocd/values.yaml"}  # AppProject, RBAC policy
+    assert aggregates == expected
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_disabling_a_component_removes_its_files(engine: str) -> None:
+    def no_weaviate(raw: dict[str, Any]) -> None:
+        raw["components"]["weaviate"] = {"enabled": False}
+        for tenant in raw["tenants"]:
+            tenant.pop("weaviate", None)
+
+    before, after = render_example(engine), render_example(engine, no_weaviate)
+    gone = set(before) - set(after)
+    assert {path for path in before if "/weaviate/" in path or path.endswith("apps/weaviate.yaml")} <= gone
+    assert not any("weaviate" in path for path in after)
+    assert not any("allow-to-weaviate" in text for text in after.values())
+
+
+def _all(engine: str, changes: Any = None) -> list[tuple[str, dict[str, Any]]]:
+    return documents(render_example(engine, changes))
+
+
+TENANT_NAMESPACES = {"vision": {"vision"}, "nlp": {"nlp", "nlp-staging"}, "forecasting": {"forecasting"}}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tenant_role_bindings_grant_nothing_outside_the_tenants_namespaces(engine: str) -> None:
+    for path, document in _all(engine):
+        match = re.match(rf"{BASE}tenants/([^/]+)/", path)
+        if not match:
+            continue
+        tenant = match.group(1)
+        assert document["kind"] not in ("ClusterRoleBinding", "ClusterRole", "Role"), path
+        if document["kind"] == "RoleBinding":
+            assert document["metadata"]["namespace"] in TENANT_NAMESPACES[tenant]
+            assert document["roleRef"] == {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": document["roleRef"]["name"],
+            }
+            assert document["roleRef"]["name"] in ("admin", "edit", "view")
+            for subject in document["subjects"]:
+                if subject["kind"] == "Group":
+                    assert subject["name"].startswith("oidc:")
+                else:  # Flux's accounts: the tenant's own in flux-system, the namespace's reconciler
+                    assert (subject["namespace"], subject["name"]) in (
+                        ("flux-system", f"tenant-{tenant}"),
+                        (document["metadata"]["namespace"], "flux-reconciler"),
+                    )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_tenant_namespace_denies_both_directions_by_default(engine: str) -> None:
+    docs = _all(engine)
+    namespaces = {
+        document["metadata"]["name"]
+        for _path, document in docs
+        if document["kind"] == "Namespace" and "keelson.dev/tenant" in document["metadata"]["labels"]
+    }
+    assert namespaces == set().union(*TENANT_NAMESPACES.values())
+    for namespace in namespaces:
+        deny = [
+            document
+            for _path, document in docs
+            if document["kind"] == "NetworkPolicy"
+            and document["metadata"]["namespace"] == namespace
+            and document["metadata"]["name"] == "default-deny"
+        ]
+        assert deny == [
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "default-deny", "namespace": namespace},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            }
+        ]
+        egress_to = [
+            peer
+            for _path, document in docs
+            if document["kind"] == "NetworkPolicy" and document["metadata"]["namespace"] == namespace
+            for rule in document["spec"].get("egress", [])
+            for peer in rule.get("to", [])
+        ]
+        # Egress only to DNS, the namespace itself, MinIO and Weaviate: no ipBlock, no other namespace.
+        for peer in egress_to:
+            assert "ipBlock" not in peer
+            if "namespaceSelector" in peer:
+                assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in ("kube-system", "minio", "weaviate")
+
+
+def test_tenant_app_projects_allow_no_cluster_kinds_and_only_their_namespaces() -> None:
+    projects = {document["metadata"]["name"]: document["spec"] for _path, document in _all("argocd") if document["kind"] == "AppProject"}
+    assert projects["default"] == {"sourceRepos": [], "destinations": [], "clusterResourceWhitelist": [], "namespaceResourceWhitelist": []}
+    for tenant, namespaces in TENANT_NAMESPACES.items():
+        spec = projects[f"tenant-{tenant}"]
+        assert spec["clusterResourceWhitelist"] == []
+        assert "clusterResourceBlacklist" not in spec
+        assert {destination["namespace"] for destination in spec["destinations"]} == namespaces
+        assert all(destination["server"] == "https://kubernetes.default.svc" for destination in spec["destinations"])
+        assert {"group": "networking.k8s.io", "kind": "NetworkPolicy"} in spec["namespaceResourceBlacklist"]
+        for role in spec["roles"]:
+            assert all(f", tenant-{tenant}/*, " in policy for policy in role["policies"])
+
+
+def test_flux_tenants_reconcile_as_their_own_account() -> None:
+    kustomizations = {
+        document["metadata"]["name"]: document["spec"] for _path, document in _all("flux") if document["kind"] == "Kustomization"
+    }
+    instance = next(document for _path, document in _all("flux") if document["kind"] == "FluxInstance")
+    assert instance["spec"]["cluster"]["multitenant"] is True
+    for tenant in TENANT_NAMESPACES:
+        assert kustomizations[f"tenant-{tenant}-apps"]["serviceAccountName"] == f"tenant-{tenant}"
+        assert kustomizations[f"tenant-{tenant}"]["deletionPolicy"] == "Orphan"
+    platform = [spec for name, spec in kustomizations.items() if not name.startswith("tenant-")]
+    assert platform and all(spec["serviceAccountName"] == "kustomize-controller" for spec in platform)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_plaintext_secret_anywhere_in_the_tree(engine: str) -> None:
+    files = render_example(engine)
+    tree = "".join(files.values())
+    assert "PLAINTEXT-" not in tree  # the stand-in credentials (render_helpers.fake_values)
+    kinds = {document["kind"] for _path, document in documents(files)}
+    assert "Secret" not in kinds
+    assert "SealedSecret" in kinds
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tenant_namespaces_are_protected_until_state_absent(engine: str) -> None:
+    def absent(raw: dict[str, Any]) -> None:
+        raw["tenants"][1]["state"] = "absent"
+        raw["tenants"][1]["confirm_removal"] = "nlp"
+
+    for changes, protected in ((None, True), (absent, False)):
+        for path, document in _all(engine, changes):
+            if document["kind"] == "Namespace" and path.startswith(f"{BASE}tenants/nlp/"):
+                annotations = document["metadata"]["annotations"]
+                assert (annotations.get("argocd.argoproj.io/sync-options") == "Prune=false,Delete=false") is protected
+                assert (annotations.get("kustomize.toolkit.fluxcd.io/prune") == "disabled") is protected
+            if path.endswith("apps/tenant-nlp.yaml"):
+                if engine == "argocd":
+                    assert ("finalizers" in document["metadata"]) is not protected
+                else:
+                    assert document["spec"]["deletionPolicy"] == ("Orphan" if protected else "Delete")
+
+
+def test_fake_values_cover_every_credential_in_the_example() -> None:
+    """The plaintext test above only means something if the stand-ins reach the Secrets."""
+    from render_helpers import inventory_platform, normalised  # noqa: PLC0415
+
+    spec, nodes = normalised(*inventory_platform("example-ha"))
+    from ansible_collections.keelson.platform.plugins.plugin_utils._render import secrets_to_seal  # noqa: PLC0415
+
+    carried = "".join(value for secret in secrets_to_seal(spec, nodes, fake_values(spec)).values() for value in secret.data.values())
+    assert carried.count("PLAINTEXT-") >= 10
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_libyaml_and_pure_python_emitters_write_the_same_bytes(engine: str) -> None:
+    """The tree must not depend on whether the controller's PyYAML has libyaml."""
+    import yaml  # noqa: PLC0415
+    from render_helpers import double_sealed, inventory_platform, normalised  # noqa: PLC0415
+
+    from ansible_collections.keelson.platform.plugins.plugin_utils import _render  # noqa: PLC0415
+    from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import components  # noqa: PLC0415
+
+    if not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml here: only the pure-Python emitter is in use")
+    raw, nodes = inventory_platform("example-ha")
+    if engine == "flux":
+        raw["gitops"]["engine"] = "flux"
+        raw["gitops"].pop("argocd", None)
+    spec, nodes = normalised(raw, nodes)
+    tree = _render.render_documents(spec, nodes, double_sealed(spec, nodes))
+    assert _render.DUMPER is not _render.PURE_DUMPER
+    for path, docs in tree.items():
+        assert _render.dump(docs, _render.PURE_DUMPER) == _render.dump(docs), path
+    for component in components(spec):
+        assert yaml.dump(component.values, Dumper=_render.PURE_DUMPER, sort_keys=False, width=1000) == yaml.dump(
+            component.values, Dumper=_render.DUMPER, sort_keys=False, width=1000
+        )
