@@ -26,7 +26,9 @@ except ImportError:  # pragma: no cover - the compat tool chain
     CROSS = False
 else:
     CROSS = True
-needs_kubesealpy = pytest.mark.skipif(not CROSS, reason="kubesealpy is not installed (the compat tool chain: its cross-checks do not depend on ansible-core)")
+needs_kubesealpy = pytest.mark.skipif(
+    not CROSS, reason="kubesealpy is not installed (the compat tool chain: its cross-checks do not depend on ansible-core)"
+)
 
 
 SCOPE = (
