@@ -5,8 +5,10 @@
 differs from the chart's defaults, the namespace, the sync order, and extra manifests (ingresses, issuers,
 realm as code).
 
-Every values key set here must exist in the chart's values.yaml (or its values.schema.json); the tests check
-that against ../shared/platform-data, with a commented allow-list for free-form maps.
+Every values key set here must exist in the chart's values.yaml (or its values.schema.json), and no value may
+merely restate the chart's default; the tests check both against ../shared/platform-data, with commented
+allow-lists. Images are the chart version's defaults: the catalog lists them for review and its tests keep
+them equal (tests/unit/plugins/module_utils/test_catalog.py).
 """
 
 from __future__ import annotations
@@ -48,10 +50,6 @@ class Component:
     @property
     def chart(self) -> dict[str, str]:
         return dict(CATALOG["components"][self.catalog]["chart"])
-
-
-def _tag(component: str, image: str) -> str:
-    return str(CATALOG["components"][component]["images"][image]).rsplit(":", 1)[1]
 
 
 def _ingress_annotations() -> dict[str, str]:
@@ -96,7 +94,6 @@ def _sealed_secrets() -> Component:
             "fullnameOverride": "sealed-secrets-controller",
             # keelson owns the keys (backed up, rotated on purpose): no silent rotation by the controller.
             "keyrenewperiod": "0",
-            "image": {"tag": _tag("sealed_secrets", "controller")},
         },
     )
 
@@ -152,7 +149,7 @@ def _cert_manager(spec: dict[str, Any]) -> Component:
         "cert_manager",
         "cert-manager",
         0,
-        {"crds": {"enabled": True, "keep": True}, "image": {"tag": _tag("cert_manager", "controller")}},
+        {"crds": {"enabled": True}},
         manifests,
         server_side_apply=True,
     )
@@ -217,14 +214,11 @@ def _minio(spec: dict[str, Any]) -> Component:
             }
         )
     values: dict[str, Any] = {
-        "mode": "standalone" if settings["replicas"] == 1 else "distributed",
         "replicas": settings["replicas"],
         "existingSecret": "minio-root",
         "persistence": {"size": settings["storage"]},
         # The chart asks for 16Gi of memory by default; a small platform cannot give that.
         "resources": {"requests": {"memory": "1Gi"}},
-        "image": {"tag": _tag("minio", "minio")},
-        "mcImage": {"tag": _tag("minio", "mc")},
         "ingress": {
             "enabled": True,
             "ingressClassName": INGRESS_CLASS,
@@ -243,15 +237,15 @@ def _minio(spec: dict[str, Any]) -> Component:
         "policies": policies,
         "users": users,
     }
+    if settings["replicas"] == 1:
+        values["mode"] = "standalone"  # the chart's default is distributed
     if spec["components"]["keycloak"]["enabled"]:
         values["oidc"] = {
             "enabled": True,
             "configUrl": f"{issuer_url(spec)}/.well-known/openid-configuration",
-            "clientId": "minio",
             "existingClientSecretName": "minio-oidc",
             "existingClientSecretKey": "clientSecret",
             "claimName": "groups",
-            "scopes": "openid,profile,email",
             "redirectUri": f"https://{settings['console_host']}/oauth_callback",
         }
     return Component("minio", "minio", "minio", 2, values, depends_on=("sealed-secrets", "cert-manager"))
@@ -266,7 +260,6 @@ def _weaviate(spec: dict[str, Any]) -> Component:
         env["AUTHENTICATION_APIKEY_USERS"] = ",".join(users)
         env_secrets["AUTHENTICATION_APIKEY_ALLOWED_KEYS"] = "weaviate-api-keys"
     values: dict[str, Any] = {
-        "image": {"tag": _tag("weaviate", "weaviate")},
         "replicas": settings["replicas"],
         "storage": {"size": settings["storage"]},
         "authentication": {"anonymous_access": {"enabled": False}},
@@ -407,7 +400,7 @@ def _monitoring(spec: dict[str, Any]) -> Component:
     grafana: dict[str, Any] = {
         # Dashboards from ConfigMaps, each in the folder its annotation names (a folder per tenant).
         "sidecar": {"dashboards": {"folderAnnotation": FOLDER_ANNOTATION, "provider": {"foldersFromFilesStructure": True}}},
-        "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+        "admin": {"existingSecret": "grafana-admin"},  # with the chart's keys admin-user and admin-password
         "ingress": {
             "enabled": True,
             "ingressClassName": INGRESS_CLASS,
@@ -450,15 +443,14 @@ def _monitoring(spec: dict[str, Any]) -> Component:
                 # Watch ServiceMonitors and PodMonitors of every namespace, not only this release's.
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
-                "image": {"tag": _tag("monitoring", "prometheus")},
             }
         },
-        "alertmanager": {"enabled": settings["alertmanager"], "alertmanagerSpec": {"image": {"tag": _tag("monitoring", "alertmanager")}}},
-        "prometheusOperator": {"image": {"tag": _tag("monitoring", "prometheus_operator")}},
         # The tenant label on namespaces, for the platform dashboard's per-tenant sums.
         "kube-state-metrics": {"metricLabelsAllowlist": ["namespaces=[keelson.dev/tenant]"]},
         "grafana": grafana,
     }
+    if not settings["alertmanager"]:
+        values["alertmanager"] = {"enabled": False}
     return Component(
         "monitoring",
         "monitoring",
@@ -530,7 +522,6 @@ def _keycloak(spec: dict[str, Any]) -> Component:
         {"name": "KC_HTTP_ENABLED", "value": "true"},
     ]
     values = {
-        "image": {"tag": _tag("keycloak", "keycloak")},
         "replicas": settings["replicas"],
         "command": ["/opt/keycloak/bin/kc.sh", "start", "--http-port=8080", "--health-enabled=true"],
         # The chart's extraEnv is a template string.
@@ -616,8 +607,9 @@ def _argocd(spec: dict[str, Any]) -> Component:
         ]
     configs: dict[str, Any] = {
         "params": {"server.insecure": True},  # TLS ends at Traefik
-        "rbac": {"policy.default": "", "policy.csv": "\n".join(policy) + "\n", "scopes": "[groups]"},
-        "cm": {"url": f"https://{host}", "admin.enabled": True},
+        # Nobody gets a role by default (the chart's default too); Keycloak groups get theirs here.
+        "rbac": {"policy.csv": "\n".join(policy) + "\n"},
+        "cm": {"url": f"https://{host}"},
     }
     if spec["components"]["keycloak"]["enabled"]:
         oidc = {
@@ -629,17 +621,15 @@ def _argocd(spec: dict[str, Any]) -> Component:
         }
         configs["cm"]["oidc.config"] = json.dumps(oidc, sort_keys=True)
     values: dict[str, Any] = {
-        "global": {"domain": host, "image": {"tag": _tag("argocd", "argocd")}},
+        "global": {"domain": host},
         "configs": configs,
         "dex": {"enabled": False},
-        "redis": {"image": {"tag": _tag("argocd", "redis")}},
         "server": {
             "ingress": {"enabled": True, "ingressClassName": INGRESS_CLASS, "annotations": _ingress_annotations(), "tls": True},
         },
     }
     if settings["ha"]:
         values["redis-ha"] = {"enabled": True}
-        values["controller"] = {"replicas": 1}
         values["server"]["replicas"] = 2
         values["repoServer"] = {"replicas": 2}
         values["applicationSet"] = {"replicas": 2}
@@ -648,7 +638,7 @@ def _argocd(spec: dict[str, Any]) -> Component:
 
 def _flux_operator() -> Component:
     """The operator that runs Flux, managing itself from here on (the same chart and version bootstrap installs)."""
-    return Component("flux-operator", "flux_operator", "flux-system", -1, {"image": {"tag": _tag("flux_operator", "flux_operator")}})
+    return Component("flux-operator", "flux_operator", "flux-system", -1, {})
 
 
 def components(spec: dict[str, Any]) -> list[Component]:

@@ -264,9 +264,52 @@ def test_every_values_key_exists_in_the_chart(shared_data: Path, engine: str, va
         assert unknown_values(component.values, chart, schema, ALLOWED.get(component.name, {})) == [], component.name
 
 
+# Values that come from the spec and may happen to equal the chart's default.
+FROM_THE_SPEC: dict[str, set[str]] = {"weaviate": {"backups.s3.envconfig.BACKUP_S3_BUCKET"}, "minio": {"replicas"}}
+
+
+def restated_defaults(values: Any, chart: Any, path: tuple[str, ...] = ()) -> list[str]:
+    """Values we set that are exactly the chart's default: noise that hides what keelson changes."""
+    found = []
+    for key, value in values.items():
+        if not isinstance(chart, dict) or key not in chart:
+            continue
+        here = (*path, key)
+        if isinstance(value, dict) and isinstance(chart[key], dict):
+            found += restated_defaults(value, chart[key], here)
+        elif value == chart[key]:
+            found.append(".".join(here))
+    return found
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("engine", ["argocd", "flux"])
+def test_values_only_where_keelson_differs_from_the_chart(shared_data: Path, engine: str, variant: str) -> None:
+    from render_helpers import inventory_platform  # noqa: PLC0415
+
+    raw, nodes = inventory_platform("example-ha")
+    raw = copy.deepcopy(raw)
+    if engine == "flux":
+        raw["gitops"]["engine"] = "flux"
+        raw["gitops"].pop("argocd", None)
+    changes = VARIANTS[variant]
+    if changes:
+        changes(raw)
+    spec, _nodes = normalised(raw, nodes)
+    for component in components(spec):
+        version = CATALOG["components"][component.catalog]["chart"]["version"]
+        chart = yaml.safe_load((shared_data / "charts" / f"{CHART_FOLDERS[component.name]}-{version}" / "values.yaml").read_text())
+        restated = set(restated_defaults(component.values, chart)) - FROM_THE_SPEC.get(component.name, set())
+        assert restated == set(), component.name
+
+
 def test_the_values_check_catches_a_misspelt_key(shared_data: Path) -> None:
     chart = yaml.safe_load((shared_data / "charts" / "minio-5.4.0" / "values.yaml").read_text())
     assert unknown_values({"persistence": {"sise": "1Ti"}}, chart, None, {}) == ["persistence.sise: not a key of the chart"]
+    assert restated_defaults({"mode": "distributed", "persistence": {"size": "1Ti", "enabled": True}}, chart) == [
+        "mode",
+        "persistence.enabled",
+    ]
     assert unknown_values({"ingress": {"annotations": {"a": "b"}}}, chart, None, {}) == [
         "ingress.annotations: the chart has an empty map here (free-form): allow-list it, saying why"
     ]
