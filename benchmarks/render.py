@@ -23,31 +23,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+from bench_spec import NODES  # the same platform the spec benchmark validates
+from bench_spec import spec as raw_spec
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import generate_key_pair
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets, _render, _render_files, _tree_check
-
-NODES: list[dict[str, Any]] = [{"host": f"server-{i}", "role": "server", "address": f"10.0.0.{i}", "keelson_node": None} for i in (1, 2, 3)]
-NODES.append({"host": "gpu-1", "role": "agent", "address": "10.0.1.1", "keelson_node": {"gpus": 8}})
-
-
-def raw_spec(tenants: int) -> dict[str, Any]:
-    return {
-        "name": "bench",
-        "domain": "bench.example.internal",
-        "cluster": {"api_vip": "10.0.0.100"},
-        "tenants": [
-            {
-                "name": f"team-{n}",
-                "quota": {"cpu": "8", "memory": "32Gi", "gpu": n % 2, "storage": "1Ti"},
-                "buckets": [f"team-{n}-data", f"team-{n}-models"],
-                "weaviate": True,
-            }
-            for n in range(tenants)
-        ],
-    }
 
 
 def _timed(stages: dict[str, float], name: str, work: Callable[[], Any]) -> Any:

@@ -60,8 +60,8 @@ def double_sealed(spec: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[tup
     return sealed
 
 
-def render_example(engine: str = "argocd", changes: Any = None) -> dict[str, str]:
-    """inventories/example-ha rendered with the given engine (and edits to the raw spec), double-sealed."""
+def example_spec(engine: str = "argocd", changes: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """inventories/example-ha normalised, with the given engine and edits to the raw spec."""
     raw, nodes = inventory_platform("example-ha")
     raw = copy.deepcopy(raw)
     if engine == "flux":
@@ -69,8 +69,13 @@ def render_example(engine: str = "argocd", changes: Any = None) -> dict[str, str
         raw["gitops"].pop("argocd", None)
     if changes:
         changes(raw)
-    spec, normal_nodes = normalised(raw, nodes)
-    return _render.render(spec, normal_nodes, double_sealed(spec, normal_nodes))
+    return normalised(raw, nodes)
+
+
+def render_example(engine: str = "argocd", changes: Any = None) -> dict[str, str]:
+    """inventories/example-ha rendered with the given engine (and edits to the raw spec), double-sealed."""
+    spec, nodes = example_spec(engine, changes)
+    return _render.render(spec, nodes, double_sealed(spec, nodes))
 
 
 def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:

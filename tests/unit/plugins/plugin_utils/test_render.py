@@ -239,9 +239,9 @@ def test_tenant_namespaces_are_protected_until_state_absent(engine: str) -> None
 
 def test_fake_values_cover_every_credential_in_the_example() -> None:
     """The plaintext test above only means something if the stand-ins reach the Secrets."""
-    from render_helpers import inventory_platform, normalised  # noqa: PLC0415
+    from render_helpers import example_spec  # noqa: PLC0415
 
-    spec, nodes = normalised(*inventory_platform("example-ha"))
+    spec, nodes = example_spec()
     from ansible_collections.keelson.platform.plugins.plugin_utils._render import secrets_to_seal  # noqa: PLC0415
 
     carried = "".join(value for secret in secrets_to_seal(spec, nodes, fake_values(spec)).values() for value in secret.data.values())
@@ -252,18 +252,14 @@ def test_fake_values_cover_every_credential_in_the_example() -> None:
 def test_libyaml_and_pure_python_emitters_write_the_same_bytes(engine: str) -> None:
     """The tree must not depend on whether the controller's PyYAML has libyaml."""
     import yaml  # noqa: PLC0415
-    from render_helpers import double_sealed, inventory_platform, normalised  # noqa: PLC0415
+    from render_helpers import double_sealed, example_spec  # noqa: PLC0415
 
     from ansible_collections.keelson.platform.plugins.plugin_utils import _render  # noqa: PLC0415
     from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import components  # noqa: PLC0415
 
     if not getattr(yaml, "__with_libyaml__", False):
         pytest.skip("PyYAML without libyaml here: only the pure-Python emitter is in use")
-    raw, nodes = inventory_platform("example-ha")
-    if engine == "flux":
-        raw["gitops"]["engine"] = "flux"
-        raw["gitops"].pop("argocd", None)
-    spec, nodes = normalised(raw, nodes)
+    spec, nodes = example_spec(engine)
     tree = _render.render_documents(spec, nodes, double_sealed(spec, nodes))
     assert _render.DUMPER is not _render.PURE_DUMPER
     for path, docs in tree.items():

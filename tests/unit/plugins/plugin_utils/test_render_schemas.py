@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 import yaml
-from render_helpers import double_sealed, fake_values, normalised, render_example
+from render_helpers import double_sealed, example_spec, fake_values, normalised, render_example
 from spec_cases import BASE_NODES, BASE_SPEC
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, default_k3s_version
@@ -244,17 +244,7 @@ def unknown_values(
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
 def test_every_values_key_exists_in_the_chart(shared_data: Path, engine: str, variant: str) -> None:
-    from render_helpers import inventory_platform  # noqa: PLC0415
-
-    raw, nodes = inventory_platform("example-ha")
-    raw = copy.deepcopy(raw)
-    if engine == "flux":
-        raw["gitops"]["engine"] = "flux"
-        raw["gitops"].pop("argocd", None)
-    changes = VARIANTS[variant]
-    if changes:
-        changes(raw)
-    spec, _nodes = normalised(raw, nodes)
+    spec, _nodes = example_spec(engine, VARIANTS[variant])
     for component in components(spec):
         catalog = CATALOG["components"][component.catalog]["chart"]
         folder = shared_data / "charts" / f"{CHART_FOLDERS[component.name]}-{catalog['version']}"
@@ -285,17 +275,7 @@ def restated_defaults(values: Any, chart: Any, path: tuple[str, ...] = ()) -> li
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
 def test_values_only_where_keelson_differs_from_the_chart(shared_data: Path, engine: str, variant: str) -> None:
-    from render_helpers import inventory_platform  # noqa: PLC0415
-
-    raw, nodes = inventory_platform("example-ha")
-    raw = copy.deepcopy(raw)
-    if engine == "flux":
-        raw["gitops"]["engine"] = "flux"
-        raw["gitops"].pop("argocd", None)
-    changes = VARIANTS[variant]
-    if changes:
-        changes(raw)
-    spec, _nodes = normalised(raw, nodes)
+    spec, _nodes = example_spec(engine, VARIANTS[variant])
     for component in components(spec):
         version = CATALOG["components"][component.catalog]["chart"]["version"]
         chart = yaml.safe_load((shared_data / "charts" / f"{CHART_FOLDERS[component.name]}-{version}" / "values.yaml").read_text())
