@@ -46,7 +46,8 @@ def join_url(spec: dict[str, Any], nodes: list[dict[str, Any]], role: str) -> st
     return api_url(first_server(nodes)["address"])
 
 
-def _kube_minor(version: str) -> str:
+def kube_minor(version: str) -> str:
+    """The Kubernetes minor of a k3s version: v1.35.5+k3s1 -> v1.35."""
     major, minor = version.lstrip("v").split(".")[:2]
     return f"v{major}.{minor}"
 
@@ -155,7 +156,7 @@ def audit_policy() -> dict[str, Any]:
 
 def pod_security(k3s_version: str) -> dict[str, Any]:
     """Pod Security admission: restricted by default, pinned to the cluster's Kubernetes version."""
-    version = _kube_minor(k3s_version)
+    version = kube_minor(k3s_version)
     levels = {}
     for mode in ("enforce", "audit", "warn"):
         levels[mode] = "restricted"

@@ -31,9 +31,10 @@ import yaml
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
+from ansible_collections.keelson.platform.plugins.plugin_utils._k3s import kube_minor
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import target_secrets
 from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import NAMESPACES, Component, components
-from ansible_collections.keelson.platform.plugins.plugin_utils._render_tenants import FLUX_RECONCILER, tenant_files
+from ansible_collections.keelson.platform.plugins.plugin_utils._render_tenants import FLUX_RECONCILER, pod_security_labels, tenant_files
 
 IN_CLUSTER: Final = "https://kubernetes.default.svc"
 ARGOCD_NAMESPACE: Final = "argocd"
@@ -89,10 +90,6 @@ def _wave(value: int) -> dict[str, str]:
     return {"argocd.argoproj.io/sync-wave": str(value)}
 
 
-def _kubernetes_minor(spec: dict[str, Any]) -> str:
-    return ".".join(spec["cluster"]["k3s_version"].lstrip("v").split(".")[:2])
-
-
 # ------------------------------------------------------------------------------------------- secrets
 
 
@@ -102,7 +99,6 @@ class SecretToSeal:
 
     data: dict[str, str]
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
-    secret_type: str = "Opaque"
 
 
 def secrets_to_seal(spec: dict[str, Any], nodes: list[dict[str, Any]], values: dict[str, str]) -> dict[tuple[str, str], SecretToSeal]:
@@ -161,15 +157,6 @@ def _application(
     }
 
 
-def _pss(level: str, k3s_version: str) -> dict[str, str]:
-    version = "v" + ".".join(k3s_version.lstrip("v").split(".")[:2])
-    labels = {}
-    for mode in ("enforce", "audit", "warn"):
-        labels[f"pod-security.kubernetes.io/{mode}"] = level
-        labels[f"pod-security.kubernetes.io/{mode}-version"] = version
-    return labels
-
-
 def _component_application(spec: dict[str, Any], git: str, component: Component, has_manifests: bool) -> dict[str, Any]:
     chart = component.chart
     branch = spec["gitops"]["repo"]["branch"]
@@ -185,7 +172,7 @@ def _component_application(spec: dict[str, Any], git: str, component: Component,
     sources = [chart_source, {"repoURL": git, "targetRevision": branch, "ref": "values"}]
     if has_manifests:
         sources.append({"repoURL": git, "targetRevision": branch, "path": _in_repo(spec, "platform", component.name, "manifests")})
-    labels = _pss(NAMESPACES.get(component.namespace, "baseline"), spec["cluster"]["k3s_version"])
+    labels = pod_security_labels(NAMESPACES.get(component.namespace, "baseline"), spec["cluster"]["k3s_version"])
     return _application(
         component.name,
         "platform",
@@ -459,13 +446,13 @@ def _flux_tree(spec: dict[str, Any], git: str, parts: list[Component], manifests
 # -------------------------------------------------------------------------------------------- the CI
 
 
-def _ci(spec: dict[str, Any]) -> tuple[Tree, dict[str, str]]:
-    """The repository's own pull-request checks: (YAML files, other files). They run .keelson/validate.py,
-    which fails on a hand-edited generated file or on a manifest the schemas reject."""
+def _ci(spec: dict[str, Any]) -> Tree:
+    """The repository's own pull-request checks. They run .keelson/validate.py (written by render()), which
+    fails on a hand-edited generated file or on a manifest the schemas reject."""
     settings = CATALOG["validate"]
     crds = [url for component in CATALOG["components"].values() for url in component.get("crds", [])]
     config = {
-        "kubernetes_version": _kubernetes_minor(spec),
+        "kubernetes_version": kube_minor(spec["cluster"]["k3s_version"]).lstrip("v"),
         "crds": sorted(crds),
         # Not Kubernetes manifests: the CI's own files and the charts' values.
         "skip": [".github/*", ".gitlab-ci.yml", ".keelson/*", _in_repo(spec, "platform", "*", "values.yaml")],
@@ -497,8 +484,7 @@ def _ci(spec: dict[str, Any]) -> tuple[Tree, dict[str, str]]:
             "script": [install, run],
         }
     }
-    yaml_files: Tree = {".github/workflows/validate.yml": [github], ".gitlab-ci.yml": [gitlab], _tree_check.CONFIG_PATH: [config]}
-    return yaml_files, {".keelson/validate.py": inspect.getsource(_tree_check)}
+    return {".github/workflows/validate.yml": [github], ".gitlab-ci.yml": [gitlab], _tree_check.CONFIG_PATH: [config]}
 
 
 # ------------------------------------------------------------------------------------------- the tree
@@ -527,8 +513,7 @@ def render_documents(spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: 
         tree[_in_repo(spec, path)] = documents
     engine_tree = _argocd_tree if engine == "argocd" else _flux_tree
     tree.update(engine_tree(spec, git, parts, manifests))
-    ci_yaml, _ci_other = _ci(spec)
-    tree.update(ci_yaml)
+    tree.update(_ci(spec))
     return dict(sorted(tree.items()))
 
 
@@ -545,9 +530,7 @@ def _tenant_readme(tenant: dict[str, Any]) -> str:
 def render(spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
     """The whole tree as file contents: relative path -> text, each file behind the generated-file header."""
     files = {path: _tree_check.with_header(dump(documents)) for path, documents in render_documents(spec, nodes, sealed).items()}
-    _ci_yaml, ci_other = _ci(spec)
-    for path, text in ci_other.items():
-        files[path] = _tree_check.with_header(text)
+    files[".keelson/validate.py"] = _tree_check.with_header(inspect.getsource(_tree_check))
     for tenant in spec["tenants"]:
         files[_in_repo(spec, "tenants", tenant["name"], "apps", "README.md")] = _tree_check.with_header(_tenant_readme(tenant), "html")
     return dict(sorted(files.items()))

@@ -56,6 +56,17 @@ def _ingress_annotations() -> dict[str, str]:
     return {"cert-manager.io/cluster-issuer": CLUSTER_ISSUER}
 
 
+def _chart_ingress(host: str, secret: str) -> dict[str, Any]:
+    """The ingress values of the charts that take hosts and tls lists (MinIO's two, Grafana's)."""
+    return {
+        "enabled": True,
+        "ingressClassName": INGRESS_CLASS,
+        "annotations": _ingress_annotations(),
+        "hosts": [host],
+        "tls": [{"secretName": secret, "hosts": [host]}],
+    }
+
+
 def ingress(name: str, namespace: str, host: str, service: str, port: int) -> dict[str, Any]:
     """A TLS ingress through k3s' Traefik, its certificate from the platform's issuer."""
     return {
@@ -219,20 +230,8 @@ def _minio(spec: dict[str, Any]) -> Component:
         "persistence": {"size": settings["storage"]},
         # The chart asks for 16Gi of memory by default; a small platform cannot give that.
         "resources": {"requests": {"memory": "1Gi"}},
-        "ingress": {
-            "enabled": True,
-            "ingressClassName": INGRESS_CLASS,
-            "annotations": _ingress_annotations(),
-            "hosts": [settings["host"]],
-            "tls": [{"secretName": "minio-tls", "hosts": [settings["host"]]}],
-        },
-        "consoleIngress": {
-            "enabled": True,
-            "ingressClassName": INGRESS_CLASS,
-            "annotations": _ingress_annotations(),
-            "hosts": [settings["console_host"]],
-            "tls": [{"secretName": "minio-console-tls", "hosts": [settings["console_host"]]}],
-        },
+        "ingress": _chart_ingress(settings["host"], "minio-tls"),
+        "consoleIngress": _chart_ingress(settings["console_host"], "minio-console-tls"),
         "buckets": buckets,
         "policies": policies,
         "users": users,
@@ -401,13 +400,7 @@ def _monitoring(spec: dict[str, Any]) -> Component:
         # Dashboards from ConfigMaps, each in the folder its annotation names (a folder per tenant).
         "sidecar": {"dashboards": {"folderAnnotation": FOLDER_ANNOTATION, "provider": {"foldersFromFilesStructure": True}}},
         "admin": {"existingSecret": "grafana-admin"},  # with the chart's keys admin-user and admin-password
-        "ingress": {
-            "enabled": True,
-            "ingressClassName": INGRESS_CLASS,
-            "annotations": _ingress_annotations(),
-            "hosts": [settings["grafana_host"]],
-            "tls": [{"secretName": "grafana-tls", "hosts": [settings["grafana_host"]]}],
-        },
+        "ingress": _chart_ingress(settings["grafana_host"], "grafana-tls"),
     }
     if spec["components"]["keycloak"]["enabled"]:
         admins = spec["identity"]["admins_group"]

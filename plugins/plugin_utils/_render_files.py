@@ -101,7 +101,6 @@ def seal_all(
             namespace=namespace,
             data=secret.data,
             certificate=certificate,
-            secret_type=secret.secret_type,
             labels=secret.labels,
             previous=previous.get((namespace, name)),
             private_keys=private_keys,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ansible_collections.keelson.platform.plugins.plugin_utils._k3s import kube_minor
+
 PROTECT: Final = {
     "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
     "kustomize.toolkit.fluxcd.io/prune": "disabled",
@@ -20,17 +22,18 @@ OIDC_PREFIX: Final = "oidc:"
 FLUX_RECONCILER: Final = "flux-reconciler"
 
 
-def _pss_labels(k3s_version: str) -> dict[str, str]:
-    version = "v" + ".".join(k3s_version.lstrip("v").split(".")[:2])
+def pod_security_labels(level: str, k3s_version: str) -> dict[str, str]:
+    """A namespace's Pod Security labels: ``level`` enforced, audited and warned, pinned to the cluster's minor."""
+    version = kube_minor(k3s_version)
     labels = {}
     for mode in ("enforce", "audit", "warn"):
-        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        labels[f"pod-security.kubernetes.io/{mode}"] = level
         labels[f"pod-security.kubernetes.io/{mode}-version"] = version
     return labels
 
 
 def _namespaces(spec: dict[str, Any], tenant: dict[str, Any]) -> list[dict[str, Any]]:
-    labels = {"keelson.dev/tenant": tenant["name"], **_pss_labels(spec["cluster"]["k3s_version"])}
+    labels = {"keelson.dev/tenant": tenant["name"], **pod_security_labels("restricted", spec["cluster"]["k3s_version"])}
     metadata: dict[str, Any] = {"labels": labels}
     if tenant["state"] == "absent":
         metadata["annotations"] = {"keelson.dev/state": "absent"}

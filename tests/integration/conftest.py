@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -31,3 +32,19 @@ def ansible(tmp_path: Path) -> Runner:
         return subprocess.run([str(BIN / tool), *args], cwd=cwd or REPO, env=environment, capture_output=True, text=True, check=False)
 
     return run
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    """A copy of files/inventories/secrets (a small platform with two tenants) that a test may change."""
+    target = tmp_path / "inventory"
+    shutil.copytree(Path(__file__).resolve().parent / "files" / "inventories" / "secrets", target)
+    return target
+
+
+@pytest.fixture
+def password(tmp_path: Path) -> Path:
+    """A test-only vault password file."""
+    path = tmp_path / "vault-password"
+    path.write_text("integration-test-only\n")
+    return path

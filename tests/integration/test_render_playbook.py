@@ -8,26 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from integration_helpers import REPO, Runner
+from integration_helpers import Runner
 
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import unseal
 
-FILES = Path(__file__).resolve().parent / "files"
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def inventory(tmp_path: Path) -> Path:
-    target = tmp_path / "inventory"
-    shutil.copytree(FILES / "inventories" / "secrets", target)
-    return target
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -38,9 +29,7 @@ def _failed(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout[-4000:] + result.stderr[-2000:]
 
 
-def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, inventory: Path) -> None:  # noqa: PLR0915 - one user story, step by step
-    password = tmp_path / "vault-password"
-    password.write_text("integration-test-only\n")
+def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, inventory: Path, password: Path) -> None:  # noqa: PLR0915 - one user story, step by step
     dest = tmp_path / "gitops"
     common = ("-i", str(inventory), f"--vault-password-file={password}")
     render = ("ansible-playbook", "keelson.platform.render", *common, "-e", f"keelson_render_dir={dest}")
@@ -120,10 +109,7 @@ def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, in
     assert _tree(dest) == blocked_before
 
 
-def test_render_needs_a_destination(ansible: Runner, inventory: Path, tmp_path: Path) -> None:
-    password = tmp_path / "vault-password"
-    password.write_text("integration-test-only\n")
+def test_render_needs_a_destination(ansible: Runner, inventory: Path, password: Path) -> None:
     result = ansible("ansible-playbook", "keelson.platform.render", "-i", str(inventory), f"--vault-password-file={password}")
     assert result.returncode != 0
     assert "keelson_render_dir=DIR" in result.stdout + result.stderr
-    assert REPO.exists()

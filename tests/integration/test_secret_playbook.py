@@ -15,13 +15,6 @@ FILES = Path(__file__).resolve().parent / "files"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def password(tmp_path: Path) -> Path:
-    path = tmp_path / "vault-password"
-    path.write_text("integration-test-only\n")
-    return path
-
-
 def test_generated_once_encrypted_and_never_in_the_output(ansible: Runner, tmp_path: Path, password: Path) -> None:
     secrets_file = tmp_path / "inventory" / ".keelson-secrets.vault.yml"
     args = (

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -21,22 +20,7 @@ from kv2_double import VaultDouble
 
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import unseal
 
-FILES = Path(__file__).resolve().parent / "files"
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def inventory(tmp_path: Path) -> Path:
-    target = tmp_path / "inventory"
-    shutil.copytree(FILES / "inventories" / "secrets", target)
-    return target
-
-
-@pytest.fixture
-def password(tmp_path: Path) -> Path:
-    path = tmp_path / "vault-password"
-    path.write_text("integration-test-only\n")
-    return path
 
 
 def backend_values(ansible: Runner, inventory: Path, password: Path) -> dict[str, str]:

@@ -16,6 +16,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
@@ -56,7 +57,7 @@ def double_sealed(spec: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[tup
     sealed = {}
     for (namespace, name), secret in _render.secrets_to_seal(spec, nodes, fake_values(spec)).items():
         encrypted = {key: hashlib.sha256(f"{namespace}/{name}/{key}/{value}".encode()).hexdigest() for key, value in secret.data.items()}
-        sealed[(namespace, name)] = manifest(name, namespace, encrypted, "strict", secret.secret_type, secret.labels, {})
+        sealed[(namespace, name)] = manifest(name, namespace, encrypted, "strict", "Opaque", secret.labels, {})
     return sealed
 
 
@@ -80,8 +81,6 @@ def render_example(engine: str = "argocd", changes: Any = None) -> dict[str, str
 
 def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
     """(path, object) for every Kubernetes object of the tree (not the chart values, not the CI files)."""
-    import yaml  # noqa: PLC0415
-
     return [
         (path, document)
         for path, text in files.items()

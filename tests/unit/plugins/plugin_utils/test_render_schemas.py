@@ -17,12 +17,12 @@ from typing import Any, Callable, Optional
 
 import pytest
 import yaml
-from render_helpers import double_sealed, example_spec, fake_values, normalised, render_example
+from render_helpers import double_sealed, example_spec, normalised, render_example
 from spec_cases import BASE_NODES, BASE_SPEC
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, default_k3s_version
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _tree_check
-from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import components
+from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import Component, components
 
 K8S = ".".join(default_k3s_version().lstrip("v").split(".")[:2])
 
@@ -241,16 +241,20 @@ def unknown_values(
     return problems
 
 
+def _chart(shared_data: Path, component: Component) -> tuple[Any, Optional[dict[str, Any]]]:
+    """The component's chart values.yaml and values.schema.json (None without one), at the catalog's version."""
+    version = CATALOG["components"][component.catalog]["chart"]["version"]
+    folder = shared_data / "charts" / f"{CHART_FOLDERS[component.name]}-{version}"
+    schema_path = folder / "values.schema.json"
+    return yaml.safe_load((folder / "values.yaml").read_text()), json.loads(schema_path.read_text()) if schema_path.exists() else None
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
 def test_every_values_key_exists_in_the_chart(shared_data: Path, engine: str, variant: str) -> None:
     spec, _nodes = example_spec(engine, VARIANTS[variant])
     for component in components(spec):
-        catalog = CATALOG["components"][component.catalog]["chart"]
-        folder = shared_data / "charts" / f"{CHART_FOLDERS[component.name]}-{catalog['version']}"
-        chart = yaml.safe_load((folder / "values.yaml").read_text())
-        schema_path = folder / "values.schema.json"
-        schema = json.loads(schema_path.read_text()) if schema_path.exists() else None
+        chart, schema = _chart(shared_data, component)
         assert unknown_values(component.values, chart, schema, ALLOWED.get(component.name, {})) == [], component.name
 
 
@@ -277,8 +281,7 @@ def restated_defaults(values: Any, chart: Any, path: tuple[str, ...] = ()) -> li
 def test_values_only_where_keelson_differs_from_the_chart(shared_data: Path, engine: str, variant: str) -> None:
     spec, _nodes = example_spec(engine, VARIANTS[variant])
     for component in components(spec):
-        version = CATALOG["components"][component.catalog]["chart"]["version"]
-        chart = yaml.safe_load((shared_data / "charts" / f"{CHART_FOLDERS[component.name]}-{version}" / "values.yaml").read_text())
+        chart, _schema = _chart(shared_data, component)
         restated = set(restated_defaults(component.values, chart)) - FROM_THE_SPEC.get(component.name, set())
         assert restated == set(), component.name
 
@@ -297,6 +300,4 @@ def test_the_values_check_catches_a_misspelt_key(shared_data: Path) -> None:
 
 def test_stand_in_values_never_leak_into_values_files() -> None:
     files = render_example("argocd")
-    spec_values = fake_values
-    assert spec_values  # imported for the plaintext check in test_render.py; values files hold references only
     assert not any("PLAINTEXT-" in text for path, text in files.items() if path.endswith("values.yaml"))
