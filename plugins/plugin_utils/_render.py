@@ -297,7 +297,18 @@ def _flux_object(api: str, kind: str, name: str, spec: dict[str, Any]) -> dict[s
 def _flux_component(spec: dict[str, Any], component: Component, parts: list[Component], has_manifests: bool) -> list[dict[str, Any]]:
     interval = spec["gitops"]["flux"]["interval"]
     chart = component.chart
-    documents: list[dict[str, Any]] = []
+    # The namespace with its Pod Security level (a hardened cluster defaults to restricted, which some charts
+    # cannot meet), never pruned: turning a component off must not delete its volumes.
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": component.namespace,
+            "labels": pod_security_labels(NAMESPACES.get(component.namespace, "baseline"), spec["cluster"]["k3s_version"]),
+            "annotations": {"kustomize.toolkit.fluxcd.io/prune": "disabled"},
+        },
+    }
+    documents: list[dict[str, Any]] = [namespace]
     release: dict[str, Any] = {
         "releaseName": component.name,
         "targetNamespace": component.namespace,

@@ -195,6 +195,30 @@ def test_tenant_app_projects_allow_no_cluster_kinds_and_only_their_namespaces() 
             assert all(f", tenant-{tenant}/*, " in policy for policy in role["policies"])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> None:
+    """A hardened cluster enforces restricted by default: each component's namespace must say its level."""
+    from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import NAMESPACES  # noqa: PLC0415
+
+    levels: dict[str, str] = {}
+    for _path, document in _all(engine):
+        if document["kind"] == "Application":
+            labels = document["spec"]["syncPolicy"].get("managedNamespaceMetadata", {}).get("labels", {})
+            namespace = document["spec"]["destination"]["namespace"]
+        elif document["kind"] == "Namespace" and "keelson.dev/tenant" not in document["metadata"]["labels"]:
+            labels, namespace = document["metadata"]["labels"], document["metadata"]["name"]
+            assert document["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+        else:
+            continue
+        if "pod-security.kubernetes.io/enforce" in labels:
+            levels[namespace] = labels["pod-security.kubernetes.io/enforce"]
+            assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.35"
+    expected = {
+        namespace: level for namespace, level in NAMESPACES.items() if namespace != ("flux-system" if engine == "argocd" else "argocd")
+    }
+    assert levels == expected
+
+
 def test_flux_tenants_reconcile_as_their_own_account() -> None:
     kustomizations = {
         document["metadata"]["name"]: document["spec"] for _path, document in _all("flux") if document["kind"] == "Kustomization"
