@@ -57,15 +57,16 @@ CATALOG: Final[dict[str, Any]] = {
                 "version": "0.49.0",
             },
             "images": {},
-            # The Flux release the FluxInstance asks for. The operator resolves it against the manifests built
-            # into its own (pinned) image, so it cannot move while flux_operator's version stays.
-            "distribution": "2.9.x",
-            # The Flux controllers' CRDs of that release, for the kinds keelson renders.
+            # The Flux release the FluxInstance asks for: exactly one of the releases whose manifests the pinned
+            # operator embeds (it resolves the version against them; the catalog test checks it is one of them).
+            "distribution": "2.8.7",
+            # The CRDs of that Flux release's controllers (source-controller v1.8.4, kustomize-controller v1.8.5,
+            # helm-controller v1.5.4), for the kinds keelson renders.
             "crds": [
-                f"{_RAW}/fluxcd/source-controller/v1.9.1/config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml",
-                f"{_RAW}/fluxcd/source-controller/v1.9.1/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml",
-                f"{_RAW}/fluxcd/kustomize-controller/v1.9.4/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-                f"{_RAW}/fluxcd/helm-controller/v1.6.3/config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml",
+                f"{_RAW}/fluxcd/source-controller/v1.8.4/config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml",
+                f"{_RAW}/fluxcd/source-controller/v1.8.4/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml",
+                f"{_RAW}/fluxcd/kustomize-controller/v1.8.5/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+                f"{_RAW}/fluxcd/helm-controller/v1.5.4/config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml",
             ],
         },
         "sealed_secrets": {

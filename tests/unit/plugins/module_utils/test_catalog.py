@@ -93,6 +93,18 @@ def test_expected_chart_versions() -> None:
     }
 
 
+def test_the_flux_release_is_one_the_pinned_operator_embeds(shared_data: Path) -> None:
+    """The operator resolves the FluxInstance's version against the manifests built into its image: a release it
+    does not embed never installs ("no match found for semver")."""
+    operator = COMPONENTS["flux_operator"]["chart"]["version"]
+    listing = shared_data / "crds" / f"flux-operator-v{operator}" / "flux-distribution.txt"
+    assert listing.is_file(), f"no list of the Flux releases flux-operator {operator} embeds at {listing}"
+    embedded = listing.read_text().split()
+    distribution = COMPONENTS["flux_instance"]["distribution"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", distribution), f"pin an exact Flux release, not {distribution!r}"
+    assert f"v{distribution}" in embedded, f"Flux {distribution} is not embedded in flux-operator {operator} ({embedded[-1]} is the newest)"
+
+
 def test_k3s_versions_are_pinned_releases() -> None:
     assert default_k3s_version() in k3s_versions()
     for version in k3s_versions():
