@@ -15,6 +15,7 @@ from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _render_files
 from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
 from ansible_collections.keelson.platform.plugins.plugin_utils._action import BACKEND_OPTIONS, KeelsonAction
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform import layout_of
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "spec": {"type": "dict", "required": True},
@@ -27,14 +28,9 @@ _RUN_SECRETS = "run the keelson.platform.secrets playbook first (it creates them
 
 def _removed_tenants(spec: dict[str, Any], removed: list[str]) -> list[str]:
     """Tenants whose generated files go because their entry left the spec."""
-    base = "" if spec["gitops"]["repo"]["path"] == "." else spec["gitops"]["repo"]["path"] + "/"
+    layout = layout_of(spec)
     present = {tenant["name"] for tenant in spec["tenants"]}
-    names = set()
-    for path in removed:
-        parts = path[len(base) :].split("/") if path.startswith(base) else []
-        if len(parts) > 2 and parts[0] == "tenants" and parts[1] not in present:
-            names.add(parts[1])
-    return sorted(names)
+    return sorted({name for name in map(layout.tenant_of, removed) if name is not None and name not in present})
 
 
 class ActionModule(KeelsonAction):

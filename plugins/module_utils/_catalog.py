@@ -63,6 +63,7 @@ CATALOG: Final[dict[str, Any]] = {
             # The CRDs of that Flux release's controllers (source-controller v1.8.4, kustomize-controller v1.8.5,
             # helm-controller v1.5.4), for the kinds keelson renders.
             "crds": [
+                f"{_RAW}/fluxcd/source-controller/v1.8.4/config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml",
                 f"{_RAW}/fluxcd/source-controller/v1.8.4/config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml",
                 f"{_RAW}/fluxcd/source-controller/v1.8.4/config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml",
                 f"{_RAW}/fluxcd/kustomize-controller/v1.8.5/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml",

@@ -17,6 +17,10 @@ import dataclasses
 import json
 from typing import Any, Callable, Final, Optional
 
+from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
+from ansible_collections.keelson.platform.plugins.module_utils._components.cert_manager import LETS_ENCRYPT
+from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
     IPAddress,
     IPNetwork,
@@ -30,13 +34,10 @@ from ansible_collections.keelson.platform.plugins.module_utils._problems import 
 from ansible_collections.keelson.platform.plugins.module_utils._schema import INVALID, UNSET, Section, valid
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import (
     AGENT_GROUP,
-    LETS_ENCRYPT,
     NODE,
     RESERVED_NAMESPACES,
     SERVER_GROUP,
     SPEC,
-    ArgoCDSettings,
-    FluxSettings,
     HashicorpVaultBackend,
     NodeSpec,
     PlatformSpec,
@@ -44,6 +45,17 @@ from ansible_collections.keelson.platform.plugins.module_utils._spec_model impor
 )
 
 # ------------------------------------------------------------------------------------ derived values
+
+# Every unit that can be part of a platform: each engine's controller, then the components.
+UNITS: Final[tuple[Unit[Any], ...]] = (*(engine.controller for engine in ENGINES.values()), *COMPONENTS)
+
+
+def _section(spec: dict[str, Any], unit: Unit[Any]) -> Any:
+    """A unit's settings in the (partly normalised) spec; None where absent or invalid."""
+    section: Any = spec
+    for part in unit.settings_path:
+        section = section.get(part) if isinstance(section, dict) else None
+    return section
 
 
 def _fill_options(
@@ -72,9 +84,8 @@ def _derive(spec: dict[str, Any], problems: Problems) -> None:
 
     gitops = spec["gitops"]
     if isinstance(gitops, dict) and valid(gitops["engine"]):
-        engines = (("argocd", Section(ArgoCDSettings)), ("flux", Section(FluxSettings)))
+        engines = tuple((name, Section(engine.settings_type)) for name, engine in ENGINES.items())
         _fill_options(gitops, "gitops", "engine", engines, problems)
-        _fill(gitops["argocd"], "host", f"argocd.{domain}" if valid(domain) else INVALID)
 
     secrets = spec["secrets"]
     if isinstance(secrets, dict) and valid(secrets["backend"]):
@@ -82,16 +93,13 @@ def _derive(spec: dict[str, Any], problems: Problems) -> None:
         _fill_options(secrets, "secrets", "backend", backends, problems)
         _fill(secrets["hashicorp_vault"], "path", f"keelson/{name}" if valid(name) else INVALID)
 
+    for unit in UNITS:
+        section = _section(spec, unit)
+        for claim in unit.hosts:
+            _fill(section, claim.field, f"{claim.prefix}.{domain}" if valid(domain) else INVALID)
+
     components = spec["components"]
     if isinstance(components, dict):
-        for component, key, prefix in (
-            ("minio", "host", "minio"),
-            ("minio", "console_host", "minio-console"),
-            ("weaviate", "host", "weaviate"),
-            ("monitoring", "grafana_host", "grafana"),
-            ("keycloak", "host", "keycloak"),
-        ):
-            _fill(components[component], key, f"{prefix}.{domain}" if valid(domain) else INVALID)
         cert_manager = components["cert_manager"]
         if isinstance(cert_manager, dict) and cert_manager["issuer"] == "acme":
             _fill(cert_manager, "acme_server", LETS_ENCRYPT)
@@ -217,9 +225,6 @@ def _check_quota(quota: dict[str, Any], path: str, have_gpus: bool, problems: Pr
         problems.error(child(path, "gpu"), reason, quota["gpu"])
 
 
-_NEEDS_SEALED_SECRETS: Final = ("minio", "weaviate", "monitoring", "keycloak")
-
-
 def _check_components(spec: dict[str, Any], problems: Problems) -> None:
     components = spec["components"]
     if not isinstance(components, dict):
@@ -227,11 +232,11 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
     path = "components"
     sealed = components["sealed_secrets"]
     if isinstance(sealed, dict) and sealed["enabled"] is False:
-        for name in _NEEDS_SEALED_SECRETS:
-            section = components[name]
-            if isinstance(section, dict) and section["enabled"] is True:
+        for unit in COMPONENTS:
+            section = _section(spec, unit)
+            if unit.holds_secrets and isinstance(section, dict) and section["enabled"] is True:
                 problems.error(
-                    child(child(path, name), "enabled"),
+                    child(child(path, unit.key), "enabled"),
                     "needs components.sealed_secrets (its credentials reach Git only sealed)",
                 )
 
@@ -264,21 +269,14 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
     # Every ingress host is used once.
     claims = _Claims(problems)
     hosts: list[str] = []
-    gitops = spec["gitops"]
-    argocd = gitops.get("argocd") if isinstance(gitops, dict) else None
     candidates = []
-    if isinstance(argocd, dict):
-        candidates.append(("gitops.argocd.host", argocd["host"], True))
-    for component, key in (
-        ("minio", "host"),
-        ("minio", "console_host"),
-        ("weaviate", "host"),
-        ("monitoring", "grafana_host"),
-        ("keycloak", "host"),
-    ):
-        section = components[component]
-        if isinstance(section, dict):
-            candidates.append((f"components.{component}.{key}", section[key], section["enabled"] is True))
+    for unit in UNITS:
+        section = _section(spec, unit)
+        if not isinstance(section, dict):
+            continue  # an engine not chosen, or a section already reported
+        enabled = section.get("enabled", True) is True
+        for claim in unit.hosts:
+            candidates.append((".".join((*unit.settings_path, claim.field)), section[claim.field], enabled))
     domain = spec["domain"]
     for host_path, host, enabled in candidates:
         if not enabled or not _ok(host) or host is None:

@@ -15,17 +15,18 @@ import re
 from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import default_k3s_version, k3s_versions
+from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import quantity_field
+from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
     check_airgap_source,
     check_cidr,
     check_dns_subdomain,
     check_domain,
-    check_duration,
     check_git_branch,
     check_group_name,
     check_host_or_ip,
     check_http_url,
-    check_https_url,
     check_ip,
     check_label_key,
     check_label_value,
@@ -59,27 +60,14 @@ NAME_MAX: Final = 40
 _NAME_WHY: Final = " (keelson adds suffixes; the result must fit 63)"
 SERVER_GROUP: Final = "keelson_servers"
 AGENT_GROUP: Final = "keelson_agents"
-# Namespaces the platform itself uses or Kubernetes reserves: no tenant may claim them.
+# Namespaces Kubernetes reserves or the platform itself uses (every component's and every engine's, enabled or
+# not, so that turning one on later never collides with a tenant): no tenant may claim them.
 RESERVED_NAMESPACES: Final = frozenset(
-    {
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "argocd",
-        "flux-system",
-        "cert-manager",
-        "sealed-secrets",
-        "minio",
-        "weaviate",
-        "monitoring",
-        "keycloak",
-        "keelson-system",
-    }
+    {"default", "kube-system", "kube-public", "kube-node-lease", "keelson-system"}
+    | {unit.namespace for unit in COMPONENTS}
+    | {engine.controller.namespace for engine in ENGINES.values()}
 )
-LETS_ENCRYPT: Final = "https://acme-v02.api.letsencrypt.org/directory"
 K3S_PACKAGED: Final = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server")
-_EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SECRET_KEY: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -88,10 +76,6 @@ def _check_k3s_version(value: str) -> Optional[str]:
     if value in known:
         return None
     return f"not in the version catalog (known: {', '.join(known)})"
-
-
-def _check_email(value: str) -> Optional[str]:
-    return None if _EMAIL.match(value) else "not an email address"
 
 
 def _check_secret_key(value: str) -> Optional[str]:
@@ -110,10 +94,6 @@ def _check_external_repo(value: str) -> Optional[str]:
     if value == "embedded":
         return "a tenant repository must be an external URL (the embedded repository is the platform's)"
     return check_repo_url(value)
-
-
-def _quantity_field(doc: str, default: str, example: str = "") -> Any:
-    return spec_field(Quantity(), doc, default=default, example=example or None)
 
 
 # ------------------------------------------------------------------------------------------- nodes
@@ -269,128 +249,45 @@ class GitRepo:
 
 
 @dataclasses.dataclass(frozen=True)
-class ArgoCDSettings:
-    host: str = spec_field(
-        Nullable(Str(check_domain, type_doc="hostname")),
-        "Ingress host of the Argo CD UI.",
-        default=DERIVED,
-        default_doc="`argocd.<domain>`",
-    )
-    ha: bool = spec_field(Bool(), "Run Argo CD's HA manifests (several replicas, redis-ha).", default=False)
+class GitOpsBase:
+    """``gitops``: the engine, the repository, and one settings section per engine (``gitops.<engine>``,
+    from the engine registry)."""
 
-
-@dataclasses.dataclass(frozen=True)
-class FluxSettings:
-    interval: str = spec_field(Str(check_duration, type_doc="duration"), "How often Flux reconciles.", default="10m")
-
-
-@dataclasses.dataclass(frozen=True)
-class GitOps:
-    engine: str = spec_field(Enum("argocd", "flux"), "The GitOps controller.", default="argocd")
+    engine: str = spec_field(Enum(*ENGINES), "The GitOps controller.", default="argocd")
     repo: GitRepo = spec_field(Section(GitRepo), "The repository that holds the desired state.", default={})
-    argocd: Optional[ArgoCDSettings] = spec_field(
-        Nullable(Section(ArgoCDSettings)),
-        "Argo CD settings; only with engine `argocd`.",
+
+
+def _engine_field(engine: Engine[Any]) -> Any:
+    return spec_field(
+        Nullable(Section(engine.settings_type)),
+        engine.doc,
         default=DERIVED,
-        default_doc="defaults when engine is `argocd`, else `null`",
+        default_doc=f"defaults when engine is `{engine.name}`, else `null`",
     )
-    flux: Optional[FluxSettings] = spec_field(
-        Nullable(Section(FluxSettings)),
-        "Flux settings; only with engine `flux`.",
-        default=DERIVED,
-        default_doc="defaults when engine is `flux`, else `null`",
-    )
+
+
+GitOps: Final = dataclasses.make_dataclass(
+    "GitOps",
+    [(name, Optional[engine.settings_type], _engine_field(engine)) for name, engine in ENGINES.items()],
+    bases=(GitOpsBase,),
+    frozen=True,
+)
 
 
 # -------------------------------------------------------------------------------------- components
 
 
-def _host_field(name: str, what: str) -> Any:
-    return spec_field(
-        Nullable(Str(check_domain, type_doc="hostname")),
-        f"Ingress host of {what}.",
-        default=DERIVED,
-        default_doc=f"`{name}.<domain>`",
-    )
-
-
-def _enabled_field() -> Any:
-    return spec_field(Bool(), "Install this component.", default=True)
-
-
 @dataclasses.dataclass(frozen=True)
-class CertManager:
-    enabled: bool = _enabled_field()
-    issuer: str = spec_field(
-        Enum("selfsigned", "acme"),
-        "Issuer of every ingress certificate: a self-signed platform CA, or ACME.",
-        default="selfsigned",
-    )
-    acme_email: Optional[str] = spec_field(
-        Nullable(Str(_check_email, type_doc="email")), "ACME account email; required with issuer `acme`.", default=None
-    )
-    acme_server: Optional[str] = spec_field(
-        Nullable(Str(check_https_url, type_doc="URL")),
-        "ACME directory URL; only with issuer `acme`.",
-        default=DERIVED,
-        default_doc="Let's Encrypt production with issuer `acme`, else `null`",
-    )
+class ComponentsBase:
+    """``components``: one settings section per component of the registry (``_components``)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class SealedSecrets:
-    enabled: bool = spec_field(
-        Bool(), "Install the Sealed Secrets controller (needed by every component that holds a secret).", default=True
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class MinIO:
-    enabled: bool = _enabled_field()
-    storage: str = _quantity_field("Volume size per MinIO server.", "100Gi", "1Ti")
-    replicas: int = spec_field(Int(minimum=1), "MinIO servers: 1 (standalone) or at least 4 (distributed, erasure coded).", default=1)
-    host: Optional[str] = _host_field("minio", "the S3 API")
-    console_host: Optional[str] = _host_field("minio-console", "the MinIO console")
-
-
-@dataclasses.dataclass(frozen=True)
-class Weaviate:
-    enabled: bool = _enabled_field()
-    storage: str = _quantity_field("Volume size per Weaviate replica.", "32Gi")
-    replicas: int = spec_field(Int(minimum=1), "Weaviate replicas.", default=1)
-    host: Optional[str] = _host_field("weaviate", "the Weaviate API")
-    backup_bucket: Optional[str] = spec_field(
-        Nullable(Str(check_s3_bucket, type_doc="S3 bucket")),
-        "MinIO bucket for Weaviate backups (needs MinIO); `null` turns backups off.",
-        default=DERIVED,
-        default_doc="`weaviate-backups` when MinIO is enabled, else `null`",
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class Monitoring:
-    enabled: bool = _enabled_field()
-    retention: str = spec_field(Str(check_duration, type_doc="duration"), "Prometheus retention.", default="15d")
-    prometheus_storage: str = _quantity_field("Prometheus volume size.", "50Gi")
-    alertmanager: bool = spec_field(Bool(), "Run Alertmanager.", default=True)
-    grafana_host: Optional[str] = _host_field("grafana", "Grafana")
-
-
-@dataclasses.dataclass(frozen=True)
-class Keycloak:
-    enabled: bool = _enabled_field()
-    replicas: int = spec_field(Int(minimum=1), "Keycloak replicas.", default=1)
-    host: Optional[str] = _host_field("keycloak", "Keycloak")
-
-
-@dataclasses.dataclass(frozen=True)
-class Components:
-    cert_manager: CertManager = spec_field(Section(CertManager), "cert-manager: TLS for every ingress.", default={})
-    sealed_secrets: SealedSecrets = spec_field(Section(SealedSecrets), "Sealed Secrets controller.", default={})
-    minio: MinIO = spec_field(Section(MinIO), "MinIO object storage (tenant buckets).", default={})
-    weaviate: Weaviate = spec_field(Section(Weaviate), "Weaviate vector database.", default={})
-    monitoring: Monitoring = spec_field(Section(Monitoring), "kube-prometheus-stack: Prometheus, Alertmanager, Grafana.", default={})
-    keycloak: Keycloak = spec_field(Section(Keycloak), "Keycloak: identity, groups and OIDC clients.", default={})
+Components: Final = dataclasses.make_dataclass(
+    "Components",
+    [(unit.key, unit.settings_type, spec_field(Section(unit.settings_type), unit.doc, default={})) for unit in COMPONENTS],
+    bases=(ComponentsBase,),
+    frozen=True,
+)
 
 
 # ------------------------------------------------------------------------------ identity and tenants
@@ -438,8 +335,8 @@ class Quota:
     """The tenant's quota: one ResourceQuota with these limits in each of its namespaces (so a tenant with two
     namespaces may use up to twice these amounts in total)."""
 
-    cpu: str = _quantity_field("CPU requests (`requests.cpu`).", "4", "32")
-    memory: str = _quantity_field("Memory requests (`requests.memory`).", "16Gi", "128Gi")
+    cpu: str = quantity_field("CPU requests (`requests.cpu`).", "4", "32")
+    memory: str = quantity_field("Memory requests (`requests.memory`).", "16Gi", "128Gi")
     cpu_limit: str = spec_field(
         Nullable(Quantity()),
         "CPU limits (`limits.cpu`); at least `cpu`.",
@@ -453,7 +350,7 @@ class Quota:
         default_doc="the value of `memory`",
     )
     gpu: int = spec_field(Int(minimum=0), "NVIDIA GPUs (`requests.nvidia.com/gpu`); needs hosts with `keelson_node.gpus`.", default=0)
-    storage: str = _quantity_field("Persistent volume requests (`requests.storage`).", "100Gi", "1Ti")
+    storage: str = quantity_field("Persistent volume requests (`requests.storage`).", "100Gi", "1Ti")
     pods: int = spec_field(Int(minimum=0), "Pods.", default=50)
     services: int = spec_field(Int(minimum=0), "Services (LoadBalancer and NodePort are never allowed).", default=20)
     pvcs: int = spec_field(Int(minimum=0), "PersistentVolumeClaims.", default=20)
@@ -486,7 +383,9 @@ class Tenant:
     weaviate: bool = spec_field(Bool(), "Give the tenant a Weaviate API key.", default=False)
     repos: list[str] = spec_field(
         ListOf(Str(_check_external_repo, type_doc="repository URL"), unique=True),
-        "Extra Git repositories the tenant may deploy from (besides its folder in the platform repo).",
+        "Extra Git repositories the tenant deploys from (besides its folder in the platform repo). Argo CD: allowed as "
+        "sources of the tenant's Applications. Flux: each is reconciled (branch `main`, its top folder) into the "
+        "tenant's first namespace as the tenant's own account.",
         default=[],
     )
     state: str = spec_field(
@@ -577,8 +476,8 @@ class PlatformSpec:
         example="ml.example.internal",
     )
     cluster: Cluster = spec_field(Section(Cluster), "The k3s cluster.", default={})
-    gitops: GitOps = spec_field(Section(GitOps), "The GitOps controller and repository.", default={})
-    components: Components = spec_field(Section(Components), "Platform components.", default={})
+    gitops: GitOpsBase = spec_field(Section(GitOps), "The GitOps controller and repository.", default={})
+    components: ComponentsBase = spec_field(Section(Components), "Platform components.", default={})
     identity: Identity = spec_field(Section(Identity), "Keycloak realm and platform admins.", default={})
     tenants: list[Tenant] = spec_field(ListOf(Section(Tenant)), "Teams sharing the platform.", default=[])
     secrets: Secrets = spec_field(Section(Secrets), "Secrets backend.", default={})

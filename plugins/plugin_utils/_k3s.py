@@ -16,6 +16,7 @@ from typing import Any, Final, Optional
 import yaml
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
 
 ETC: Final = "/etc/rancher/k3s"
@@ -57,12 +58,12 @@ def _oidc_args(spec: dict[str, Any]) -> list[str]:
     if not keycloak["enabled"]:
         return []
     return [
-        f"oidc-issuer-url=https://{keycloak['host']}/realms/{spec['identity']['realm']}",
-        "oidc-client-id=kubernetes",
+        f"oidc-issuer-url={_keycloak.issuer_url(keycloak['host'], spec['identity']['realm'])}",
+        f"oidc-client-id={_keycloak.API_SERVER_CLIENT.client_id}",
         "oidc-username-claim=preferred_username",
-        "oidc-username-prefix=oidc:",
+        f"oidc-username-prefix={_keycloak.OIDC_PREFIX}",
         "oidc-groups-claim=groups",
-        "oidc-groups-prefix=oidc:",
+        f"oidc-groups-prefix={_keycloak.OIDC_PREFIX}",
     ]
 
 

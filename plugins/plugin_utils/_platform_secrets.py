@@ -10,12 +10,16 @@ uses it), and a Secret may gather several credentials and plain settings.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import string
-from typing import Any, Callable, Final, Optional
+from typing import Any, Callable, Final
 
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Credential, Target
+from ansible_collections.keelson.platform.plugins.module_utils._formats import repo_url_scheme
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import ALPHABETS, Backend, SecretsError, generate
+
+__all__ = ["KINDS", "Credential", "Target", "create", "credentials", "ensure", "ssh_public_key", "target_secrets"]
 
 # Generators: what each kind of credential looks like.
 KINDS: Final = ("alnum", "hex", "urlsafe", "access-key", "ssh-ed25519")
@@ -45,125 +49,27 @@ def ssh_public_key(private_key: str, comment: str = "keelson") -> str:
     return f"{public} {comment}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """One key of one Secret in the cluster. With ``join``, several credentials share the key, comma-separated
-    in the order of the spec (Weaviate reads all tenants' API keys from one variable)."""
-
-    namespace: str
-    secret: str
-    key: str
-    join: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Credential:
-    name: str
-    kind: str
-    length: int
-    why: str
-    targets: tuple[Target, ...] = ()
-
-
-def _oidc_clients(spec: dict[str, Any]) -> list[tuple[str, Optional[Target]]]:
-    """(client id, the Secret its consumer reads the client secret from) for every confidential client."""
-    components = spec["components"]
-    clients: list[tuple[str, Optional[Target]]] = []
-    if spec["gitops"]["engine"] == "argocd":
-        clients.append(("argocd", Target("argocd", "argocd-oidc", "clientSecret")))
-    if components["monitoring"]["enabled"]:
-        clients.append(("grafana", Target("monitoring", "grafana-oidc", "client-secret")))
-    if components["minio"]["enabled"]:
-        clients.append(("minio", Target("minio", "minio-oidc", "clientSecret")))
-    return clients
-
-
 def credentials(spec: dict[str, Any]) -> list[Credential]:
-    """Every credential the normalised spec calls for, in a stable order."""
-    components = spec["components"]
+    """Every credential the normalised spec calls for, in a stable order: the hosts' cluster token, the GitOps
+    repository's deploy key, each enabled unit's (registry order), then each tenant's."""
+    platform = Platform(spec, [])
     result = [Credential("k3s-token", "alnum", 48, "k3s cluster token (hosts only, never sealed)")]
-    if components["minio"]["enabled"]:
-        result.append(
-            Credential("minio-root-password", "alnum", 40, "MinIO root user's password", (Target("minio", "minio-root", "rootPassword"),))
-        )
-    if components["keycloak"]["enabled"]:
-        result.append(
-            Credential(
-                "keycloak-admin-password", "alnum", 32, "Keycloak's bootstrap admin", (Target("keycloak", "keycloak-admin", "password"),)
-            )
-        )
-        for client, consumer in _oidc_clients(spec):
-            targets = (Target("keycloak", "keycloak-oidc-clients", client),) + ((consumer,) if consumer else ())
-            result.append(Credential(f"oidc-client-{client}", "alnum", 48, f"OIDC client secret of {client}", targets))
-    if components["monitoring"]["enabled"]:
-        result.append(
-            Credential("grafana-admin-password", "alnum", 32, "Grafana's admin", (Target("monitoring", "grafana-admin", "admin-password"),))
-        )
-    if spec["gitops"]["repo"]["url"] == "embedded" or not spec["gitops"]["repo"]["url"].startswith("https://"):
-        deploy = (
-            Target("argocd", "repo-platform", "sshPrivateKey")
-            if spec["gitops"]["engine"] == "argocd"
-            else Target("flux-system", "flux-system", "identity")
-        )
-        result.append(Credential("gitops-deploy-key", "ssh-ed25519", 0, "SSH deploy key of the GitOps repository", (deploy,)))
-    weaviate = components["weaviate"]
-    if weaviate["enabled"] and weaviate["backup_bucket"] and components["minio"]["enabled"]:
-        result.append(
-            Credential(
-                "weaviate-backup-s3-secret-key",
-                "alnum",
-                40,
-                "S3 secret key Weaviate backs up with",
-                (Target("weaviate", "weaviate-backup-s3", "AWS_SECRET_ACCESS_KEY"), Target("minio", "weaviate-backup-user", "secretKey")),
-            )
-        )
-    for tenant in spec["tenants"]:
-        name, home = tenant["name"], tenant["namespaces"][0]
-        if tenant["buckets"] and components["minio"]["enabled"]:
-            # The access key is the tenant's MinIO user name (not secret); the secret key is generated.
-            result.append(
-                Credential(
-                    f"tenant-{name}-s3-secret-key",
-                    "alnum",
-                    40,
-                    f"S3 secret key of tenant {name}",
-                    (Target(home, "s3-credentials", "AWS_SECRET_ACCESS_KEY"), Target("minio", f"tenant-{name}-user", "secretKey")),
-                )
-            )
-        if tenant["weaviate"] and weaviate["enabled"]:
-            result.append(
-                Credential(
-                    f"tenant-{name}-weaviate-key",
-                    "urlsafe",
-                    40,
-                    f"Weaviate API key of tenant {name}",
-                    (
-                        Target(home, "weaviate-api-key", "api-key"),
-                        Target("weaviate", "weaviate-api-keys", "AUTHENTICATION_APIKEY_ALLOWED_KEYS", join=True),
-                    ),
-                )
-            )
+    if repo_url_scheme(platform.spec.gitops.repo.url) != "https":
+        key = platform.engine.deploy_key()
+        result.append(Credential("gitops-deploy-key", "ssh-ed25519", 0, "SSH deploy key of the GitOps repository", (key,)))
+    for unit in platform.units:
+        result += unit.credentials(platform)
+    for tenant in platform.spec.tenants:
+        for unit in platform.units:
+            result += unit.tenant_credentials(platform, tenant)
     return result
 
 
-def s3_user(tenant: str) -> str:
-    """A tenant's MinIO user, which is also its S3 access key."""
-    return f"tenant-{tenant}"
-
-
-WEAVIATE_BACKUP_USER: Final = "weaviate-backup"
-
-
-def _plain(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, str]]:
+def _plain(platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
     """Settings that are not secret but belong in the same Secrets as the credentials."""
-    plain = {
-        ("minio", "minio-root"): {"rootUser": "keelson-root"},
-        ("keycloak", "keycloak-admin"): {"username": "keelson-admin"},
-        ("monitoring", "grafana-admin"): {"admin-user": "keelson-admin"},
-        ("weaviate", "weaviate-backup-s3"): {"AWS_ACCESS_KEY_ID": WEAVIATE_BACKUP_USER},
-    }
-    for tenant in spec["tenants"]:
-        plain[(tenant["namespaces"][0], "s3-credentials")] = {"AWS_ACCESS_KEY_ID": s3_user(tenant["name"])}
+    plain: dict[tuple[str, str], dict[str, str]] = {}
+    for unit in platform.units:
+        plain.update(unit.plain(platform))
     return plain
 
 
@@ -185,7 +91,7 @@ def ensure(backend: Backend, spec: dict[str, Any], check_mode: bool) -> tuple[di
 
 def target_secrets(spec: dict[str, Any], values: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
     """(namespace, Secret name) -> its data, for every Secret the credentials go to."""
-    plain = _plain(spec)
+    plain = _plain(Platform(spec, []))
     secrets_: dict[tuple[str, str], dict[str, str]] = {}
     for credential in credentials(spec):
         for target in credential.targets:

@@ -21,10 +21,8 @@ import yaml
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import seal
 from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Layout
 from ansible_collections.keelson.platform.plugins.plugin_utils._render import SecretToSeal
-
-# Outside the platform's folder, keelson owns only the repository's CI files.
-CI_PATHS = (".github/workflows/validate.yml", ".gitlab-ci.yml", ".keelson/validate.py", _tree_check.CONFIG_PATH)
 
 
 class RenderError(KeelsonError):
@@ -57,17 +55,12 @@ class Plan:
         return result
 
 
-def _in_scope(path: str, platform_dir: str) -> bool:
-    return platform_dir == "." or path in CI_PATHS or path.startswith(platform_dir.rstrip("/") + "/")
-
-
 def generated_files(dest: str, platform_dir: str) -> dict[str, str]:
     """Relative path -> text of the files below ``dest`` that keelson generated for this platform."""
     if not os.path.isdir(dest):
         return {}
-    return {
-        path: text for path, text in _tree_check.read_tree(dest).items() if _in_scope(path, platform_dir) and _tree_check.is_generated(text)
-    }
+    layout = Layout(platform_dir, "")
+    return {path: text for path, text in _tree_check.read_tree(dest).items() if layout.owns(path) and _tree_check.is_generated(text)}
 
 
 def sealed_in(files: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -22,10 +22,12 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
 
 from ansible_collections.keelson.platform.plugins.filter.cluster_inventory import cluster_inventory
+from ansible_collections.keelson.platform.plugins.module_utils._engines import Part
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import manifest
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -77,6 +79,12 @@ def render_example(engine: str = "argocd", changes: Any = None) -> dict[str, str
     """inventories/example-ha rendered with the given engine (and edits to the raw spec), double-sealed."""
     spec, nodes = example_spec(engine, changes)
     return _render.render(spec, nodes, double_sealed(spec, nodes))
+
+
+def example_parts(engine: str = "argocd", changes: Any = None) -> list[Part]:
+    """Every enabled unit of inventories/example-ha rendered (values, manifests), double-sealed."""
+    spec, nodes = example_spec(engine, changes)
+    return _render.parts(Platform(spec, nodes), double_sealed(spec, nodes))
 
 
 def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:

@@ -27,13 +27,13 @@ def test_credentials_of_a_full_platform() -> None:
     names = [credential.name for credential in platform.credentials(spec())]
     assert names == [
         "k3s-token",
+        "gitops-deploy-key",
+        "grafana-admin-password",
         "minio-root-password",
         "keycloak-admin-password",
         "oidc-client-argocd",
         "oidc-client-grafana",
         "oidc-client-minio",
-        "grafana-admin-password",
-        "gitops-deploy-key",
         "weaviate-backup-s3-secret-key",
         "tenant-vision-s3-secret-key",
         "tenant-vision-weaviate-key",

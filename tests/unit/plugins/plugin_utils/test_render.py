@@ -198,8 +198,6 @@ def test_tenant_app_projects_allow_no_cluster_kinds_and_only_their_namespaces() 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> None:
     """A hardened cluster enforces restricted by default: each component's namespace must say its level."""
-    from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import NAMESPACES  # noqa: PLC0415
-
     levels: dict[str, str] = {}
     for _path, document in _all(engine):
         if document["kind"] == "Application":
@@ -213,15 +211,25 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         if "pod-security.kubernetes.io/enforce" in labels:
             levels[namespace] = labels["pod-security.kubernetes.io/enforce"]
             assert labels["pod-security.kubernetes.io/enforce-version"] == "v1.35"
+    # Written out here, not read from the code: a level changed in a component file must fail this test.
     expected = {
-        namespace: level for namespace, level in NAMESPACES.items() if namespace != ("flux-system" if engine == "argocd" else "argocd")
+        "sealed-secrets": "restricted",
+        "cert-manager": "restricted",
+        "minio": "baseline",
+        "weaviate": "baseline",
+        "monitoring": "privileged",  # node-exporter reads the host
+        "keycloak": "baseline",
+        **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }
     assert levels == expected
 
 
 def test_flux_tenants_reconcile_as_their_own_account() -> None:
+    # The platform's own Kustomizations (in flux-system); a tenant's extra repositories have theirs in its namespace.
     kustomizations = {
-        document["metadata"]["name"]: document["spec"] for _path, document in _all("flux") if document["kind"] == "Kustomization"
+        document["metadata"]["name"]: document["spec"]
+        for _path, document in _all("flux")
+        if document["kind"] == "Kustomization" and document["metadata"]["namespace"] == "flux-system"
     }
     instance = next(document for _path, document in _all("flux") if document["kind"] == "FluxInstance")
     assert instance["spec"]["cluster"]["multitenant"] is True
@@ -230,6 +238,15 @@ def test_flux_tenants_reconcile_as_their_own_account() -> None:
         assert kustomizations[f"tenant-{tenant}"]["deletionPolicy"] == "Orphan"
     platform = [spec for name, spec in kustomizations.items() if not name.startswith("tenant-")]
     assert platform and all(spec["serviceAccountName"] == "kustomize-controller" for spec in platform)
+    # tenants[].repos: reconciled in the tenant's namespace, naming no account, so as its flux-reconciler.
+    sources = [document for _path, document in _all("flux") if document["kind"] in ("GitRepository", "Kustomization")]
+    own = [document for document in sources if document["metadata"]["namespace"] != "flux-system"]
+    assert {document["metadata"]["namespace"] for document in own} == {"nlp"}
+    assert {document["spec"]["url"] for document in own if document["kind"] == "GitRepository"} == {
+        "https://git.example.internal/nlp/deployments.git"
+    }
+    assert all("serviceAccountName" not in document["spec"] for document in own)
+    assert instance["spec"]["cluster"]["tenantDefaultServiceAccount"] == "flux-reconciler"
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -276,10 +293,9 @@ def test_fake_values_cover_every_credential_in_the_example() -> None:
 def test_libyaml_and_pure_python_emitters_write_the_same_bytes(engine: str) -> None:
     """The tree must not depend on whether the controller's PyYAML has libyaml."""
     import yaml  # noqa: PLC0415
-    from render_helpers import double_sealed, example_spec  # noqa: PLC0415
+    from render_helpers import double_sealed, example_parts, example_spec  # noqa: PLC0415
 
     from ansible_collections.keelson.platform.plugins.plugin_utils import _render  # noqa: PLC0415
-    from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import components  # noqa: PLC0415
 
     if not getattr(yaml, "__with_libyaml__", False):
         pytest.skip("PyYAML without libyaml here: only the pure-Python emitter is in use")
@@ -288,7 +304,7 @@ def test_libyaml_and_pure_python_emitters_write_the_same_bytes(engine: str) -> N
     assert _render.DUMPER is not _render.PURE_DUMPER
     for path, docs in tree.items():
         assert _render.dump(docs, _render.PURE_DUMPER) == _render.dump(docs), path
-    for component in components(spec):
-        assert yaml.dump(component.values, Dumper=_render.PURE_DUMPER, sort_keys=False, width=1000) == yaml.dump(
-            component.values, Dumper=_render.DUMPER, sort_keys=False, width=1000
+    for part in example_parts(engine):
+        assert yaml.dump(part.values, Dumper=_render.PURE_DUMPER, sort_keys=False, width=1000) == yaml.dump(
+            part.values, Dumper=_render.DUMPER, sort_keys=False, width=1000
         )

@@ -17,12 +17,12 @@ from typing import Any, Callable, Optional
 
 import pytest
 import yaml
-from render_helpers import double_sealed, example_spec, normalised, render_example
+from render_helpers import double_sealed, example_parts, normalised, render_example
 from spec_cases import BASE_NODES, BASE_SPEC
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, default_k3s_version
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _tree_check
-from ansible_collections.keelson.platform.plugins.plugin_utils._render_components import Component, components
 
 K8S = ".".join(default_k3s_version().lstrip("v").split(".")[:2])
 
@@ -180,16 +180,6 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "keycloak": {"ingress.annotations": "free-form map"},
 }
-CHART_FOLDERS = {
-    "argocd": "argo-cd",
-    "flux-operator": "flux-operator",
-    "sealed-secrets": "sealed-secrets",
-    "cert-manager": "cert-manager",
-    "monitoring": "kube-prometheus-stack",
-    "minio": "minio",
-    "keycloak": "keycloakx",
-    "weaviate": "weaviate",
-}
 
 
 def _schema_allows(schema: Optional[dict[str, Any]], path: list[str]) -> bool:
@@ -241,10 +231,9 @@ def unknown_values(
     return problems
 
 
-def _chart(shared_data: Path, component: Component) -> tuple[Any, Optional[dict[str, Any]]]:
+def _chart(shared_data: Path, unit: Unit[Any]) -> tuple[Any, Optional[dict[str, Any]]]:
     """The component's chart values.yaml and values.schema.json (None without one), at the catalog's version."""
-    version = CATALOG["components"][component.catalog]["chart"]["version"]
-    folder = shared_data / "charts" / f"{CHART_FOLDERS[component.name]}-{version}"
+    folder = shared_data / "charts" / f"{unit.chart.name}-{unit.chart.version}"
     schema_path = folder / "values.schema.json"
     return yaml.safe_load((folder / "values.yaml").read_text()), json.loads(schema_path.read_text()) if schema_path.exists() else None
 
@@ -252,10 +241,9 @@ def _chart(shared_data: Path, component: Component) -> tuple[Any, Optional[dict[
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
 def test_every_values_key_exists_in_the_chart(shared_data: Path, engine: str, variant: str) -> None:
-    spec, _nodes = example_spec(engine, VARIANTS[variant])
-    for component in components(spec):
-        chart, schema = _chart(shared_data, component)
-        assert unknown_values(component.values, chart, schema, ALLOWED.get(component.name, {})) == [], component.name
+    for part in example_parts(engine, VARIANTS[variant]):
+        chart, schema = _chart(shared_data, part.unit)
+        assert unknown_values(part.values, chart, schema, ALLOWED.get(part.unit.name, {})) == [], part.unit.name
 
 
 # Values that come from the spec and may happen to equal the chart's default.
@@ -279,11 +267,10 @@ def restated_defaults(values: Any, chart: Any, path: tuple[str, ...] = ()) -> li
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
 def test_values_only_where_keelson_differs_from_the_chart(shared_data: Path, engine: str, variant: str) -> None:
-    spec, _nodes = example_spec(engine, VARIANTS[variant])
-    for component in components(spec):
-        chart, _schema = _chart(shared_data, component)
-        restated = set(restated_defaults(component.values, chart)) - FROM_THE_SPEC.get(component.name, set())
-        assert restated == set(), component.name
+    for part in example_parts(engine, VARIANTS[variant]):
+        chart, _schema = _chart(shared_data, part.unit)
+        restated = set(restated_defaults(part.values, chart)) - FROM_THE_SPEC.get(part.unit.name, set())
+        assert restated == set(), part.unit.name
 
 
 def test_the_values_check_catches_a_misspelt_key(shared_data: Path) -> None:

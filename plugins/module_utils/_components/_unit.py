@@ -1,0 +1,264 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a platform component declares, in one place (one file per component beside this one).
+
+A component is a :class:`Unit`: its catalog entry and chart, namespace and Pod Security level, the components
+it depends on (Argo CD sync waves and Flux ``dependsOn`` are derived from them), its settings in the spec, the
+ingress hosts it claims, its chart values and extra manifests, the credentials it needs and the Secrets they
+are sealed into, the OIDC client it wants in the realm, and the network policies a tenant's workloads need to
+reach it. Everything else (reserved namespaces, realm clients, the credential list, tenant network policies,
+sync order) is derived from the registry in ``__init__.py``.
+
+Pure data and plain Python: the spec validator (a module, run through Ansiballz) imports the static parts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Final, Generic, Optional, TypeVar
+
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_domain
+from ansible_collections.keelson.platform.plugins.module_utils._schema import DERIVED, Bool, Nullable, Quantity, Str, spec_field
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
+    from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+
+S = TypeVar("S")
+
+CLUSTER_ISSUER: Final = "keelson-platform-ca"
+INGRESS_CLASS: Final = "traefik"
+OCI: Final = "oci://"
+# Pod Security levels (https://kubernetes.io/docs/concepts/security/pod-security-standards/).
+PRIVILEGED: Final = "privileged"
+BASELINE: Final = "baseline"
+RESTRICTED: Final = "restricted"
+
+Document = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class HostClaim:
+    """An ingress host: a field of the unit's settings, defaulting to ``<prefix>.<domain>``."""
+
+    field: str
+    prefix: str
+    what: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One key of one Secret in the cluster. With ``join``, several credentials share the key, comma-separated
+    in the order of the spec (Weaviate reads all tenants' API keys from one variable)."""
+
+    namespace: str
+    secret: str
+    key: str
+    join: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Credential:
+    """A generated credential: created once in the secrets backend, sealed into its ``targets``."""
+
+    name: str
+    kind: str
+    length: int
+    why: str
+    targets: tuple[Target, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class OidcClient:
+    """A client the component wants in the realm. ``secret``: where its consumer reads the client secret
+    (None: a public client)."""
+
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    secret: Optional[Target] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Chart:
+    repo: str
+    name: str
+    version: str
+
+    @property
+    def oci(self) -> bool:
+        return self.repo.startswith(OCI)
+
+    @property
+    def repo_without_scheme(self) -> str:
+        """The repository as Argo CD names an OCI registry (no ``oci://``)."""
+        return self.repo[len(OCI) :] if self.oci else self.repo
+
+    @property
+    def oci_url(self) -> str:
+        """The chart's own OCI reference (Flux's OCIRepository)."""
+        return f"{self.repo}/{self.name}"
+
+
+class Unit(Generic[S]):
+    """One platform component. Subclasses set the class attributes and override what they render."""
+
+    name: str  # the Argo CD Application / Flux HelmRelease name, and the folder under platform/
+    catalog: str  # key in CATALOG["components"]
+    namespace: str
+    pod_security: str
+    depends_on: tuple[str, ...] = ()  # names of components installed before this one
+    settings_type: type[S]
+    # Where the settings live in the spec: ("components", key), or the engine's section for its controller.
+    settings_path: tuple[str, ...] = ()
+    doc: str = ""
+    hosts: tuple[HostClaim, ...] = ()
+    holds_secrets: bool = False  # its credentials reach Git sealed: needs components.sealed_secrets
+    server_side_apply: bool = False  # large CRDs: too big for client-side apply's annotation
+    controller: bool = False  # the GitOps controller itself (first, self-managed, never deletes itself)
+
+    @property
+    def key(self) -> str:
+        """The unit's key under its settings path (``components.<key>``)."""
+        return self.settings_path[-1] if self.settings_path else self.name
+
+    @property
+    def chart(self) -> Chart:
+        entry = CATALOG["components"][self.catalog]["chart"]
+        return Chart(entry["repo"], entry["name"], entry["version"])
+
+    def settings(self, platform: Platform) -> S:
+        """This unit's settings, typed."""
+        section: Any = platform.spec
+        for part in self.settings_path:
+            section = getattr(section, part)
+        return section  # type: ignore[no-any-return]
+
+    def dependencies(self, platform: Platform) -> tuple[str, ...]:
+        """The components this one needs first, for this platform (a subset of ``depends_on``)."""
+        return self.depends_on
+
+    def enabled(self, platform: Platform) -> bool:
+        return bool(getattr(self.settings(platform), "enabled", True))
+
+    def host(self, platform: Platform, field: str) -> str:
+        return str(getattr(self.settings(platform), field))
+
+    # What the component renders; the defaults render nothing.
+
+    def values(self, platform: Platform) -> Document:
+        """The chart's values where keelson differs from its defaults."""
+        return {}
+
+    def manifests(self, platform: Platform) -> list[Document]:
+        """Objects beside the chart (issuers, ingresses, realm)."""
+        return []
+
+    def credentials(self, platform: Platform) -> list[Credential]:
+        """The platform-wide credentials this component needs."""
+        return []
+
+    def tenant_credentials(self, platform: Platform, tenant: Tenant) -> list[Credential]:
+        """The credentials a tenant gets from this component."""
+        return []
+
+    def plain(self, platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
+        """Settings that are not secret but belong in the same Secrets as the credentials."""
+        return {}
+
+    def secret_labels(self, platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
+        """Labels the consumer of a sealed Secret looks for."""
+        return {}
+
+    def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
+        return None
+
+    def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
+        """The NetworkPolicies a tenant's namespace needs to reach this component (or to be reached by it)."""
+        return []
+
+
+# ------------------------------------------------------------------------------------ settings fields
+
+
+def enabled_field() -> Any:
+    return spec_field(Bool(), "Install this component.", default=True)
+
+
+def host_field(claim: HostClaim) -> Any:
+    return spec_field(
+        Nullable(Str(check_domain, type_doc="hostname")),
+        f"Ingress host of {claim.what}.",
+        default=DERIVED,
+        default_doc=f"`{claim.prefix}.<domain>`",
+    )
+
+
+def quantity_field(doc: str, default: str, example: str = "") -> Any:
+    return spec_field(Quantity(), doc, default=default, example=example or None)
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def ingress_annotations() -> dict[str, str]:
+    return {"cert-manager.io/cluster-issuer": CLUSTER_ISSUER}
+
+
+def chart_ingress(host: str, secret: str) -> Document:
+    """The ingress values of the charts that take hosts and tls lists (MinIO's two, Grafana's)."""
+    return {
+        "enabled": True,
+        "ingressClassName": INGRESS_CLASS,
+        "annotations": ingress_annotations(),
+        "hosts": [host],
+        "tls": [{"secretName": secret, "hosts": [host]}],
+    }
+
+
+def ingress(name: str, namespace: str, host: str, service: str, port: int) -> Document:
+    """A TLS ingress through k3s' Traefik, its certificate from the platform's issuer."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": namespace, "annotations": ingress_annotations()},
+        "spec": {
+            "ingressClassName": INGRESS_CLASS,
+            "tls": [{"hosts": [host], "secretName": f"{name}-tls"}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": port}}}}]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def network_policy(namespace: str, name: str, spec: Document) -> Document:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def namespace_selector(name: str) -> Document:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def egress_to(namespace: str, name: str, to_namespace: str, ports: tuple[int, ...]) -> Document:
+    """Egress from every pod of ``namespace`` to ``to_namespace`` on the given TCP ports."""
+    return network_policy(
+        namespace,
+        name,
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [namespace_selector(to_namespace)], "ports": [{"protocol": "TCP", "port": port} for port in ports]}],
+        },
+    )
+
+
+def s3_user(tenant: str) -> str:
+    """A tenant's MinIO user, which is also its S3 access key."""
+    return f"tenant-{tenant}"

@@ -1,0 +1,85 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a GitOps engine implements (one file per engine beside this one; the registry is ``__init__.py``).
+
+An engine owns: its controller (a component :class:`Unit` that manages itself), its settings in the spec
+(``gitops.<engine>``), the root object the bootstrap applies, the documents that install a component and
+those that apply a tenant's folders, the annotations that keep a namespace from being pruned, the labels its
+Secrets need, and where the repository's deploy key goes. Nothing outside the engine files asks which engine
+is in use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Optional, TypeVar
+
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document, Target, Unit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
+    from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+
+S = TypeVar("S")
+Tree = dict[str, list[Document]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """One enabled component, rendered: its chart values, the manifests beside the chart (sealed Secrets
+    included), its Argo CD sync wave and the enabled components it waits for."""
+
+    unit: Unit[Any]
+    values: Document
+    manifests: list[Document]
+    wave: int
+    depends_on: tuple[str, ...]
+
+
+class Engine(Generic[S]):
+    name: str  # the choice of gitops.engine
+    doc: str
+    settings_type: type[S]
+    controller: Unit[Any]  # installs and manages the engine itself
+    # Annotations that keep an object from being pruned or deleted by this engine.
+    protect: ClassVar[Mapping[str, str]]
+
+    @property
+    def namespace(self) -> str:
+        return self.controller.namespace
+
+    def deploy_key(self) -> Target:
+        """The Secret key the controller reads the repository's SSH deploy key from."""
+        raise NotImplementedError
+
+    def secret(self, platform: Platform, key: tuple[str, str], data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """(data, labels) of a sealed Secret the controller reads: what it needs beside the credentials."""
+        return data, {}
+
+    def values_files(self) -> bool:
+        """Whether the chart values are files of their own (platform/<component>/values.yaml)."""
+        return False
+
+    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int) -> Tree:
+        """The root object and the documents that install each component and apply each tenant's folders."""
+        raise NotImplementedError
+
+    def tenant_accounts(self, platform: Platform, tenant: Tenant) -> list[Document]:
+        """Service accounts the engine applies a tenant's folders as."""
+        return []
+
+    def tenant_bindings(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
+        """What those accounts may do in one of the tenant's namespaces."""
+        return []
+
+    def tenant_sources(self, platform: Platform, tenant: Tenant) -> list[Document]:
+        """Objects in the tenant's namespaces for its extra repositories (``tenants[].repos``), if the engine
+        needs any (Argo CD only lists them in the tenant's AppProject)."""
+        return []
+
+    def repo_secret(self) -> Optional[tuple[str, str]]:
+        """(namespace, name) of the Secret holding the repository credentials."""
+        target = self.deploy_key()
+        return (target.namespace, target.secret)

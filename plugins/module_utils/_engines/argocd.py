@@ -1,0 +1,304 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Argo CD: a root Application (app of apps), AppProjects (the platform's, a locked ``default``, one per tenant
+with roles for its Keycloak groups), one multi-source Application per component and two per tenant. Argo CD
+itself is the first component and manages itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Optional
+
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
+    BASELINE,
+    INGRESS_CLASS,
+    Document,
+    HostClaim,
+    OidcClient,
+    Target,
+    Unit,
+    host_field,
+    ingress_annotations,
+)
+from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import Engine, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._schema import Bool, spec_field
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+
+IN_CLUSTER: Final = "https://kubernetes.default.svc"
+RETRY: Final = {"limit": 10, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "5m"}}
+HOST: Final = HostClaim("host", "argocd", "the Argo CD UI")
+OIDC_SECRET: Final = Target("argocd", "argocd-oidc", "clientSecret")
+REPO_SECRET: Final = Target("argocd", "repo-platform", "sshPrivateKey")
+PROJECTS_WAVE: Final = -2  # before everything, Argo CD's own Application included
+
+
+@dataclasses.dataclass(frozen=True)
+class ArgoCDSettings:
+    host: str = host_field(HOST)
+    ha: bool = spec_field(Bool(), "Run Argo CD's HA manifests (several replicas, redis-ha).", default=False)
+
+
+class ArgoCD(Unit[ArgoCDSettings]):
+    name = "argocd"
+    catalog = "argocd"
+    namespace = "argocd"
+    pod_security = BASELINE
+    settings_type = ArgoCDSettings
+    settings_path = ("gitops", "argocd")
+    hosts = (HOST,)
+    server_side_apply = True
+    controller = True
+
+    def enabled(self, platform: Platform) -> bool:
+        return platform.engine.controller is self
+
+    def values(self, platform: Platform) -> Document:
+        settings = self.settings(platform)
+        policy = [f"g, {platform.spec.identity.admins_group}, role:admin"]
+        for tenant in platform.spec.tenants:
+            project = f"tenant-{tenant.name}"
+            policy += [
+                f"g, {tenant.groups.admin}, proj:{project}:admin",
+                f"g, {tenant.groups.edit}, proj:{project}:edit",
+                f"g, {tenant.groups.view}, proj:{project}:view",
+            ]
+        configs: dict[str, Any] = {
+            "params": {"server.insecure": True},  # TLS ends at Traefik
+            # Nobody gets a role by default (the chart's default too); Keycloak groups get theirs here.
+            "rbac": {"policy.csv": "\n".join(policy) + "\n"},
+            "cm": {"url": f"https://{settings.host}"},
+        }
+        issuer = platform.issuer_url
+        if issuer:
+            oidc = {
+                "name": "Keycloak",
+                "issuer": issuer,
+                "clientID": "argocd",
+                "clientSecret": f"${OIDC_SECRET.secret}:{OIDC_SECRET.key}",
+                "requestedScopes": ["openid", "profile", "email", "groups"],
+            }
+            configs["cm"]["oidc.config"] = json.dumps(oidc, sort_keys=True)
+        values: Document = {
+            "global": {"domain": settings.host},
+            "configs": configs,
+            "dex": {"enabled": False},
+            "server": {
+                "ingress": {"enabled": True, "ingressClassName": INGRESS_CLASS, "annotations": ingress_annotations(), "tls": True},
+            },
+        }
+        if settings.ha:
+            values["redis-ha"] = {"enabled": True}
+            values["server"]["replicas"] = 2
+            values["repoServer"] = {"replicas": 2}
+            values["applicationSet"] = {"replicas": 2}
+        return values
+
+    def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
+        return OidcClient("argocd", (f"https://{self.settings(platform).host}/auth/callback",), OIDC_SECRET)
+
+    def secret_labels(self, platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
+        # Argo CD resolves $argocd-oidc:clientSecret only in Secrets labelled as its own.
+        return {(OIDC_SECRET.namespace, OIDC_SECRET.secret): {"app.kubernetes.io/part-of": "argocd"}}
+
+
+CONTROLLER: Final = ArgoCD()
+
+
+def _wave(value: int) -> dict[str, str]:
+    return {"argocd.argoproj.io/sync-wave": str(value)}
+
+
+class ArgoCDEngine(Engine[ArgoCDSettings]):
+    name = "argocd"
+    doc = "Argo CD settings; only with engine `argocd`."
+    settings_type = ArgoCDSettings
+    controller = CONTROLLER
+    protect: ClassVar[Mapping[str, str]] = {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false"}
+
+    def deploy_key(self) -> Target:
+        return REPO_SECRET
+
+    def secret(self, platform: Platform, key: tuple[str, str], data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        labels = CONTROLLER.secret_labels(platform).get(key, {})
+        if key == (REPO_SECRET.namespace, REPO_SECRET.secret):
+            # Argo CD finds its repository credentials by this label; the URL says which repository they open.
+            data = dict(sorted({**data, "type": "git", "url": platform.repo_url}.items()))
+            labels = {"argocd.argoproj.io/secret-type": "repository"}
+        return data, labels
+
+    def values_files(self) -> bool:
+        return True
+
+    def _application(
+        self,
+        name: str,
+        project: str,
+        namespace: str,
+        sources: list[Document],
+        wave: int,
+        *,
+        server_side: bool = False,
+        finalizer: bool = True,
+        namespace_labels: Optional[dict[str, str]] = None,
+    ) -> Document:
+        options = ["CreateNamespace=true"] if namespace_labels is not None else []
+        if server_side:
+            options.append("ServerSideApply=true")
+        sync: Document = {
+            "automated": {"prune": True, "selfHeal": True},
+            "syncOptions": options or ["ApplyOutOfSyncOnly=true"],
+            "retry": RETRY,
+        }
+        if namespace_labels:
+            sync["managedNamespaceMetadata"] = {"labels": namespace_labels}
+        metadata: Document = {"name": name, "namespace": self.namespace, "annotations": _wave(wave)}
+        if finalizer:
+            # Removing the Application (a component turned off) removes what it deployed.
+            metadata["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": metadata,
+            "spec": {
+                "project": project,
+                "sources" if len(sources) > 1 else "source": sources if len(sources) > 1 else sources[0],
+                "destination": {"server": IN_CLUSTER, "namespace": namespace},
+                "syncPolicy": sync,
+            },
+        }
+
+    def _component(self, platform: Platform, part: Part) -> Document:
+        unit, layout = part.unit, platform.layout
+        git, branch = platform.repo_url, platform.spec.gitops.repo.branch
+        chart = unit.chart
+        chart_source: Document = {
+            "repoURL": chart.repo_without_scheme,
+            "chart": chart.name,
+            "targetRevision": chart.version,
+            "helm": {"releaseName": unit.name, "valueFiles": [f"$values/{layout.values_file(unit.name)}"]},
+        }
+        sources = [chart_source, {"repoURL": git, "targetRevision": branch, "ref": "values"}]
+        if part.manifests:
+            sources.append({"repoURL": git, "targetRevision": branch, "path": layout.manifests_dir(unit.name)})
+        return self._application(
+            unit.name,
+            "platform",
+            unit.namespace,
+            sources,
+            part.wave,
+            server_side=unit.server_side_apply,
+            namespace_labels=platform.pod_security_labels(unit.pod_security),
+            # Deleting Argo CD's own Application must not make Argo CD delete itself.
+            finalizer=not unit.controller,
+        )
+
+    def _projects(self, platform: Platform, parts: list[Part]) -> list[Document]:
+        git = platform.repo_url
+        chart_repos = {part.unit.chart.repo_without_scheme for part in parts}
+        tenants = platform.spec.tenants
+        platform_namespaces = sorted(
+            {unit.namespace for unit in platform.registered if not (unit.controller and unit is not self.controller)}
+        )
+        project = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "AppProject",
+            "metadata": {"name": "platform", "namespace": self.namespace, "annotations": _wave(PROJECTS_WAVE)},
+            "spec": {
+                "description": "The platform's own components (keelson)",
+                "sourceRepos": sorted({git, *chart_repos}),
+                "destinations": [{"server": IN_CLUSTER, "namespace": namespace} for namespace in [*platform_namespaces, "kube-system"]]
+                + [{"server": IN_CLUSTER, "namespace": namespace} for tenant in tenants for namespace in tenant.namespaces],
+                "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+            },
+        }
+        # Argo CD's own "default" project allows everything; keelson keeps it, with nothing allowed.
+        default = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "AppProject",
+            "metadata": {"name": "default", "namespace": self.namespace, "annotations": _wave(PROJECTS_WAVE)},
+            "spec": {"sourceRepos": [], "destinations": [], "clusterResourceWhitelist": [], "namespaceResourceWhitelist": []},
+        }
+        projects = [project, default]
+        for tenant in tenants:
+            name = f"tenant-{tenant.name}"
+            roles = []
+            for role, group, actions in (
+                ("admin", tenant.groups.admin, "*"),
+                ("edit", tenant.groups.edit, "sync"),
+                ("view", tenant.groups.view, "get"),
+            ):
+                policies = [f"p, proj:{name}:{role}, applications, {actions}, {name}/*, allow"]
+                if role != "view":
+                    policies.append(f"p, proj:{name}:{role}, applications, get, {name}/*, allow")
+                roles.append({"name": role, "description": f"{role} of tenant {tenant.name}", "policies": policies, "groups": [group]})
+            projects.append(
+                {
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "kind": "AppProject",
+                    "metadata": {"name": name, "namespace": self.namespace, "annotations": _wave(PROJECTS_WAVE)},
+                    "spec": {
+                        "description": f"Tenant {tenant.name}: its namespaces only, no cluster-scoped kinds",
+                        "sourceRepos": sorted({git, *tenant.repos}),
+                        "destinations": [{"server": IN_CLUSTER, "namespace": namespace} for namespace in tenant.namespaces],
+                        "clusterResourceWhitelist": [],
+                        # What the platform sets for the team stays the platform's.
+                        "namespaceResourceBlacklist": [
+                            {"group": "", "kind": "ResourceQuota"},
+                            {"group": "", "kind": "LimitRange"},
+                            {"group": "networking.k8s.io", "kind": "NetworkPolicy"},
+                        ],
+                        "roles": roles,
+                    },
+                }
+            )
+        return projects
+
+    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int) -> Tree:
+        layout = platform.layout
+        git, branch = platform.repo_url, platform.spec.gitops.repo.branch
+        tree: Tree = {
+            layout.root_file: [
+                self._application(
+                    platform.spec.name,
+                    "platform",
+                    self.namespace,
+                    [{"repoURL": git, "targetRevision": branch, "path": layout.apps_dir}],
+                    0,
+                    finalizer=False,
+                )
+            ],
+            layout.app_file("projects"): self._projects(platform, parts),
+        }
+        for part in parts:
+            tree[layout.app_file(part.unit.name)] = [self._component(platform, part)]
+        for tenant in platform.spec.tenants:
+            # Without the resources finalizer, deleting a tenant's Applications (its entry gone from the spec)
+            # leaves what they deployed, data included; state: absent adds it, so that the deletion then cascades.
+            cascade = tenant.state == "absent"
+            home = tenant.namespaces[0]
+            base = self._application(
+                f"tenant-{tenant.name}",
+                "platform",
+                home,
+                [{"repoURL": git, "targetRevision": branch, "path": layout.tenant_keelson(tenant.name)}],
+                tenant_wave,
+                finalizer=cascade,
+            )
+            own = self._application(
+                f"tenant-{tenant.name}-apps",
+                f"tenant-{tenant.name}",
+                home,
+                [{"repoURL": git, "targetRevision": branch, "path": layout.tenant_apps(tenant.name), "directory": {"recurse": True}}],
+                tenant_wave + 1,
+                finalizer=cascade,
+            )
+            tree[layout.app_file(f"tenant-{tenant.name}")] = [base, own]
+        return tree
+
+
+ENGINE: Final = ArgoCDEngine()

@@ -1,0 +1,283 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Flux, run by the flux-operator: a FluxInstance (multi-tenant lockdown) as the root; per component a Namespace,
+a HelmRepository or OCIRepository, a values ConfigMap, a HelmRelease with ``dependsOn`` and a Kustomization
+for the manifests beside the chart; per tenant a Kustomization for its platform folder and one for its own
+folder, applied as the tenant's account. The operator is the first component and manages itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import BASELINE, Document, Target, Unit
+from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import Engine, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_duration
+from ansible_collections.keelson.platform.plugins.module_utils._schema import Str, spec_field
+from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
+    from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+
+# The account a tenant's own Flux objects run as when they name none (FluxInstance's
+# tenantDefaultServiceAccount): admin of that namespace only.
+FLUX_RECONCILER: Final = "flux-reconciler"
+GIT_SOURCE: Final = "flux-system"  # the GitRepository the FluxInstance's sync creates
+DEPLOY_KEY: Final = Target("flux-system", "flux-system", "identity")
+HELM_CHART_LAYER: Final = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+
+@dataclasses.dataclass(frozen=True)
+class FluxSettings:
+    interval: str = spec_field(Str(check_duration, type_doc="duration"), "How often Flux reconciles.", default="10m")
+
+
+class FluxOperator(Unit[FluxSettings]):
+    """The operator that runs Flux, managing itself from here on (the same chart and version bootstrap installs)."""
+
+    name = "flux-operator"
+    catalog = "flux_operator"
+    namespace = "flux-system"
+    pod_security = BASELINE
+    settings_type = FluxSettings
+    settings_path = ("gitops", "flux")
+    controller = True
+
+    def enabled(self, platform: Platform) -> bool:
+        return platform.engine.controller is self
+
+
+CONTROLLER: Final = FluxOperator()
+
+
+def _object(api: str, kind: str, name: str, spec: Document) -> Document:
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": CONTROLLER.namespace}, "spec": spec}
+
+
+def _kustomization(name: str, spec: Document) -> Document:
+    return _object("kustomize.toolkit.fluxcd.io/v1", "Kustomization", name, spec)
+
+
+class FluxEngine(Engine[FluxSettings]):
+    name = "flux"
+    doc = "Flux settings; only with engine `flux`."
+    settings_type = FluxSettings
+    controller = CONTROLLER
+    protect: ClassVar[Mapping[str, str]] = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+
+    def deploy_key(self) -> Target:
+        return DEPLOY_KEY
+
+    def _interval(self, platform: Platform) -> str:
+        return CONTROLLER.settings(platform).interval
+
+    def _component(self, platform: Platform, part: Part) -> list[Document]:
+        unit, interval = part.unit, self._interval(platform)
+        chart = unit.chart
+        # The namespace with its Pod Security level (a hardened cluster defaults to restricted, which some charts
+        # cannot meet), never pruned: turning a component off must not delete its volumes.
+        namespace = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": unit.namespace,
+                "labels": platform.pod_security_labels(unit.pod_security),
+                "annotations": dict(self.protect),
+            },
+        }
+        documents: list[Document] = [namespace]
+        release: Document = {
+            "releaseName": unit.name,
+            "targetNamespace": unit.namespace,
+            "storageNamespace": unit.namespace,
+            "interval": interval,
+            # Multi-tenant Flux impersonates a tenant account unless told otherwise: the platform's own releases
+            # run as the controller's account.
+            "serviceAccountName": "helm-controller",
+            "install": {"createNamespace": True, "crds": "CreateReplace", "remediation": {"retries": 5}},
+            "upgrade": {"crds": "CreateReplace", "remediation": {"retries": 5}},
+            "valuesFrom": [{"kind": "ConfigMap", "name": f"{unit.name}-values", "valuesKey": "values.yaml"}],
+        }
+        if chart.oci:
+            documents.append(
+                _object(
+                    "source.toolkit.fluxcd.io/v1",
+                    "OCIRepository",
+                    unit.name,
+                    {
+                        "interval": interval,
+                        "url": chart.oci_url,
+                        "ref": {"tag": chart.version},
+                        "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"},
+                    },
+                )
+            )
+            release["chartRef"] = {"kind": "OCIRepository", "name": unit.name}
+        else:
+            documents.append(_object("source.toolkit.fluxcd.io/v1", "HelmRepository", unit.name, {"interval": interval, "url": chart.repo}))
+            release["chart"] = {
+                "spec": {
+                    "chart": chart.name,
+                    "version": chart.version,
+                    "sourceRef": {"kind": "HelmRepository", "name": unit.name},
+                    "interval": interval,
+                }
+            }
+        if part.depends_on:
+            release["dependsOn"] = [{"name": name} for name in part.depends_on]
+        documents.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"{unit.name}-values", "namespace": self.namespace},
+                "data": {"values.yaml": dump_one(part.values)},
+            }
+        )
+        documents.append(_object("helm.toolkit.fluxcd.io/v2", "HelmRelease", unit.name, release))
+        if part.manifests:
+            documents.append(
+                _kustomization(
+                    f"{unit.name}-manifests",
+                    {
+                        "interval": interval,
+                        # Until the chart's CRDs exist, the manifests that use them fail and are retried.
+                        "retryInterval": "1m",
+                        "path": platform.layout.manifests_dir(unit.name),
+                        "prune": True,
+                        "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
+                        "serviceAccountName": "kustomize-controller",
+                    },
+                )
+            )
+        return documents
+
+    def _tenant(self, platform: Platform, tenant: Tenant) -> list[Document]:
+        interval, layout = self._interval(platform), platform.layout
+        # A tenant deleted from the spec leaves its objects (and so its data) in the cluster, unless it was
+        # first set to state: absent.
+        deletion = "Delete" if tenant.state == "absent" else "Orphan"
+        base = _kustomization(
+            f"tenant-{tenant.name}",
+            {
+                "interval": interval,
+                "path": layout.tenant_keelson(tenant.name),
+                "prune": True,
+                "deletionPolicy": deletion,
+                "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
+                "serviceAccountName": "kustomize-controller",
+            },
+        )
+        own: Document = {
+            "interval": interval,
+            "path": layout.tenant_apps(tenant.name),
+            "prune": True,
+            "deletionPolicy": deletion,
+            "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
+            # The team's own manifests apply as the tenant's service account: only what it may do, only where.
+            "serviceAccountName": f"tenant-{tenant.name}",
+            "dependsOn": [{"name": f"tenant-{tenant.name}"}],
+        }
+        if len(tenant.namespaces) == 1:
+            own["targetNamespace"] = tenant.namespaces[0]
+        return [base, _kustomization(f"tenant-{tenant.name}-apps", own)]
+
+    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int) -> Tree:
+        layout, repo = platform.layout, platform.spec.gitops.repo
+        instance = {
+            "apiVersion": "fluxcd.controlplane.io/v1",
+            "kind": "FluxInstance",
+            "metadata": {"name": "flux", "namespace": self.namespace},
+            "spec": {
+                "distribution": {"version": CATALOG["components"]["flux_instance"]["distribution"], "registry": "ghcr.io/fluxcd"},
+                "components": ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"],
+                # Multi-tenancy lockdown: no cross-namespace references, and whatever names no service account
+                # runs as the namespace's flux-reconciler (which only tenants' namespaces have).
+                "cluster": {
+                    "type": "kubernetes",
+                    "multitenant": True,
+                    "networkPolicy": True,
+                    "domain": "cluster.local",
+                    "tenantDefaultServiceAccount": FLUX_RECONCILER,
+                },
+                "sync": {
+                    "kind": "GitRepository",
+                    "url": platform.repo_url,
+                    "ref": f"refs/heads/{repo.branch}",
+                    "path": layout.apps_dir,
+                    "pullSecret": DEPLOY_KEY.secret,
+                    "interval": self._interval(platform),
+                },
+            },
+        }
+        tree: Tree = {layout.root_file: [instance]}
+        for part in parts:
+            tree[layout.app_file(part.unit.name)] = self._component(platform, part)
+        for tenant in platform.spec.tenants:
+            tree[layout.app_file(f"tenant-{tenant.name}")] = self._tenant(platform, tenant)
+        return tree
+
+    def tenant_sources(self, platform: Platform, tenant: Tenant) -> list[Document]:
+        """Each extra repository as a GitRepository and a Kustomization of its top folder, in the tenant's first
+        namespace; naming no service account, they run as that namespace's flux-reconciler (the tenant's own
+        rights), so a repository can deploy only what the team could."""
+        home, interval = tenant.namespaces[0], self._interval(platform)
+        documents: list[Document] = []
+        for url in tenant.repos:
+            slug = re.sub(r"[^a-z0-9-]+", "-", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").lower()).strip("-")[:40]
+            name = f"{slug or 'repo'}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+            source = {"interval": interval, "url": url, "ref": {"branch": "main"}}
+            documents.append(
+                {
+                    "apiVersion": "source.toolkit.fluxcd.io/v1",
+                    "kind": "GitRepository",
+                    "metadata": {"name": name, "namespace": home},
+                    "spec": source,
+                }
+            )
+            apply: Document = {"interval": interval, "path": "./", "prune": True, "sourceRef": {"kind": "GitRepository", "name": name}}
+            if len(tenant.namespaces) == 1:
+                apply["targetNamespace"] = home
+            documents.append(
+                {
+                    "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                    "kind": "Kustomization",
+                    "metadata": {"name": name, "namespace": home},
+                    "spec": apply,
+                }
+            )
+        return documents
+
+    def tenant_accounts(self, platform: Platform, tenant: Tenant) -> list[Document]:
+        accounts = [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": f"tenant-{tenant.name}", "namespace": self.namespace}}
+        ]
+        accounts += [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": FLUX_RECONCILER, "namespace": namespace}}
+            for namespace in tenant.namespaces
+        ]
+        return accounts
+
+    def tenant_bindings(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
+        # Flux applies the team's folder as tenant-<name> and the team's own Flux objects as flux-reconciler
+        # (impersonation): admin here, nowhere else.
+        return [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "tenant-flux-reconciler", "namespace": namespace},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": f"tenant-{tenant.name}", "namespace": self.namespace},
+                    {"kind": "ServiceAccount", "name": FLUX_RECONCILER, "namespace": namespace},
+                ],
+            }
+        ]
+
+
+ENGINE: Final = FluxEngine()

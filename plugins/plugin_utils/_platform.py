@@ -1,0 +1,200 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The platform as typed objects: the normalised spec built once into the spec model's dataclasses, with every
+derived name computed here and nowhere else (the OIDC issuer, the repository URL, the tree layout, the enabled
+units and their sync order). Renderers read typed attributes, so mypy checks them."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import posixpath
+from typing import Any, Final, Optional, TypeVar
+
+from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
+from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
+from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, Engine
+from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec
+from ansible_collections.keelson.platform.plugins.plugin_utils._k3s import kube_minor
+from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check import CONFIG_PATH
+
+S = TypeVar("S")
+
+EMBEDDED_REPO_ROOT: Final = "/srv/git"  # where the embedded Git server keeps its bare repositories
+# The repository's own CI files: at its top, outside the platform's folder.
+CI_PATHS: Final = (".github/workflows/validate.yml", ".gitlab-ci.yml", ".keelson/validate.py", CONFIG_PATH)
+
+
+def pod_security_labels(level: str, k3s_version: str) -> dict[str, str]:
+    """A namespace's Pod Security labels: ``level`` enforced, audited and warned, pinned to the cluster's minor."""
+    version = kube_minor(k3s_version)
+    labels = {}
+    for mode in ("enforce", "audit", "warn"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = level
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = version
+    return labels
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Every path of the tree, relative to the repository's top; ``base`` is ``gitops.repo.path``."""
+
+    base: str
+    cluster: str
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(*parts) if self.base == "." else posixpath.join(self.base, *parts)
+
+    @property
+    def root_file(self) -> str:
+        return self.path("clusters", self.cluster, "root.yaml")
+
+    @property
+    def apps_dir(self) -> str:
+        return self.path("clusters", self.cluster, "apps")
+
+    def app_file(self, name: str) -> str:
+        return posixpath.join(self.apps_dir, f"{name}.yaml")
+
+    def component_dir(self, name: str) -> str:
+        return self.path("platform", name)
+
+    def values_file(self, name: str) -> str:
+        return posixpath.join(self.component_dir(name), "values.yaml")
+
+    def manifests_dir(self, name: str) -> str:
+        return posixpath.join(self.component_dir(name), "manifests")
+
+    def manifest_file(self, name: str, document: dict[str, Any]) -> str:
+        return posixpath.join(self.manifests_dir(name), f"{document['kind'].lower()}-{document['metadata']['name']}.yaml")
+
+    def tenant_dir(self, tenant: str) -> str:
+        return self.path("tenants", tenant)
+
+    def tenant_keelson(self, tenant: str) -> str:
+        return posixpath.join(self.tenant_dir(tenant), "keelson")
+
+    def tenant_apps(self, tenant: str) -> str:
+        return posixpath.join(self.tenant_dir(tenant), "apps")
+
+    @property
+    def values_glob(self) -> str:
+        """The chart values files (not Kubernetes manifests)."""
+        return self.values_file("*")
+
+    def owns(self, path: str) -> bool:
+        """Whether ``path`` is in the part of the repository this platform renders (its folder, and the CI)."""
+        return self.base == "." or path in CI_PATHS or path.startswith(self.base.rstrip("/") + "/")
+
+    def tenant_of(self, path: str) -> Optional[str]:
+        """The tenant whose folder holds ``path``, if any."""
+        prefix = self.path("tenants") + "/"
+        if not path.startswith(prefix):
+            return None
+        parts = path[len(prefix) :].split("/")
+        return parts[0] if len(parts) > 1 else None
+
+
+def layout_of(spec: dict[str, Any]) -> Layout:
+    """The layout from a normalised spec, without building the rest."""
+    return Layout(spec["gitops"]["repo"]["path"], spec["name"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    host: str
+    role: str  # server or agent
+    address: str
+
+
+class Platform:
+    """A validated platform: ``spec`` typed, the inventory's nodes, and what is derived from them."""
+
+    def __init__(self, spec: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+        self.spec: PlatformSpec = SPEC.build(spec)
+        self.nodes = tuple(Node(node["host"], node["role"], node["address"]) for node in nodes)
+        # What units are handed. mypy knows this file under two module names (plugins.… as checked, and
+        # ansible_collections.… as the units import it), so it is told this is the latter.
+        self._me: Any = self
+
+    # ---------------------------------------------------------------------------- units
+
+    @functools.cached_property
+    def engine(self) -> Engine[Any]:
+        return ENGINES[self.spec.gitops.engine]
+
+    @property
+    def registered(self) -> tuple[Unit[Any], ...]:
+        """Every unit a platform can have: each engine's controller, then the components."""
+        return (*(engine.controller for engine in ENGINES.values()), *COMPONENTS)
+
+    @functools.cached_property
+    def units(self) -> tuple[Unit[Any], ...]:
+        """The enabled units in sync order: the engine's controller first."""
+        return tuple(unit for unit in self.registered if unit.enabled(self._me))
+
+    def unit(self, name: str) -> Unit[Any]:
+        return next(unit for unit in self.registered if unit.name == name)
+
+    def enabled(self, name: str) -> bool:
+        return any(unit.name == name for unit in self.units)
+
+    def unit_settings(self, unit: Unit[S]) -> S:
+        return unit.settings(self._me)
+
+    def dependencies(self, unit: Unit[Any]) -> tuple[str, ...]:
+        """The enabled components ``unit`` waits for."""
+        return tuple(name for name in unit.dependencies(self._me) if self.enabled(name))
+
+    @functools.cached_property
+    def waves(self) -> dict[str, int]:
+        """Argo CD sync waves from the dependency order: the controller at -1, a component with no (enabled)
+        dependency at 0, any other one wave after the last of its dependencies."""
+        waves: dict[str, int] = {}
+        for unit in self.units:  # dependencies come first in the registry
+            deps = self.dependencies(unit)
+            waves[unit.name] = -1 if unit.controller else (max(waves[name] for name in deps) + 1 if deps else 0)
+        return waves
+
+    @property
+    def tenant_wave(self) -> int:
+        """Tenants' platform folders after every component (their Secrets need the controller, their
+        dashboards Grafana); their own folders one wave later."""
+        return max(self.waves.values()) + 1
+
+    # ---------------------------------------------------------------------------- names
+
+    @functools.cached_property
+    def issuer_url(self) -> Optional[str]:
+        """The OIDC issuer every component trusts; None without Keycloak."""
+        if not self.enabled(_keycloak.UNIT.name):
+            return None
+        return _keycloak.issuer_url(str(_keycloak.UNIT.settings(self._me).host), self.spec.identity.realm)
+
+    @functools.cached_property
+    def repo_url(self) -> str:
+        """The GitOps repository's URL as the cluster reaches it (the embedded one lives on the first server)."""
+        url = self.spec.gitops.repo.url
+        if url != "embedded":
+            return url
+        first = next(node for node in self.nodes if node.role == "server")
+        return f"ssh://git@{first.address}{EMBEDDED_REPO_ROOT}/{self.spec.name}.git"
+
+    @functools.cached_property
+    def layout(self) -> Layout:
+        return Layout(self.spec.gitops.repo.path, self.spec.name)
+
+    @property
+    def kube_minor(self) -> str:
+        return kube_minor(self.spec.cluster.k3s_version)
+
+    def pod_security_labels(self, level: str) -> dict[str, str]:
+        return pod_security_labels(level, self.spec.cluster.k3s_version)
+
+    @property
+    def protect(self) -> dict[str, str]:
+        """Annotations that keep an object from being pruned or deleted by any engine (switching engines keeps
+        the protection)."""
+        return {key: value for engine in ENGINES.values() for key, value in engine.protect.items()}
