@@ -101,7 +101,7 @@ def _refs(node: Any, namespace: str, path: str = "") -> Iterator[tuple[str, str,
                 yield namespace, secret, variable, f"{here}.{variable}"
         elif key == "pullSecret" and isinstance(value, str):
             yield namespace, value, None, here
-        elif key == "existingSecretKey" or key == "existingClientSecretKey":
+        elif key in ("existingSecretKey", "existingClientSecretKey"):
             continue
         else:
             yield from _refs(value, namespace, here)
@@ -163,7 +163,7 @@ def test_the_secret_contract_catches_a_renamed_secret(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("engine", ENGINES)
 def test_tls_secrets_are_issued_by_the_platform_issuer(engine: str) -> None:
     """Ingress certificates are created by cert-manager from the ingress' issuer annotation."""
-    _platform_, _sealed, tree = _platform(engine, "example")
+    *_rest, tree = _platform(engine, "example")
     ingresses = [document for documents in tree.values() for document in documents if document.get("kind") == "Ingress"]
     assert ingresses
     for ingress in ingresses:
@@ -257,7 +257,7 @@ def test_argocd_waves_follow_the_dependencies() -> None:
 
 
 def test_flux_dependencies_name_installed_releases() -> None:
-    _platform_, _sealed, tree = _platform("flux", "example")
+    *_rest, tree = _platform("flux", "example")
     releases = {
         document["metadata"]["name"]: document
         for documents in tree.values()
