@@ -47,6 +47,7 @@ class ActionModule(KeelsonAction):
                 # credentials or key yet; stand-ins show which files the real run would write.
                 values, missing = platform.ensure(backend, spec, check_mode=True)
                 pairs = keys.load(backend)
+                digest_key = keys.load_digest_key(backend)
             finally:
                 backend.close()
             if missing and not check:
@@ -58,12 +59,18 @@ class ActionModule(KeelsonAction):
                 warnings.append(
                     "check mode: credentials or the sealing key do not exist yet; stand-ins show the sealed files a real run would write"
                 )
+            elif digest_key is None:  # an older backend: render as before, opening every value (see _sealing_keys)
+                warnings.append(
+                    "no sealed-value digest key in the secrets backend: every sealed value is opened to compare it, and the tree "
+                    f"records no digests; {_RUN_SECRETS}"
+                )
             existing = _render_files.generated_files(dest, spec["gitops"]["repo"]["path"])
             sealed = _render_files.seal_all(
                 _render.secrets_to_seal(spec, nodes, values),
                 keys.active(pairs)["certificate"],
                 [pair["key"] for pair in pairs],
                 _render_files.sealed_in(existing),
+                digest_key=digest_key,
             )
             files = _render.render(spec, nodes, sealed)
             plan = _render_files.plan(dest, files, spec["gitops"]["repo"]["path"], existing)

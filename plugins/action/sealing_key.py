@@ -13,6 +13,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._problems import 
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import key_secret, pair_from_secret
 from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
 from ansible_collections.keelson.platform.plugins.plugin_utils._action import BACKEND_OPTIONS, KeelsonAction
+from ansible_collections.keelson.platform.plugins.plugin_utils._files import lines_diff
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "state": {"type": "str", "choices": ["present", "rotated", "query", "exported", "restored"], "default": "present"},
@@ -37,8 +38,12 @@ class ActionModule(KeelsonAction):
             try:
                 changed = False
                 before = [pair["id"] for pair in keys.load(backend)]
+                digest_before = keys.load_digest_key(backend) is not None
+                digest_after = digest_before
                 if state == "present":
                     pairs, changed = keys.ensure(backend, check)
+                    _digest_key, digest_created = keys.ensure_digest_key(backend, check)
+                    changed, digest_after = changed or digest_created, True
                 elif state == "rotated":
                     pairs, changed = keys.rotate(backend, check), True
                 elif state == "exported":
@@ -68,9 +73,8 @@ class ActionModule(KeelsonAction):
             secrets=[key_secret(pair, args["namespace"]) for pair in pairs],
         )
         if changed and self._task.diff:
-            result["diff"] = {
-                "before": "\n".join(before) + "\n",
-                "after": "\n".join(result["ids"]) + "\n",
-                "before_header": "sealing key ids",
-            }
+            digest_line = [f"{keys.DIGEST_STORE} (present)"]
+            result["diff"] = lines_diff(
+                before + (digest_line if digest_before else []), result["ids"] + (digest_line if digest_after else []), "sealing key ids"
+            )
         return dict(result)

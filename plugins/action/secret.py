@@ -11,6 +11,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.plugin_utils._action import BACKEND_OPTIONS, KeelsonAction
+from ansible_collections.keelson.platform.plugins.plugin_utils._files import lines_diff
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import KINDS, create
 
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -56,6 +57,5 @@ class ActionModule(KeelsonAction):
             raise AnsibleActionFail(str(error)) from error
         result.update(changed=changed, value=value, backend=backend.path)
         if changed and self._task.diff:
-            after = sorted({*before, name})
-            result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(after) + "\n", "before_header": backend.path}
+            result["diff"] = lines_diff(before, sorted({*before, name}), backend.path)
         return dict(result)

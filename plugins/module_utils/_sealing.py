@@ -8,9 +8,19 @@ Wire format of one value (what kubeseal writes and the controller reads):
 key is encrypted with RSA-OAEP (SHA-256, MGF1-SHA-256) under the scope's label (``namespace/name``,
 ``namespace`` or empty) and the value with AES-256-GCM under that key and a 12-byte zero nonce.
 
-Sealing is randomised, so re-sealing every run would change Git every run. With the private keys at hand,
-:func:`seal` unseals the previous manifest and keeps each value's ciphertext when its plaintext, scope and key
-are unchanged; only what changed is sealed again.
+Sealing is randomised, so re-sealing every run would change Git every run. :func:`seal` keeps each value's
+ciphertext when its plaintext, scope and sealing key are unchanged; only what changed is sealed again. It
+recognises an unchanged value in one of two ways:
+
+- by its *digest*: with a digest key (32 random bytes kept in the secrets backend, never in Git), each value's
+  ciphertext is recorded beside an HMAC-SHA256 over (sealing key id, scope label, data key, plaintext,
+  ciphertext), in the SealedSecret's own ``metadata.annotations`` (the controller copies only
+  ``spec.template.metadata`` into the Secret). A matching digest proves, without any RSA operation, that this
+  ciphertext was sealed from this plaintext under the active key; a digest made with the same digest key that
+  does not match means the value changed. The digest is keyed and covers the random ciphertext, so it is never
+  a bare hash of the plaintext and equal values do not look equal.
+- by unsealing: where there is no digest, or it was made with another digest key (a tree from before digests,
+  a new digest key), the private key opens the previous value and compares (old trees keep working).
 """
 
 from __future__ import annotations
@@ -20,6 +30,8 @@ import binascii
 import datetime
 import functools
 import hashlib
+import hmac
+import json
 import os
 import re
 import struct
@@ -48,6 +60,10 @@ KEY_LABEL: Final = "sealedsecrets.bitnami.com/sealed-secrets-key"
 KEY_SIZE: Final = 4096
 KEY_TTL_DAYS: Final = 3650  # the controller's default: 10 years
 KEY_CN: Final = "sealed-secret"
+DIGESTS_ANNOTATION: Final = "keelson.dev/sealed-digests"
+DIGEST_KEY_ANNOTATION: Final = "keelson.dev/sealed-digest-key"
+DIGEST_KEY_BYTES: Final = 32
+_DIGEST_CONTEXT: Final = b"keelson sealed value digest v1"
 _NONCE: Final = b"\0" * 12
 _DNS_SUBDOMAIN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -148,6 +164,59 @@ def key_id(public_key: Any) -> str:
     return hashlib.sha256(der).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=64)
+def certificate_id(pem: str) -> str:
+    """:func:`key_id` of a sealing certificate's public key. (Once per process and certificate.)"""
+    return key_id(load_certificate(pem).public_key())
+
+
+# ------------------------------------------------------------------------------------------ digests
+
+
+def generate_digest_key() -> str:
+    """A new digest key, as the backend stores it: 32 random bytes, base64."""
+    return base64.b64encode(os.urandom(DIGEST_KEY_BYTES)).decode()
+
+
+def parse_digest_key(text: str) -> bytes:
+    """The digest key from its stored form; an entry that is not 32 bytes of base64 is an error, not a guess."""
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != DIGEST_KEY_BYTES:
+        raise SealingError(f"the sealed-value digest key in the secrets backend is not {DIGEST_KEY_BYTES} bytes of base64")
+    return key
+
+
+def digest_key_id(digest_key: bytes) -> str:
+    """Which digest key made a digest: an HMAC of a constant under it (says nothing about the key)."""
+    return hmac.new(digest_key, _DIGEST_CONTEXT + b" key id", hashlib.sha256).hexdigest()[:16]
+
+
+def value_digest(digest_key: bytes, sealing_key_id: str, oaep_label: bytes, data_key: str, plaintext: bytes, ciphertext: str) -> str:  # noqa: PLR0917 - the fields one digest binds
+    """HMAC-SHA256 binding one ciphertext to its plaintext, scope label, data key and sealing key."""
+    parts = (_DIGEST_CONTEXT, sealing_key_id.encode(), oaep_label, data_key.encode(), plaintext, ciphertext.encode())
+    message = b"".join(struct.pack(">I", len(part)) + part for part in parts)
+    return hmac.new(digest_key, message, hashlib.sha256).hexdigest()
+
+
+def recorded_digests(manifest_: Optional[dict[str, Any]], digest_key: Optional[bytes]) -> dict[str, str]:
+    """Data key -> digest recorded on a previous SealedSecret, when ``digest_key`` made them ({} otherwise)."""
+    if not manifest_ or digest_key is None:
+        return {}
+    annotations = (manifest_.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(DIGEST_KEY_ANNOTATION) != digest_key_id(digest_key):
+        return {}
+    try:
+        digests = json.loads(str(annotations.get(DIGESTS_ANNOTATION, "")))
+    except ValueError:
+        return {}
+    if not isinstance(digests, dict):
+        return {}
+    return {str(key): value for key, value in digests.items() if isinstance(value, str)}
+
+
 # ------------------------------------------------------------------------------------------ sealing
 
 
@@ -171,35 +240,63 @@ def seal(
     annotations: Optional[dict[str, str]] = None,
     previous: Optional[dict[str, Any]] = None,
     private_keys: Optional[list[str]] = None,
+    digest_key: Optional[bytes] = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """A complete SealedSecret, and the data keys whose ciphertext is new (added or changed).
 
-    A value of ``previous`` is kept when a private key of the *sealing certificate* opens it with the same
-    scope and yields the same plaintext; so rotating the key re-seals everything with the new one.
+    A value of ``previous`` is kept when it was sealed with the *sealing certificate*'s key, with the same
+    scope, from the same plaintext: proven by its digest when ``digest_key`` made one, else by opening it with
+    that key's private key (one of ``private_keys``). So rotating the key re-seals everything with the new one.
+    With ``digest_key``, the result records a digest of every value.
     """
     check_names(name, namespace, scope, list(data))
-    cert = load_certificate(certificate)
-    public_key = cert.public_key()
+    public_key = load_certificate(certificate).public_key()
+    sealing_id = certificate_id(certificate)
     oaep_label = label(scope, namespace, name)
-    opener = None
-    for pem in private_keys or []:
-        key = load_private_key(pem)
-        if key_id(key.public_key()) == key_id(public_key):
-            opener = key
-    old = {}
+    old: dict[str, str] = {}
     if previous and _scope_of(previous) == scope:
         old = dict((previous.get("spec") or {}).get("encryptedData") or {})
+    recorded = recorded_digests(previous, digest_key) if old else {}
+    openers: list[Any] = []  # the sealing key's private key, loaded only when a value has no usable digest
+
+    def opened(value: str) -> Optional[bytes]:
+        if not openers:
+            matching = [key for key in map(load_private_key, private_keys or []) if key_id(key.public_key()) == sealing_id]
+            openers.append(matching[-1] if matching else None)
+        return None if openers[0] is None else decrypt_value(openers[0], value, oaep_label)
+
     encrypted: dict[str, str] = {}
+    digests: dict[str, str] = {}
     changed: list[str] = []
     for key_name in sorted(data):
         plaintext = data[key_name].encode()
         kept = old.get(key_name)
-        if kept is not None and opener is not None and decrypt_value(opener, kept, oaep_label) == plaintext:
+        if kept is not None and key_name in recorded:
+            # A digest made with this digest key decides alone: it matches only this plaintext, label and key.
+            keep = digest_key is not None and hmac.compare_digest(
+                recorded[key_name], value_digest(digest_key, sealing_id, oaep_label, key_name, plaintext, kept)
+            )
+        else:
+            keep = kept is not None and opened(kept) == plaintext
+        if keep and kept is not None:
             encrypted[key_name] = kept
         else:
             encrypted[key_name] = encrypt_value(public_key, plaintext, oaep_label)
             changed.append(key_name)
-    return manifest(name, namespace, encrypted, scope, secret_type, labels or {}, annotations or {}), changed
+        if digest_key is not None:
+            digests[key_name] = value_digest(digest_key, sealing_id, oaep_label, key_name, plaintext, encrypted[key_name])
+    result = manifest(name, namespace, encrypted, scope, secret_type, labels or {}, annotations or {})
+    if digest_key is not None:
+        record_digests(result, digests, digest_key_id(digest_key))
+    return result, changed
+
+
+def record_digests(manifest_: dict[str, Any], digests: dict[str, str], digest_key_id_: str) -> None:
+    """Put the values' digests on the SealedSecret's own metadata (never on the Secret's template)."""
+    annotations = dict(manifest_["metadata"].get("annotations") or {})
+    annotations[DIGESTS_ANNOTATION] = json.dumps(digests, sort_keys=True, separators=(",", ":"))
+    annotations[DIGEST_KEY_ANNOTATION] = digest_key_id_
+    manifest_["metadata"]["annotations"] = dict(sorted(annotations.items()))
 
 
 def manifest(  # noqa: PLR0917 - the fields of one manifest

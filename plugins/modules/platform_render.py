@@ -20,6 +20,10 @@ description:
     (or a Flux service account) limited to its namespaces, and its sealed credentials.
   - Credentials come from the secrets backend and are sealed with the platform's sealing key; values already
     sealed in O(dest) keep their ciphertext while they do not change, so a re-render is byte-identical.
+  - Each SealedSecret records, in its own C(metadata.annotations) (C(keelson.dev/sealed-digests),
+    C(keelson.dev/sealed-digest-key)), an HMAC-SHA256 of each value under the backend's digest key, never a bare
+    hash of it; a re-render recognises an unchanged value by it without opening the value. Without the digest key
+    (a backend from an older keelson) it opens every value instead, records no digests, and warns.
   - Each generated file starts with a header naming keelson and a checksum of the rest. keelson writes a file
     only when its content changes, removes the files it generated earlier and no longer renders, and never
     touches a file without its header. A path it must write that holds such a file is an error, reported before

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import tempfile
 from typing import Any, Optional
 
 import yaml
@@ -21,6 +20,7 @@ import yaml
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import seal
 from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
+from ansible_collections.keelson.platform.plugins.plugin_utils._files import diff, write_atomic
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Layout
 from ansible_collections.keelson.platform.plugins.plugin_utils._render import SecretToSeal
 
@@ -42,17 +42,15 @@ class Plan:
 
     def diffs(self) -> list[dict[str, str]]:
         """One Ansible diff per file (paths relative to the destination)."""
-        result = []
-        for path in sorted({*self.write, *self.remove}):
-            result.append(
-                {
-                    "before_header": path if path in self.before else "/dev/null",
-                    "after_header": path if path in self.write else "/dev/null",
-                    "before": self.before.get(path, ""),
-                    "after": self.write.get(path, ""),
-                }
+        return [
+            diff(
+                self.before.get(path, ""),
+                self.write.get(path, ""),
+                path if path in self.before else "/dev/null",
+                path if path in self.write else "/dev/null",
             )
-        return result
+            for path in sorted({*self.write, *self.remove})
+        ]
 
 
 def generated_files(dest: str, platform_dir: str) -> dict[str, str]:
@@ -85,8 +83,14 @@ def seal_all(
     certificate: str,
     private_keys: list[str],
     previous: dict[tuple[str, str], dict[str, Any]],
+    *,
+    digest_key: Optional[bytes] = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every Secret sealed, keeping the ciphertext of each value the tree already holds unchanged."""
+    """Every Secret sealed, keeping the ciphertext of each value the tree already holds unchanged.
+
+    With ``digest_key`` (the backend's sealed-value digest key) an unchanged value is recognised by the digest
+    recorded beside it, without opening it, and every SealedSecret records its values' digests; without, or
+    where a digest is missing or was made with another key, the previous value is opened and compared."""
     sealed = {}
     for (namespace, name), secret in sorted(secrets.items()):
         manifest, _changed = seal(
@@ -97,6 +101,7 @@ def seal_all(
             labels=secret.labels,
             previous=previous.get((namespace, name)),
             private_keys=private_keys,
+            digest_key=digest_key,
         )
         sealed[(namespace, name)] = manifest
     return sealed
@@ -119,25 +124,10 @@ def plan(dest: str, files: dict[str, str], platform_dir: str, existing: Optional
     return Plan(write, remove, sorted(path for path in files if path not in write), before)
 
 
-def _write(path: str, text: str) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".keelson-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def apply(dest: str, plan_: Plan) -> None:
     """Write and remove as planned; folders left empty by a removal go too."""
     for path, text in sorted(plan_.write.items()):
-        _write(os.path.join(dest, path), text)
+        write_atomic(os.path.join(dest, path), text, mode=0o644)
     for path in plan_.remove:
         os.unlink(os.path.join(dest, path))
         folder = posixpath.dirname(path)

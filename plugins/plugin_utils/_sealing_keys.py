@@ -5,6 +5,12 @@
 
 All pairs stay for unsealing; the newest is the active one that seals. They live as one JSON document under
 the backend name ``sealed-secrets-keys``; a backup bundle is the same list, ansible-vault encrypted.
+
+Beside them, ``sealed-secrets-digest-key`` holds the key of the sealed values' digests (32 random bytes,
+base64): with it, a render recognises an unchanged value without opening it. It is not in the backup bundle:
+without it (lost, or not created yet) a render opens every value to compare it, as before, and records no
+digests; the next run of the secrets playbook creates a new one, and the render after that records digests
+made with it (an annotation-only change of every SealedSecret, ciphertext untouched).
 """
 
 from __future__ import annotations
@@ -14,10 +20,18 @@ from typing import Any, Callable, Final, Optional
 
 import yaml
 
-from ansible_collections.keelson.platform.plugins.module_utils._sealing import SealingError, check_key_pair, generate_key_pair
-from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import Backend, write_private
+from ansible_collections.keelson.platform.plugins.module_utils._sealing import (
+    SealingError,
+    check_key_pair,
+    generate_digest_key,
+    generate_key_pair,
+    parse_digest_key,
+)
+from ansible_collections.keelson.platform.plugins.plugin_utils._files import write_atomic
+from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import Backend
 
 STORE: Final = "sealed-secrets-keys"
+DIGEST_STORE: Final = "sealed-secrets-digest-key"
 BUNDLE_KIND: Final = "keelson-sealing-keys"
 
 
@@ -77,10 +91,22 @@ def rotate(backend: Backend, check_mode: bool, generate: Callable[[], dict[str, 
     return _ordered(pairs)
 
 
+def load_digest_key(backend: Backend) -> Optional[bytes]:
+    """The sealed values' digest key, or None when the backend has none (read only)."""
+    text = backend.get(DIGEST_STORE)
+    return None if text is None else parse_digest_key(text)
+
+
+def ensure_digest_key(backend: Backend, check_mode: bool, generate: Callable[[], str] = generate_digest_key) -> tuple[bytes, bool]:
+    """The digest key, generated and stored once when there is none; and whether it was created now."""
+    text, created = backend.get_or_create(DIGEST_STORE, generate, check_mode=check_mode)
+    return parse_digest_key(text), created
+
+
 def write_bundle(path: str, pairs: list[dict[str, str]], platform: str, encrypt: Callable[[bytes], bytes]) -> None:
     """An ansible-vault encrypted bundle of every pair, mode 0600, written atomically."""
     document = {"kind": BUNDLE_KIND, "platform": platform, "keys": _ordered(pairs)}
-    write_private(path, encrypt(yaml.safe_dump(document, sort_keys=True).encode()))
+    write_atomic(path, encrypt(yaml.safe_dump(document, sort_keys=True).encode()), mode=0o600, sync=True)
 
 
 def read_bundle(path: str, decrypt: Callable[[bytes], bytes], platform: Optional[str] = None) -> list[dict[str, str]]:

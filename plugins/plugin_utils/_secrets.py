@@ -24,6 +24,7 @@ from typing import Any, Callable, Final, Optional, Protocol
 import yaml
 
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
+from ansible_collections.keelson.platform.plugins.plugin_utils._files import write_atomic
 
 ALPHABETS: Final[dict[str, str]] = {
     "alnum": string.ascii_letters + string.digits,
@@ -46,20 +47,6 @@ def generate(length: int, alphabet: str = "alnum") -> str:
         raise SecretsError(f"a generated secret must be 16 to 4096 characters long (got {length})")
     chars = ALPHABETS[alphabet]
     return "".join(secrets.choice(chars) for _index in range(length))
-
-
-def write_private(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` readable by its owner only (0600), atomically: a reader sees old or new."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=".keelson-", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
 
 
 def check_name(name: str) -> None:
@@ -117,7 +104,7 @@ class VaultFileBackend:
 
     def _save(self, values: dict[str, str]) -> None:
         plaintext = yaml.safe_dump(dict(sorted(values.items())), default_flow_style=False).encode()
-        write_private(self.path, self._encrypt(plaintext))
+        write_atomic(self.path, self._encrypt(plaintext), mode=0o600, sync=True)
 
     def close(self) -> None:
         """Nothing to release: the file is read and written whole on every call."""

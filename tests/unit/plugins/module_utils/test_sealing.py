@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +197,132 @@ def test_reseals_without_keys_after_rotation_and_on_scope_change(pair: dict[str,
     assert changed == ["a"]
 
 
+# ------------------------------------------------------------------------------------------ digests
+
+DIGEST_KEY = bytes(range(32))
+
+
+class Opened:
+    """Counts the RSA private-key work :func:`seal` does (loading a private key, opening a value)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        for name in ("decrypt_value", "load_private_key"):
+            real = getattr(sealing, name)
+            monkeypatch.setattr(sealing, name, self._counting(real))
+
+    def _counting(self, real: Any) -> Any:
+        def counted(*args: Any) -> Any:
+            self.calls += 1
+            return real(*args)
+
+        return counted
+
+
+def _seal(pair: dict[str, str], data: dict[str, str], previous: Any = None, digest_key: Any = DIGEST_KEY, **more: Any) -> Any:
+    return sealing.seal(
+        name="s",
+        namespace="ns",
+        data=data,
+        certificate=pair["certificate"],
+        previous=previous,
+        private_keys=[pair["key"]],
+        digest_key=digest_key,
+        **more,
+    )
+
+
+def test_digests_keep_unchanged_values_without_rsa_and_reseal_changed_ones(pair: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = {"a": "one", "b": "two"}
+    first, _changed = _seal(pair, data)
+    annotations = first["metadata"]["annotations"]
+    assert set(json.loads(annotations[sealing.DIGESTS_ANNOTATION])) == {"a", "b"}
+    assert annotations[sealing.DIGEST_KEY_ANNOTATION] == sealing.digest_key_id(DIGEST_KEY)
+    assert "annotations" not in first["spec"]["template"]["metadata"]  # never copied into the Secret
+    opened = Opened(monkeypatch)
+    again, changed = _seal(pair, data, first)
+    assert again == first and changed == []
+    edited, changed = _seal(pair, {**data, "b": "TWO"}, first)
+    assert opened.calls == 0  # neither the unchanged value nor the changed one needed the private key
+    assert changed == ["b"]
+    assert edited["spec"]["encryptedData"]["a"] == first["spec"]["encryptedData"]["a"]
+    assert edited["spec"]["encryptedData"]["b"] != first["spec"]["encryptedData"]["b"]
+    monkeypatch.undo()
+    assert sealing.unseal(edited, [pair["key"]]) == {"a": "one", "b": "TWO"}
+    assert edited["metadata"]["annotations"] != first["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("case", ["no digests (an older tree)", "another digest key", "no digest key", "digest of another ciphertext"])
+def test_without_a_usable_digest_values_are_opened_and_kept(pair: dict[str, str], monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    data = {"a": "one"}
+    previous, _changed = _seal(pair, data, digest_key=bytes(32) if case == "another digest key" else DIGEST_KEY)
+    digest_key: Any = DIGEST_KEY
+    if case == "no digests (an older tree)":
+        previous, _changed = _seal(pair, data, digest_key=None)
+    elif case == "no digest key":
+        digest_key = None
+    elif case == "digest of another ciphertext":  # a hand edit swaps in another sealing of the same value
+        other, _changed = _seal(pair, data, digest_key=None)
+        previous["spec"]["encryptedData"] = other["spec"]["encryptedData"]
+    opened = Opened(monkeypatch)
+    kept, changed = _seal(pair, data, previous, digest_key=digest_key)
+    if case == "digest of another ciphertext":
+        # The digest with this key decides: it does not cover that ciphertext, so the value is sealed anew.
+        assert changed == ["a"] and opened.calls == 0
+        return
+    assert changed == [] and opened.calls > 0
+    assert kept["spec"]["encryptedData"] == previous["spec"]["encryptedData"]
+    if digest_key is None:
+        assert sealing.DIGESTS_ANNOTATION not in kept["metadata"].get("annotations", {})
+    else:  # the digests are now made with the current key
+        assert sealing.recorded_digests(kept, DIGEST_KEY).keys() == {"a"}
+
+
+def test_a_wrong_digest_key_never_keeps_a_changed_value(pair: dict[str, str]) -> None:
+    previous, _changed = _seal(pair, {"a": "one"}, digest_key=bytes(32))
+    changed_value, changed = _seal(pair, {"a": "two"}, previous)
+    assert changed == ["a"] and sealing.unseal(changed_value, [pair["key"]]) == {"a": "two"}
+
+
+def test_digests_follow_the_sealing_key_and_the_scope(pair: dict[str, str], other_pair: dict[str, str]) -> None:
+    first, _changed = _seal(pair, {"a": "one"})
+    rotated, changed = sealing.seal(
+        name="s",
+        namespace="ns",
+        data={"a": "one"},
+        certificate=other_pair["certificate"],
+        previous=first,
+        private_keys=[pair["key"], other_pair["key"]],
+        digest_key=DIGEST_KEY,
+    )
+    assert changed == ["a"] and sealing.unseal(rotated, [other_pair["key"]]) == {"a": "one"}
+    _renamed, changed = sealing.seal(
+        name="t", namespace="ns", data={"a": "one"}, certificate=pair["certificate"], previous=first, digest_key=DIGEST_KEY
+    )
+    assert changed == ["a"]
+
+
+def test_a_digest_is_keyed_never_a_bare_hash_and_holds_no_plaintext(pair: dict[str, str]) -> None:
+    value = "PLAINTEXT-secret-0123456789"
+    manifest, _changed = _seal(pair, {"a": value, "b": value})
+    digests = json.loads(manifest["metadata"]["annotations"][sealing.DIGESTS_ANNOTATION])
+    bare = {hashlib.new(name, value.encode()).hexdigest() for name in ("sha256", "sha512", "sha1", "md5", "sha3_256", "blake2b")}
+    assert not bare & set(digests.values())
+    assert digests["a"] != digests["b"]  # equal values do not look equal
+    text = yaml.safe_dump(manifest)
+    assert value not in text and base64.b64encode(value.encode()).decode() not in text
+    assert DIGEST_KEY.hex() not in text and base64.b64encode(DIGEST_KEY).decode() not in text
+    again, _changed = _seal(pair, {"a": value, "b": value}, digest_key=bytes(32))
+    assert json.loads(again["metadata"]["annotations"][sealing.DIGESTS_ANNOTATION])["a"] != digests["a"]
+
+
+@pytest.mark.parametrize("text", ["", "not base64!", base64.b64encode(b"short").decode()])
+def test_a_malformed_digest_key_is_an_error(text: str) -> None:
+    with pytest.raises(sealing.SealingError, match="not 32 bytes of base64"):
+        sealing.parse_digest_key(text)
+    assert sealing.parse_digest_key(sealing.generate_digest_key()) != sealing.parse_digest_key(sealing.generate_digest_key())
+
+
 BAD = [
     ({"certificate": "not a certificate"}, "the certificate is not a PEM X.509 certificate"),
     ({"scope": "everywhere"}, "scope must be one of strict, namespace-wide, cluster-wide (got 'everywhere')"),
@@ -272,5 +400,7 @@ def test_sealed_secret_matches_the_crd(pair: dict[str, str], shared_data: Path) 
             scope=scope,
             labels={"x": "y"},
             annotations={"p": "q"},
+            digest_key=DIGEST_KEY,
         )
         jsonschema.validate(manifest, schema)
+        assert sealing.DIGESTS_ANNOTATION in manifest["metadata"]["annotations"]

@@ -5,7 +5,8 @@
 
 Real sealing is randomised (RSA-OAEP with a fresh session key), so a golden file cannot hold real
 ciphertext. ``double_sealed`` stands in for it: a SealedSecret of the real shape whose "ciphertext" is a
-SHA-256 of (namespace, name, key, value), never the value itself. It proves nothing about sealing; the
+SHA-256 of (namespace, name, key, value), never the value itself, with digest annotations of the real shape
+whose digests are derived from that stand-in ciphertext. It proves nothing about sealing; the
 sealing itself is tested with real keys in test_sealing.py, test_render_files.py and test_platform_render.py.
 """
 
@@ -23,7 +24,7 @@ from ansible.vars.manager import VariableManager
 
 from ansible_collections.keelson.platform.plugins.filter.cluster_inventory import cluster_inventory
 from ansible_collections.keelson.platform.plugins.module_utils._engines import Part
-from ansible_collections.keelson.platform.plugins.module_utils._sealing import manifest
+from ansible_collections.keelson.platform.plugins.module_utils._sealing import manifest, record_digests
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render
@@ -60,6 +61,8 @@ def double_sealed(spec: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[tup
     for (namespace, name), secret in _render.secrets_to_seal(spec, nodes, fake_values(spec)).items():
         encrypted = {key: hashlib.sha256(f"{namespace}/{name}/{key}/{value}".encode()).hexdigest() for key, value in secret.data.items()}
         sealed[(namespace, name)] = manifest(name, namespace, encrypted, "strict", "Opaque", secret.labels, {})
+        digests = {key: hashlib.sha256(f"digest/{ciphertext}".encode()).hexdigest() for key, ciphertext in encrypted.items()}
+        record_digests(sealed[(namespace, name)], digests, "test-double-key")
     return sealed
 
 

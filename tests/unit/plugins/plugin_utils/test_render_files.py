@@ -7,9 +7,12 @@ that keeps the ciphertext of unchanged values (real keys)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from ansible_collections.keelson.platform.plugins.module_utils import _sealing
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import generate_key_pair, unseal
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render_files as files
 from ansible_collections.keelson.platform.plugins.plugin_utils._render import SecretToSeal
@@ -106,3 +109,27 @@ def test_sealed_secrets_are_found_in_existing_files() -> None:
     )
     found = files.sealed_in({"x.yaml": text, "broken.yaml": with_header("a: [\n"), "r.md": "no"})
     assert list(found) == [("n", "s")]
+
+
+def _on_disk(sealed: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """What the next render reads back: the manifests through YAML text, as the tree holds them."""
+    tree = {f"{namespace}/{name}.yaml": with_header("---\n" + yaml.safe_dump(manifest)) for (namespace, name), manifest in sealed.items()}
+    return files.sealed_in(tree)
+
+
+def test_with_a_digest_key_an_unchanged_tree_is_resealed_without_any_private_key_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair, digest_key = generate_key_pair(), bytes(range(32))
+    secrets = {
+        ("minio", "minio-root"): SecretToSeal({"rootUser": "root", "rootPassword": "one"}),
+        ("team", "s3-credentials"): SecretToSeal({"AWS_SECRET_ACCESS_KEY": "two"}, {"a": "b"}),
+    }
+    first = files.seal_all(secrets, pair["certificate"], [pair["key"]], {}, digest_key=digest_key)
+    calls: list[str] = []
+    for name in ("decrypt_value", "load_private_key"):
+        real = getattr(_sealing, name)
+        monkeypatch.setattr(_sealing, name, lambda *args, real=real, name=name: calls.append(name) or real(*args))
+    again = files.seal_all(secrets, pair["certificate"], [pair["key"]], _on_disk(first), digest_key=digest_key)
+    assert again == first and calls == []
+    # Without the digest key (an older backend) the same tree is opened and its ciphertext kept all the same.
+    fallback = files.seal_all(secrets, pair["certificate"], [pair["key"]], _on_disk(first))
+    assert calls and [m["spec"]["encryptedData"] for m in fallback.values()] == [m["spec"]["encryptedData"] for m in first.values()]

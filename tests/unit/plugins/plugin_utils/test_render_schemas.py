@@ -288,3 +288,58 @@ def test_the_values_check_catches_a_misspelt_key(shared_data: Path) -> None:
 def test_stand_in_values_never_leak_into_values_files() -> None:
     files = render_example("argocd")
     assert not any("PLAINTEXT-" in text for path, text in files.items() if path.endswith("values.yaml"))
+
+
+def _mutations(document: Any, path: tuple[Any, ...] = ()) -> Any:
+    """Broken copies of a document: each field in turn given a wrong type or an odd string, removed, or joined
+    by a typo."""
+    if isinstance(document, dict):
+        yield (*path, "~typo"), "unknown field"
+        for key, value in document.items():
+            yield (*path, key), 12345 if isinstance(value, str) else "not-a-" + type(value).__name__
+            yield (*path, key), "~Not An Enum Value~"
+            yield (*path, key), _REMOVE
+            yield from _mutations(value, (*path, key))
+    elif isinstance(document, list) and document:
+        yield (*path, 0), None
+        yield from _mutations(document[0], (*path, 0))
+
+
+_REMOVE = object()
+
+
+def _with(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    copied = copy.deepcopy(document)
+    node = copied
+    for part in path[:-1]:
+        node = node[part]
+    if value is _REMOVE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return copied
+
+
+def test_the_quick_check_passes_only_what_jsonschema_passes(shared_data: Path) -> None:
+    """validate_document trusts the quick check when it says valid; it must never say so wrongly."""
+    validators = _tree_check.Validators(K8S, _crd_schemas(shared_data))
+    kinds: dict[tuple[str, str], Any] = {}
+    for engine in ("argocd", "flux"):
+        files = render_example(engine)
+        for path, text in files.items():
+            if path.endswith(".yaml") and not path.endswith("values.yaml") and not path.startswith((".github", ".keelson")):
+                for document in yaml.safe_load_all(text):
+                    if isinstance(document, dict) and "kind" in document:
+                        kinds.setdefault((document["apiVersion"], document["kind"]), document)
+    verdicts = {True: 0, False: 0}
+    for (api_version, kind), document in sorted(kinds.items()):
+        validator = validators.validator(api_version, kind)
+        quick = validators.quick(api_version, kind)
+        assert quick is not None, f"{kind} {api_version}: no quick check (a keyword it does not know?)"
+        for where, value in [((), None), *_mutations(document)]:
+            broken = document if not where else _with(document, where, value)
+            passed = bool(quick(broken))
+            if passed:
+                assert not list(validator.iter_errors(broken)), f"{kind}: the quick check passed {where} = {value!r}"
+            verdicts[passed] += 1
+    assert verdicts[True] >= len(kinds) and verdicts[False] > 300, verdicts  # it passes the tree and rejects much

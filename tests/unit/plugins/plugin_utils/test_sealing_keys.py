@@ -76,3 +76,16 @@ def test_bundle_of_another_platform_or_not_encrypted_is_refused(tmp_path: Path) 
 def test_merge_keeps_one_record_per_key() -> None:
     merged = keys.merge([_PAIRS[0]], [_PAIRS[0], _PAIRS[1]])
     assert sorted(pair["id"] for pair in merged) == sorted([_PAIRS[0]["id"], _PAIRS[1]["id"]])
+
+
+def test_the_digest_key_is_created_once_and_check_mode_stores_nothing(file_backend: VaultFileBackend) -> None:
+    assert keys.load_digest_key(file_backend) is None
+    preview, created = keys.ensure_digest_key(file_backend, True)
+    assert created and len(preview) == 32 and keys.load_digest_key(file_backend) is None
+    key, created = keys.ensure_digest_key(file_backend, False)
+    assert created and keys.load_digest_key(file_backend) == key
+    again, created = keys.ensure_digest_key(file_backend, False)
+    assert again == key and not created
+    file_backend.put(keys.DIGEST_STORE, "garbage")
+    with pytest.raises(sealing.SealingError, match="digest key"):
+        keys.load_digest_key(file_backend)
