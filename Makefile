@@ -42,7 +42,10 @@ setup: $(STAMP) $(COMPAT_STAMP) $(LINK)
 	@pip_version=$$(grep -o "pip='[0-9.]*'" $(ANSIBLE_TEST_REQS) | grep -o "[0-9][0-9.]*[0-9]"); \
 	target="$$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py"; \
 	cmp -s tools/ansible-test-get-pip.py "$$target" || { mkdir -p "$$(dirname "$$target")"; cp tools/ansible-test-get-pip.py "$$target"; }
-	@echo "keelson: tool chain ready ($$($(BIN)/ansible --version | head -n 1)); source $(BIN)/activate to use it directly"
+	@# All of ansible --version first, then its first line: `| head -n 1` would close the pipe under ansible
+	@# (a Broken pipe traceback), while a failing ansible still stops make here.
+	@version=$$($(BIN)/ansible --version); \
+	echo "keelson: tool chain ready ($${version%%$$'\n'*}); source $(BIN)/activate to use it directly"
 
 $(STAMP): requirements/requirements.txt requirements/constraints.txt tools/find-python
 	@python=$$(tools/find-python); \

@@ -1,14 +1,18 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters the k3s roles build their files with (the logic lives in module_utils/_k3s.py)."""
+"""Filters the k3s roles build their files with (the logic lives in plugin_utils/_k3s.py), and the sysctls a
+host needs (module_utils/_preflight.py owns the list)."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any, Callable
 
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.keelson.platform.plugins.module_utils._data import plain
+from ansible_collections.keelson.platform.plugins.module_utils._preflight import sysctls_for
 from ansible_collections.keelson.platform.plugins.plugin_utils import _k3s
 
 
@@ -26,6 +30,13 @@ def _audit_policy(_input: Any = None) -> dict[str, Any]:
     return _k3s.audit_policy()
 
 
+def _sysctls(hardening: Any) -> dict[str, str]:
+    """``cluster.hardening | keelson.platform.k3s_sysctls``: name -> value of every sysctl a host needs."""
+    if not isinstance(hardening, bool):
+        raise AnsibleFilterError(f"k3s_sysctls takes cluster.hardening (true or false), not {hardening!r}")
+    return sysctls_for(hardening)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
         functions: dict[str, Callable[..., Any]] = {
@@ -40,5 +51,6 @@ class FilterModule:
             "k3s_api_url": _k3s.api_url,
             "k3s_join_diagnosis": _k3s.diagnose_join,
             "k3s_registry_ca_path": _k3s.registry_ca_path,
+            "k3s_sysctls": _sysctls,
         }
         return {name: _on_plain_data(function) for name, function in functions.items()}

@@ -24,7 +24,10 @@ SUPPORTED_OS: Final[dict[str, tuple[str, ...]]] = {
     "almalinux": ("8", "9", "10"),
 }
 SUPPORTED_ARCH: Final = ("amd64", "arm64")
-# Sysctls k3s needs on every node (prereq sets them; on a container host its parent must).
+# The one list of the sysctls a host needs (docs/hosts.md shows it): preflight_info measures them,
+# preflight_report judges them, the prereq role sets them through the keelson.platform.k3s_sysctls filter (on a
+# container host its parent must), and the molecule test hosts get the net.* ones at create time.
+# These k3s needs on every node.
 REQUIRED_SYSCTLS: Final[dict[str, str]] = {
     "net.ipv4.ip_forward": "1",
     "net.bridge.bridge-nf-call-iptables": "1",
@@ -69,6 +72,7 @@ def ports_for(role: str) -> list[dict[str, Any]]:
 
 
 def sysctls_for(hardening: bool) -> dict[str, str]:
+    """The sysctls (name -> value) a host needs: k3s' own, and the CIS kubelet ones when hardening is on."""
     return {**REQUIRED_SYSCTLS, **(HARDENING_SYSCTLS if hardening else {})}
 
 

@@ -1,7 +1,8 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""docs/spec.md stays in step with the spec model, and its examples are valid specs."""
+"""docs/spec.md stays in step with the spec model, and its examples are valid specs; docs/hosts.md lists the
+sysctls keelson sets."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from types import ModuleType
 import pytest
 import yaml
 
+from ansible_collections.keelson.platform.plugins.module_utils._preflight import sysctls_for
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import NODE, SPEC
 
@@ -46,3 +48,10 @@ def test_spec_examples_in_docs_are_valid(repo: Path, page: str) -> None:
     assert examples, f"{page} shows no keelson_platform example"
     for block in examples:
         validate_platform(yaml.safe_load(block)["keelson_platform"])
+
+
+def test_hosts_page_lists_the_sysctls_keelson_sets(repo: Path) -> None:
+    page = (repo / "docs" / "hosts.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z0-9_.-]+)` \| `([^`]*)` \| (always|`cluster\.hardening`)", page, re.MULTILINE)
+    assert {name: value for name, value, _ in rows} == sysctls_for(True)
+    assert {name: value for name, value, when in rows if when == "always"} == sysctls_for(False)
