@@ -1,7 +1,9 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters the k3s roles build their files with (the logic lives in module_utils/_k3s.py)."""
+"""Filters the k3s roles build their files with (the logic lives in plugin_utils/_k3s.py).
+
+Each filter's documentation is the YAML file of its name beside this one (ansible-doc -t filter NAME)."""
 
 from __future__ import annotations
 
@@ -40,5 +42,6 @@ class FilterModule:
             "k3s_api_url": _k3s.api_url,
             "k3s_join_diagnosis": _k3s.diagnose_join,
             "k3s_registry_ca_path": _k3s.registry_ca_path,
+            "k3s_token": _k3s.token,
         }
         return {name: _on_plain_data(function) for name, function in functions.items()}

@@ -17,6 +17,7 @@ import yaml
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import credentials
 
 ETC: Final = "/etc/rancher/k3s"
 TOKEN_FILE: Final = f"{ETC}/token"
@@ -26,6 +27,13 @@ AUDIT_LOG: Final = "/var/lib/rancher/k3s/server/logs/audit.log"
 REGISTRY_CA_DIR: Final = f"{ETC}/registry-ca"
 # Namespaces the default "restricted" Pod Security level does not apply to (k3s' own components).
 PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
+
+
+def token(spec: dict[str, Any]) -> dict[str, Any]:
+    """The cluster token as the platform's credential list has it: its name in the secrets backend and
+    how keelson.platform.secret generates it (``generate``), so the roles restate neither."""
+    credential = next(item for item in credentials(spec) if item.name == "k3s-token")
+    return {"name": credential.name, "generate": {"length": credential.length, "alphabet": credential.kind}}
 
 
 def api_url(address: str, port: int = 6443) -> str:
