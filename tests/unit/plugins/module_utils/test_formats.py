@@ -127,6 +127,7 @@ BAD: list[tuple[Callable[[str], Optional[str]], str, str]] = [
     (f.check_secret_key, "K3s", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
     (f.check_secret_key, "-token", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
     (f.check_secret_key, "../etc", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
+    (f.check_secret_key, "a/b", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
     (
         f.check_dns_subdomain,
         "a_b.example",
