@@ -12,8 +12,9 @@ author:
   - keelson maintainers (@keelson)
 description:
   - Collects what P(keelson.platform.platform_spec#module) needs from the inventory. For every host of the
-    server and agent groups, that is its address, its C(keelson_node) host variable, and whether it sees the
-    same C(keelson_platform) as the first host.
+    groups C(keelson_servers) and C(keelson_agents), that is its address, its C(keelson_node) host variable,
+    and whether it sees the same C(keelson_platform) as the first host.
+  - The group names are fixed; the playbooks target the same groups.
   - Returns the spec (C(keelson_platform) of the first server, else of the first agent) and one entry
     per host and group. A host in both groups yields two entries, which the module reports.
 options:
@@ -25,14 +26,6 @@ options:
     description: C(groups).
     type: dict
     required: true
-  server_group:
-    description: Inventory group of the k3s servers.
-    type: str
-    default: keelson_servers
-  agent_group:
-    description: Inventory group of the k3s agents.
-    type: str
-    default: keelson_agents
 """
 
 EXAMPLES = r"""
@@ -56,21 +49,17 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.keelson.platform.plugins.module_utils._data import plain as _plain
+from ansible_collections.keelson.platform.plugins.module_utils._spec_model import AGENT_GROUP, SERVER_GROUP
 
 
-def cluster_inventory(
-    hostvars: Mapping[str, Any],
-    groups: Mapping[str, Any],
-    server_group: str = "keelson_servers",
-    agent_group: str = "keelson_agents",
-) -> dict[str, Any]:
+def cluster_inventory(hostvars: Mapping[str, Any], groups: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``{"spec": ..., "nodes": [...]}`` for the hosts of the server and agent groups."""
     if not isinstance(groups, Mapping):
         raise AnsibleFilterError("cluster_inventory: pass the groups variable, e.g. hostvars | cluster_inventory(groups)")
     nodes: list[dict[str, Any]] = []
     reference: Any = None
     have_reference = False
-    for role, group in (("server", server_group), ("agent", agent_group)):
+    for role, group in (("server", SERVER_GROUP), ("agent", AGENT_GROUP)):
         for host in groups.get(group, []):
             host_vars = hostvars[host]
             spec = _plain(host_vars.get("keelson_platform"))

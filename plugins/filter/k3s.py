@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters the k3s roles build their files with (the logic lives in plugin_utils/_k3s.py), and the sysctls a
-host needs (module_utils/_preflight.py owns the list)."""
+host needs (module_utils/_preflight.py owns the list).
+
+Each filter's documentation is the YAML file of its name beside this one (ansible-doc -t filter NAME)."""
 
 from __future__ import annotations
 
@@ -52,5 +54,6 @@ class FilterModule:
             "k3s_join_diagnosis": _k3s.diagnose_join,
             "k3s_registry_ca_path": _k3s.registry_ca_path,
             "k3s_sysctls": _sysctls,
+            "k3s_token": _k3s.token,
         }
         return {name: _on_plain_data(function) for name, function in functions.items()}

@@ -146,3 +146,9 @@ def k3s_versions() -> list[str]:
 def default_k3s_version() -> str:
     """Return the k3s version a spec gets when it names none."""
     return str(CATALOG["k3s"]["default"])
+
+
+def kube_minor(version: str) -> str:
+    """The Kubernetes minor of a k3s version: v1.35.5+k3s1 -> v1.35."""
+    major, minor = version.lstrip("v").split(".")[:2]
+    return f"v{major}.{minor}"

@@ -30,6 +30,7 @@ _SCP_LIKE: Final = re.compile(r"^(?:[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(
 _REPO_PATH_SEGMENT: Final = re.compile(r"^[A-Za-z0-9._-]+$")
 _GROUP: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _VAULT_SEGMENT: Final = re.compile(r"^[A-Za-z0-9._-]+$")
+_SECRET_KEY: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _PEM_CERT: Final = re.compile(r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----")
 _BAD_REF_CHARS: Final = re.compile(r"[\x00-\x20~^:?*\[\\\x7f]")
 
@@ -120,6 +121,13 @@ def check_domain(value: str) -> Optional[str]:
                 return "must be lowercase"
             return f"label {part!r} is not valid: use letters, digits and '-', starting and ending with a letter or digit"
     return None
+
+
+def check_secret_key(value: str) -> Optional[str]:
+    """A name in keelson's secrets backend (``k3s-token``): lowercase letters, digits, '.', '_' and '-'."""
+    if _SECRET_KEY.match(value):
+        return None
+    return "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"
 
 
 def check_group_name(value: str) -> Optional[str]:

@@ -49,6 +49,7 @@ try:
 except ImportError:  # the module reports missing_required_lib
     HAS_CRYPTOGRAPHY = False
 
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_dns_subdomain, dns_label
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 
 SCOPES: Final = ("strict", "namespace-wide", "cluster-wide")
@@ -65,8 +66,7 @@ DIGEST_KEY_ANNOTATION: Final = "keelson.dev/sealed-digest-key"
 DIGEST_KEY_BYTES: Final = 32
 _DIGEST_CONTEXT: Final = b"keelson sealed value digest v1"
 _NONCE: Final = b"\0" * 12
-_DNS_SUBDOMAIN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_NAMESPACE: Final = dns_label(63)
 _DATA_KEY: Final = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
@@ -81,11 +81,11 @@ def check_names(name: str, namespace: Optional[str], scope: str, data_keys: list
     """Fail before any work when a name, scope or key is not one Kubernetes and the controller accept."""
     if scope not in SCOPES:
         raise SealingError(f"scope must be one of {', '.join(SCOPES)} (got {scope!r})")
-    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+    if check_dns_subdomain(name) is not None:
         raise SealingError(f"Secret name {name!r} is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')")
     if scope != "cluster-wide" and not namespace:
         raise SealingError(f"scope {scope} needs a namespace")
-    if namespace and (len(namespace) > 63 or not _DNS_LABEL.match(namespace)):
+    if namespace and _NAMESPACE(namespace) is not None:
         raise SealingError(f"namespace {namespace!r} is not a DNS-1123 label")
     for key in data_keys:
         if len(key) > 253 or not _DATA_KEY.match(key):

@@ -526,3 +526,12 @@ def validate_platform(raw: Any, nodes: Any = None) -> Validated:
         rule(spec, normalised_nodes, problems)
     problems.raise_if_errors()
     return Validated(spec, normalised_nodes, [str(warning) for warning in problems.warnings])
+
+
+def kubeconfig_path(name: str) -> str:
+    """The default path of platform ``name``'s admin kubeconfig on the controller, ``~`` not expanded.
+
+    The validate playbook sets ``keelson_kubeconfig_path`` from it (or from ``keelson_kubeconfig`` when the
+    user sets that); every role and playbook reads that fact.
+    """
+    return f"~/.kube/keelson-{name}.yaml"

@@ -11,7 +11,6 @@ this model. docs/spec.md is generated from these declarations (``make docs``).
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import default_k3s_version, k3s_versions
@@ -35,6 +34,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._formats import (
     check_repo_path,
     check_repo_url,
     check_s3_bucket,
+    check_secret_key,
     check_taint,
     check_vault_path,
     dns_label,
@@ -68,7 +68,6 @@ RESERVED_NAMESPACES: Final = frozenset(
     | {engine.controller.namespace for engine in ENGINES.values()}
 )
 K3S_PACKAGED: Final = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server")
-_SECRET_KEY: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
 def _check_k3s_version(value: str) -> Optional[str]:
@@ -76,12 +75,6 @@ def _check_k3s_version(value: str) -> Optional[str]:
     if value in known:
         return None
     return f"not in the version catalog (known: {', '.join(known)})"
-
-
-def _check_secret_key(value: str) -> Optional[str]:
-    if _SECRET_KEY.match(value):
-        return None
-    return "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"
 
 
 def _check_vault_file(value: str) -> Optional[str]:
@@ -146,7 +139,7 @@ class RegistryMirror:
 class RegistryConfig:
     username: Optional[str] = spec_field(Nullable(Str()), "User name for the registry.", default=None)
     password_secret: Optional[str] = spec_field(
-        Nullable(Str(_check_secret_key, type_doc="secrets-backend key")),
+        Nullable(Str(check_secret_key, type_doc="secrets-backend key")),
         "Key in the secrets backend that holds the password (never the password itself).",
         default=None,
         example="registry-mirror",

@@ -31,9 +31,10 @@ options:
       - Unset means the k3s release at O(release_url).
     type: str
   release_url:
-    description: Where k3s releases are downloaded from (the catalog's).
+    description:
+      - Where k3s releases are downloaded from.
+      - Unset means the version catalog's C(k3s.release_url) (the k3s project's GitHub releases).
     type: str
-    default: https://github.com/k3s-io/k3s/releases/download
   arches:
     description: Architectures of the hosts (C(amd64), C(arm64)).
     type: list
@@ -67,6 +68,7 @@ artifacts:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._k3s_artifacts import ArtifactError, resolve
 
 
@@ -75,7 +77,7 @@ def main() -> None:
         argument_spec={
             "version": {"type": "str", "required": True},
             "source": {"type": "str"},
-            "release_url": {"type": "str", "default": "https://github.com/k3s-io/k3s/releases/download"},
+            "release_url": {"type": "str"},
             "arches": {"type": "list", "elements": "str", "required": True},
         },
         supports_check_mode=True,
@@ -87,7 +89,8 @@ def main() -> None:
 
     params = module.params
     try:
-        artifacts = resolve(params["version"], params["source"], params["release_url"], params["arches"], fetch)
+        release_url = params["release_url"] or CATALOG["k3s"]["release_url"]
+        artifacts = resolve(params["version"], params["source"], release_url, params["arches"], fetch)
     except ArtifactError as error:
         module.fail_json(msg=str(error))
     module.exit_json(changed=False, artifacts=artifacts)

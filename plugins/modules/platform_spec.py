@@ -82,6 +82,13 @@ spec:
       repo: {url: embedded, branch: main, path: ".", ca_cert: null}
       argocd: {host: argocd.ml.example.internal, ha: false}
       flux: null
+kubeconfig:
+  description:
+    - Where the platform's admin kubeconfig is written on the controller by default (C(~) not expanded).
+    - The validate playbook keeps it, or C(keelson_kubeconfig) when that is set, as C(keelson_kubeconfig_path).
+  returned: success
+  type: str
+  sample: ~/.kube/keelson-ml-prod.yaml
 nodes:
   description: The normalised cluster hosts (null when O(nodes) was not given).
   returned: success
@@ -101,7 +108,7 @@ errors:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.keelson.platform.plugins.module_utils._problems import SpecError
-from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
+from ansible_collections.keelson.platform.plugins.module_utils._spec import kubeconfig_path, validate_platform
 
 
 def main() -> None:
@@ -118,7 +125,7 @@ def main() -> None:
         module.fail_json(msg=str(error), errors=[str(problem) for problem in error.problems])
     for warning in result.warnings:
         module.warn(warning)
-    module.exit_json(changed=False, spec=result.spec, nodes=result.nodes)
+    module.exit_json(changed=False, spec=result.spec, nodes=result.nodes, kubeconfig=kubeconfig_path(result.spec["name"]))
 
 
 if __name__ == "__main__":

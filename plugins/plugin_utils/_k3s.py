@@ -15,9 +15,10 @@ from typing import Any, Final, Optional
 
 import yaml
 
-from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, kube_minor
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import credentials
 
 ETC: Final = "/etc/rancher/k3s"
 TOKEN_FILE: Final = f"{ETC}/token"
@@ -27,6 +28,13 @@ AUDIT_LOG: Final = "/var/lib/rancher/k3s/server/logs/audit.log"
 REGISTRY_CA_DIR: Final = f"{ETC}/registry-ca"
 # Namespaces the default "restricted" Pod Security level does not apply to (k3s' own components).
 PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
+
+
+def token(spec: dict[str, Any]) -> dict[str, Any]:
+    """The cluster token as the platform's credential list has it: its name in the secrets backend and
+    how keelson.platform.secret generates it (``generate``), so the roles restate neither."""
+    credential = next(item for item in credentials(spec) if item.name == "k3s-token")
+    return {"name": credential.name, "generate": {"length": credential.length, "alphabet": credential.kind}}
 
 
 def api_url(address: str, port: int = 6443) -> str:
@@ -45,12 +53,6 @@ def join_url(spec: dict[str, Any], nodes: list[dict[str, Any]], role: str) -> st
     if role == "agent" and vip:
         return api_url(vip)
     return api_url(first_server(nodes)["address"])
-
-
-def kube_minor(version: str) -> str:
-    """The Kubernetes minor of a k3s version: v1.35.5+k3s1 -> v1.35."""
-    major, minor = version.lstrip("v").split(".")[:2]
-    return f"v{major}.{minor}"
 
 
 def _oidc_args(spec: dict[str, Any]) -> list[str]:

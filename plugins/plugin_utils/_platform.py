@@ -12,12 +12,12 @@ import functools
 import posixpath
 from typing import Any, Final, Optional, TypeVar
 
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import kube_minor
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec
-from ansible_collections.keelson.platform.plugins.plugin_utils._k3s import kube_minor
 from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check import CONFIG_PATH
 
 S = TypeVar("S")

@@ -19,6 +19,7 @@ import json
 from typing import Any, Callable, Final, Optional
 
 import yaml
+from ansible.parsing.vault import is_encrypted
 
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import (
     SealingError,
@@ -115,7 +116,7 @@ def read_bundle(path: str, decrypt: Callable[[bytes], bytes], platform: Optional
             data = handle.read()
     except OSError as error:
         raise SealingError(f"cannot read the key bundle {path}: {error.strerror}") from error
-    if not data.startswith(b"$ANSIBLE_VAULT;"):
+    if not is_encrypted(data):
         raise SealingError(f"{path} is not an ansible-vault encrypted key bundle")
     document: Any = yaml.safe_load(decrypt(data))
     if not isinstance(document, dict) or document.get("kind") != BUNDLE_KIND:

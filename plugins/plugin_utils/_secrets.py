@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import secrets
 import string
 import tempfile
@@ -22,7 +21,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Final, Optional, Protocol
 
 import yaml
+from ansible.parsing.vault import is_encrypted
 
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_secret_key
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.plugin_utils._files import write_atomic
 
@@ -31,8 +32,6 @@ ALPHABETS: Final[dict[str, str]] = {
     "hex": "0123456789abcdef",
     "urlsafe": string.ascii_letters + string.digits + "-_",
 }
-_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_VAULT_HEADER: Final = b"$ANSIBLE_VAULT;"
 
 
 class SecretsError(KeelsonError):
@@ -50,7 +49,7 @@ def generate(length: int, alphabet: str = "alnum") -> str:
 
 
 def check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if check_secret_key(name) is not None:
         raise SecretsError(f"secret name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
 
 
@@ -95,7 +94,7 @@ class VaultFileBackend:
             return {}
         with open(self.path, "rb") as handle:
             data = handle.read()
-        if not data.lstrip().startswith(_VAULT_HEADER):
+        if not is_encrypted(data):
             raise SecretsError(f"{self.path} is not ansible-vault encrypted; keelson never keeps secrets in plain text")
         values = yaml.safe_load(self._decrypt(data)) or {}
         if not isinstance(values, dict):

@@ -50,7 +50,6 @@ def test_tarball_holds_the_collection_and_nothing_local(built: Path) -> None:
         "kubernetes.core",
         "community.general",
         "community.crypto",
-        "community.hashi_vault",
         "ansible.posix",
     }
 

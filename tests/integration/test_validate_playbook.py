@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -81,3 +82,15 @@ def test_inventory_without_servers_is_refused(ansible: Runner, tmp_path: Path) -
 
 def test_repo_is_on_the_collections_path() -> None:
     assert (REPO / ".collections" / "ansible_collections" / "keelson" / "platform" / "galaxy.yml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [([], "~/.kube/keelson-guard.yaml"), (["-e", "keelson_kubeconfig=~/clusters/guard.yaml"], "~/clusters/guard.yaml")],
+    ids=["default", "keelson_kubeconfig"],
+)
+def test_the_kubeconfig_path_is_decided_once(ansible: Runner, extra: list[str], expected: str) -> None:
+    result = ansible("ansible-playbook", str(FILES / "kubeconfig_path.yml"), "-i", str(FILES / "inventories" / "good-local"), *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = os.path.expanduser(expected)
+    assert f"path={path} common={path} server={path} agent={path}" in " ".join(result.stdout.split())

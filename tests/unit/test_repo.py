@@ -54,7 +54,6 @@ def test_galaxy_metadata(repo: Path) -> None:
         "kubernetes.core",
         "community.general",
         "community.crypto",
-        "community.hashi_vault",
         "ansible.posix",
     }
     assert runtime["requires_ansible"] == ">=2.19.0"

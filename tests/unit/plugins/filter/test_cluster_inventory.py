@@ -11,6 +11,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.keelson.platform.plugins.filter.cluster_inventory import FilterModule, cluster_inventory
+from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SERVER_GROUP
 
 SPEC = {"name": "ml", "domain": "ml.example.internal"}
 
@@ -44,11 +45,13 @@ def test_flags_a_host_that_sees_another_spec() -> None:
     assert [node["spec_differs"] for node in result["nodes"]] == [False, True, False]
 
 
-def test_custom_group_names_and_missing_groups() -> None:
-    groups = {"masters": ["s1"]}
-    result = cluster_inventory(hostvars(), groups, server_group="masters", agent_group="workers")
+def test_reads_only_the_groups_the_spec_and_playbooks_name() -> None:
+    groups = {SERVER_GROUP: ["s1"], "masters": ["s2"], "workers": ["gpu"]}
+    result = cluster_inventory(hostvars(), groups)
     assert [(node["host"], node["role"]) for node in result["nodes"]] == [("s1", "server")]
     assert cluster_inventory(hostvars(), {}) == {"spec": None, "nodes": []}
+    with pytest.raises(TypeError):  # no group-name parameters: nothing downstream would honour them
+        cluster_inventory(hostvars(), groups, server_group="masters")  # type: ignore[call-arg]
 
 
 def test_groups_argument_is_required_to_be_a_mapping() -> None:

@@ -52,6 +52,8 @@ GOOD: list[tuple[Callable[[str], Optional[str]], str]] = (
         (f.check_host_or_ip, "fd00::1"),
         (f.check_label_value, ""),
         (f.check_vault_path, "keelson/ml-prod"),
+        (f.check_secret_key, "k3s-token"),
+        (f.check_secret_key, "tenant-vision.s3_key"),
     ]
 )
 
@@ -122,6 +124,10 @@ BAD: list[tuple[Callable[[str], Optional[str]], str, str]] = [
         "a//b",
         "use '/'-separated parts of letters, digits, '.', '_' and '-' (no leading or trailing /)",
     ),
+    (f.check_secret_key, "K3s", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
+    (f.check_secret_key, "-token", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
+    (f.check_secret_key, "../etc", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
+    (f.check_secret_key, "a/b", "not a secrets-backend key: lowercase letters, digits, '.', '_' and '-'"),
     (
         f.check_dns_subdomain,
         "a_b.example",

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._k3s_artifacts import ArtifactError, resolve
 
-RELEASE = "https://github.com/k3s-io/k3s/releases/download"
+RELEASE = CATALOG["k3s"]["release_url"]
 
 
 def airgap(folder: Path, arch: str = "amd64", damage: str = "") -> Path:

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ansible_collections.keelson.platform.plugins.module_utils import _formats as formats
 from ansible_collections.keelson.platform.plugins.module_utils import _sealing as sealing
 
 # The cross-checks need the independent implementation (kubesealpy) and jsonschema; the compat tool chain
@@ -331,6 +332,30 @@ BAD = [
     ({"namespace": "Team"}, "namespace 'Team' is not a DNS-1123 label"),
     ({"data": {"bad key": "x"}}, "data key 'bad key' is not a valid Secret key"),
 ]
+
+
+# Names Kubernetes' rules (in _formats) accept or refuse; sealing must agree with them on every one.
+NAMES = ["db", "a.b-c", "x" * 63, "x" * 64, "a." * 126 + "b", "a." * 127 + "b", "Bad_Name", "-a", "a-", "a..b", ""]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_secret_names_follow_the_dns_subdomain_rule(name: str) -> None:
+    try:
+        sealing.check_names(name, "ns", "strict", [])
+        refused = False
+    except sealing.SealingError:
+        refused = True
+    assert refused == (formats.check_dns_subdomain(name) is not None)
+
+
+@pytest.mark.parametrize("namespace", [name for name in NAMES if name])
+def test_namespaces_follow_the_dns_label_rule(namespace: str) -> None:
+    try:
+        sealing.check_names("s", namespace, "namespace-wide", [])
+        refused = False
+    except sealing.SealingError:
+        refused = True
+    assert refused == (formats.dns_label(63)(namespace) is not None)
 
 
 @pytest.mark.parametrize(("change", "message"), BAD)

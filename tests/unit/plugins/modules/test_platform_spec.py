@@ -5,29 +5,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from unittest import mock
 
 import pytest
-from ansible.module_utils import _internal as module_utils_internal
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_module
 
+from ansible_collections.keelson.platform.plugins.module_utils._spec import kubeconfig_path
 from ansible_collections.keelson.platform.plugins.modules import platform_spec
 
 NODES = [{"host": "server-1", "role": "server", "address": "192.168.10.11", "keelson_node": None, "spec_differs": False}]
 
 
 def run(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
-    # Other tests import controller code, after which ansible-core routes module warnings to the display;
-    # a module runs in a process of its own, so pretend to be one.
-    with (
-        mock.patch.object(module_utils_internal, "is_controller", False),
-        patch_module_args(args),
-        pytest.raises(SystemExit) as exited,
-    ):
-        platform_spec.main()
-    return int(exited.value.code or 0), json.loads(capsys.readouterr().out)
+    return run_module(platform_spec.main, args, capsys)
 
 
 def test_valid_spec_returns_normalised_spec_and_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
@@ -36,6 +26,7 @@ def test_valid_spec_returns_normalised_spec_and_changes_nothing(capsys: pytest.C
     assert result["changed"] is False
     assert result["spec"]["gitops"]["argocd"]["host"] == "argocd.ml.example.internal"
     assert result["nodes"][0]["name"] == "server-1"
+    assert result["kubeconfig"] == kubeconfig_path("ml") == "~/.kube/keelson-ml.yaml"
 
 
 def test_check_mode_gives_the_same_answer(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from unittest import mock
 
 import pytest
 import yaml
-from ansible.module_utils import _internal as module_utils_internal
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_module
 
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import generate_key_pair, unseal
 from ansible_collections.keelson.platform.plugins.modules import sealed_secret
@@ -21,9 +19,7 @@ PAIR = generate_key_pair()
 
 
 def run(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
-    with mock.patch.object(module_utils_internal, "is_controller", False), patch_module_args(args), pytest.raises(SystemExit) as exited:
-        sealed_secret.main()
-    return int(exited.value.code or 0), json.loads(capsys.readouterr().out)
+    return run_module(sealed_secret.main, args, capsys)
 
 
 # Values long enough not to occur in the module's messages (Ansible masks no_log values wherever they appear).

@@ -7,7 +7,8 @@ Real sealing is randomised (RSA-OAEP with a fresh session key), so a golden file
 ciphertext. ``double_sealed`` stands in for it: a SealedSecret of the real shape whose "ciphertext" is a
 SHA-256 of (namespace, name, key, value), never the value itself, with digest annotations of the real shape
 whose digests are derived from that stand-in ciphertext. It proves nothing about sealing; the
-sealing itself is tested with real keys in test_sealing.py, test_render_files.py and test_platform_render.py.
+sealing itself is tested with real keys in test_sealing.py, test_render_files.py and
+tests/integration/test_render_playbook.py.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from spec_cases import BASE_NODES, BASE_SPEC
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _k3s
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import Credential, create, credentials
 
 
 def platform(**changes: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -239,3 +240,18 @@ def test_unknown_join_failure_shows_the_last_lines() -> None:
         "server-2 did not become Ready through https://10.0.0.1:6443 in time, and k3s' log names no known cause. "
         "Last lines: a | b | something odd happened"
     )
+
+
+def test_token_is_the_k3s_token_of_the_credential_list() -> None:
+    spec, _nodes = platform()
+    (credential,) = [item for item in credentials(spec) if item.name == "k3s-token"]
+    token = _k3s.token(spec)
+    assert token == {"name": "k3s-token", "generate": {"length": credential.length, "alphabet": credential.kind}}
+    assert len(create(token["generate"]["alphabet"], token["generate"]["length"])) == credential.length
+
+
+def test_token_follows_the_credential_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, _nodes = platform()
+    longer = [Credential("k3s-token", "hex", 64, "a longer token")]
+    monkeypatch.setattr(_k3s, "credentials", lambda _spec: longer)
+    assert _k3s.token(spec)["generate"] == {"length": 64, "alphabet": "hex"}

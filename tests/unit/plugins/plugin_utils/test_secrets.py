@@ -9,12 +9,15 @@ import string
 from pathlib import Path
 
 import pytest
+from ansible.parsing.vault import is_encrypted
 from secrets_helpers import decrypt, encrypt
 
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_secret_key
 from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import (
     SecretsError,
     VaultFileBackend,
     backend_from_spec,
+    check_name,
     generate,
 )
 
@@ -30,7 +33,7 @@ def test_created_once_reused_encrypted_private(tmp_path: Path) -> None:
     again, created_again = store.get_or_create("k3s-token", lambda: generate(48))
     assert (again, created_again) == (value, False)
     data = (tmp_path / "secrets.vault.yml").read_bytes()
-    assert data.startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    assert is_encrypted(data)
     assert value.encode() not in data
     assert (tmp_path / "secrets.vault.yml").stat().st_mode & 0o777 == 0o600
     assert [path.name for path in tmp_path.iterdir()] == ["secrets.vault.yml"]
@@ -50,16 +53,31 @@ def test_put_reports_changes_and_check_mode_writes_nothing(tmp_path: Path) -> No
     assert created and store.get("new") is None
 
 
-def test_refuses_a_plain_text_file(tmp_path: Path) -> None:
-    (tmp_path / "s.yml").write_text("k3s-token: leaked\n")
+@pytest.mark.parametrize(
+    "content",
+    [b"k3s-token: leaked\n", b"\n" + encrypt(b"k3s-token: hidden\n")],
+    ids=["plain text", "vault text after a blank line (Ansible cannot decrypt it)"],
+)
+def test_refuses_a_file_ansible_does_not_see_as_vault(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "s.yml").write_bytes(content)
     with pytest.raises(SecretsError, match="is not ansible-vault encrypted"):
         backend(tmp_path / "s.yml").get("k3s-token")
 
 
-@pytest.mark.parametrize("name", ["K3s", "../etc", "", "a b"])
+@pytest.mark.parametrize("name", ["K3s", "../etc", "", "a b", "-x"])
 def test_refuses_bad_names(tmp_path: Path, name: str) -> None:
     with pytest.raises(SecretsError, match="use lowercase letters"):
         backend(tmp_path / "s.yml").get(name)
+
+
+@pytest.mark.parametrize("name", ["k3s-token", "tenant-vision.s3_key", "0", "K3s", "-x", "a/b", "a b"])
+def test_names_follow_the_secret_key_rule_of_the_spec(name: str) -> None:
+    try:
+        check_name(name)
+        refused = False
+    except SecretsError:
+        refused = True
+    assert refused == (check_secret_key(name) is not None)
 
 
 def test_generate() -> None:
