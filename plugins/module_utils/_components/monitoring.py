@@ -7,6 +7,7 @@ tenant in the tenant's own folder)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import TYPE_CHECKING, Any, Final, Optional
 
@@ -62,7 +63,7 @@ def _panel(index: int, title: str, unit: str, targets: list[tuple[str, str]]) ->
     }
 
 
-def _dashboard(namespace: str, uid: str, title: str, panels: list[Document], folder: str) -> Document:
+def _board(uid: str, title: str, panels: list[Document]) -> str:
     board = {
         "uid": uid,
         "title": title,
@@ -71,6 +72,10 @@ def _dashboard(namespace: str, uid: str, title: str, panels: list[Document], fol
         "time": {"from": "now-6h", "to": "now"},
         "panels": panels,
     }
+    return json.dumps(board, indent=2, sort_keys=True) + "\n"
+
+
+def _config_map(namespace: str, uid: str, board: str, folder: str) -> Document:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -80,8 +85,36 @@ def _dashboard(namespace: str, uid: str, title: str, panels: list[Document], fol
             "labels": dict(DASHBOARD_LABEL),
             "annotations": {FOLDER_ANNOTATION: folder},
         },
-        "data": {f"{uid}.json": json.dumps(board, indent=2, sort_keys=True) + "\n"},
+        "data": {f"{uid}.json": board},
     }
+
+
+def _dashboard(namespace: str, uid: str, title: str, panels: list[Document], folder: str) -> Document:
+    return _config_map(namespace, uid, _board(uid, title, panels), folder)
+
+
+# Stand-ins for a tenant's name and namespace selector in the tenant dashboard's JSON text: every tenant's
+# board is that text with its own values put in (json.dumps with indent is slow, and a board per tenant adds up).
+_NAME, _SELECTOR = "\u0001name\u0001", "\u0001selector\u0001"
+
+
+@functools.lru_cache(maxsize=1)
+def _tenant_board() -> str:
+    panels = [
+        _panel(
+            index,
+            f"{resource}: used and hard limit",
+            unit,
+            [(f'sum by (type) (kube_resourcequota{{namespace=~"{_SELECTOR}", resource="{resource}"}})', "{{type}}")],
+        )
+        for index, (resource, unit) in enumerate(_QUOTA_PANELS)
+    ]
+    return _board(f"keelson-tenant-{_NAME}", f"Tenant {_NAME}: quota usage", panels)
+
+
+def _json_text(value: str) -> str:
+    """``value`` as it stands inside a JSON string."""
+    return json.dumps(value)[1:-1]
 
 
 _QUOTA_PANELS: Final = (
@@ -196,26 +229,13 @@ class Monitoring(Unit[MonitoringSettings]):
             "platform",
         )
         result = [platform_board]
+        template = _tenant_board()
+        stand_in_name, stand_in_selector = _json_text(_NAME), _json_text(_SELECTOR)
         for tenant in platform.spec.tenants:
-            selector = "|".join(tenant.namespaces)
-            panels = [
-                _panel(
-                    index,
-                    f"{resource}: used and hard limit",
-                    unit,
-                    [(f'sum by (type) (kube_resourcequota{{namespace=~"{selector}", resource="{resource}"}})', "{{type}}")],
-                )
-                for index, (resource, unit) in enumerate(_QUOTA_PANELS)
-            ]
-            result.append(
-                _dashboard(
-                    self.namespace,
-                    f"keelson-tenant-{tenant.name}",
-                    f"Tenant {tenant.name}: quota usage",
-                    panels,
-                    f"tenant-{tenant.name}",
-                )
+            board = template.replace(stand_in_name, _json_text(tenant.name)).replace(
+                stand_in_selector, _json_text("|".join(tenant.namespaces))
             )
+            result.append(_config_map(self.namespace, f"keelson-tenant-{tenant.name}", board, f"tenant-{tenant.name}"))
         return result
 
     def credentials(self, platform: Platform) -> list[Credential]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from render_helpers import documents, fake_values, render_example
+from render_helpers import documents, example_parts, fake_values, render_example
 
 from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
 
@@ -308,3 +308,93 @@ def test_libyaml_and_pure_python_emitters_write_the_same_bytes(engine: str) -> N
         assert yaml.dump(part.values, Dumper=_render.PURE_DUMPER, sort_keys=False, width=1000) == yaml.dump(
             part.values, Dumper=_render.DUMPER, sort_keys=False, width=1000
         )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_fast_representer_writes_what_pyyaml_would(engine: str) -> None:
+    """keelson builds YAML nodes itself (module_utils/_yaml.py); PyYAML's own representer and resolver must
+    give the same bytes, on whole trees and on strings that need quoting."""
+    import random  # noqa: PLC0415
+
+    from render_helpers import double_sealed, example_spec  # noqa: PLC0415
+
+    from ansible_collections.keelson.platform.plugins.module_utils import _yaml  # noqa: PLC0415
+    from ansible_collections.keelson.platform.plugins.plugin_utils import _render  # noqa: PLC0415
+
+    def stock(documents: list[Any]) -> str:
+        import yaml  # noqa: PLC0415
+
+        dumper = _yaml.dumper(stock=True)
+        return yaml.dump_all(documents, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1000, explicit_start=True)
+
+    spec, nodes = example_spec(engine)
+    for path, docs in _render.render_documents(spec, nodes, double_sealed(spec, nodes)).items():
+        assert _yaml.dump(docs) == stock(docs), path
+    pieces = [
+        "yes",
+        "no",
+        "on",
+        "null",
+        "~",
+        "1",
+        "0x1f",
+        "1e3",
+        "1.5",
+        ":",
+        "- ",
+        "#",
+        "'",
+        '"',
+        "{",
+        "[",
+        "*",
+        "&",
+        "!",
+        "%",
+        "@",
+        "`",
+        " ",
+        "\n",
+        "\t",
+        "é",
+        "2026-12-01",
+        "a: b",
+        "true",
+    ]
+    chooser = random.Random(8)
+    strings = ["".join(chooser.choice(pieces) for _index in range(chooser.randint(0, 6))) for _index in range(2000)]
+    documents = [{text: [text, {"k": text}], "n": [1, True, None, [], {}]} for text in strings]
+    assert _yaml.dump(documents) == stock(documents)
+
+
+def test_tenant_dashboards_are_what_json_would_write() -> None:
+    """The per-tenant board is a template with the tenant's values put in; it must equal a board built whole."""
+    import json  # noqa: PLC0415
+
+    from ansible_collections.keelson.platform.plugins.module_utils._components import monitoring  # noqa: PLC0415
+
+    def odd(raw: dict[str, Any]) -> None:
+        raw["tenants"][1]["namespaces"] = ["nlp", "nlp-staging", "nlp-x"]
+
+    for part in example_parts("flux", odd):
+        if part.unit.name != "monitoring":
+            continue
+        boards = {
+            document["metadata"]["name"]: next(iter(document["data"].values()))
+            for document in part.manifests
+            if document["kind"] == "ConfigMap"
+        }
+        board = json.loads(boards["dashboard-keelson-tenant-nlp"])
+        assert board["title"] == "Tenant nlp: quota usage"
+        assert 'namespace=~"nlp|nlp-staging|nlp-x"' in board["panels"][0]["targets"][0]["expr"]
+        rebuilt = monitoring._board(
+            "keelson-tenant-nlp",
+            "Tenant nlp: quota usage",
+            [
+                monitoring._panel(
+                    i, p["title"], p["fieldConfig"]["defaults"]["unit"], [(t["expr"], t["legendFormat"]) for t in p["targets"]]
+                )
+                for i, p in enumerate(board["panels"])
+            ],
+        )
+        assert boards["dashboard-keelson-tenant-nlp"] == rebuilt
