@@ -40,7 +40,7 @@ def dumper(pure: bool = False, stock: bool = False) -> Any:
     # Implicit tags by (value, implicit): what PyYAML's resolver answers depends on nothing else here.
     resolved: dict[tuple[Any, bool, bool], Any] = {}
 
-    class FastDumper(Dumper):  # type: ignore[valid-type,misc]
+    class FastDumper(Dumper):
         def represent_data(self, data: Any) -> Any:
             kind = type(data)
             if kind is str:
