@@ -15,7 +15,7 @@ from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _render_files
 from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
 from ansible_collections.keelson.platform.plugins.plugin_utils._action import BACKEND_OPTIONS, KeelsonAction
-from ansible_collections.keelson.platform.plugins.plugin_utils._platform import layout_of
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "spec": {"type": "dict", "required": True},
@@ -26,11 +26,10 @@ ARGUMENT_SPEC: dict[str, Any] = {
 _RUN_SECRETS = "run the keelson.platform.secrets playbook first (it creates them once, in the secrets backend)"
 
 
-def _removed_tenants(spec: dict[str, Any], removed: list[str]) -> list[str]:
+def _removed_tenants(model: Platform, removed: list[str]) -> list[str]:
     """Tenants whose generated files go because their entry left the spec."""
-    layout = layout_of(spec)
-    present = {tenant["name"] for tenant in spec["tenants"]}
-    return sorted({name for name in map(layout.tenant_of, removed) if name is not None and name not in present})
+    present = {tenant.name for tenant in model.spec.tenants}
+    return sorted({name for name in map(model.layout.tenant_of, removed) if name is not None and name not in present})
 
 
 class ActionModule(KeelsonAction):
@@ -38,6 +37,7 @@ class ActionModule(KeelsonAction):
         result = super().run(tmp, task_vars)
         args = self.arguments(ARGUMENT_SPEC)
         spec, nodes, dest = args["spec"], args["nodes"], args["dest"]
+        model = Platform(spec, nodes)
         check = bool(self._task.check_mode)
         warnings: list[str] = []
         try:
@@ -64,7 +64,7 @@ class ActionModule(KeelsonAction):
                     "no sealed-value digest key in the secrets backend: every sealed value is opened to compare it, and the tree "
                     f"records no digests; {_RUN_SECRETS}"
                 )
-            existing = _render_files.generated_files(dest, spec["gitops"]["repo"]["path"])
+            existing = _render_files.generated_files(dest, model.layout.base)
             sealed = _render_files.seal_all(
                 _render.secrets_to_seal(spec, nodes, values),
                 keys.active(pairs)["certificate"],
@@ -73,19 +73,19 @@ class ActionModule(KeelsonAction):
                 digest_key=digest_key,
             )
             files = _render.render(spec, nodes, sealed)
-            plan = _render_files.plan(dest, files, spec["gitops"]["repo"]["path"], existing)
+            plan = _render_files.plan(dest, files, model.layout.base, existing)
             if plan.changed and not check:
                 _render_files.apply(dest, plan)
         except KeelsonError as error:
             raise AnsibleActionFail(str(error)) from error
-        for name in _removed_tenants(spec, plan.remove):
+        for name in _removed_tenants(model, plan.remove):
             warnings.append(
                 f"tenant {name} left the spec: its namespaces and volumes stay in the cluster (they are protected from pruning). "
                 "To delete them with their data, put the entry back with state: absent and confirm_removal, sync, then remove it."
             )
-        for tenant in spec["tenants"]:
-            if tenant["state"] == "absent":
-                warnings.append(f"tenant {tenant['name']} is state: absent: removing its entry next deletes its namespaces and volumes")
+        for tenant in model.spec.tenants:
+            if tenant.state == "absent":
+                warnings.append(f"tenant {tenant.name} is state: absent: removing its entry next deletes its namespaces and volumes")
         result.update(
             changed=plan.changed,
             dest=dest,

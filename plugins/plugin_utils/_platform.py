@@ -97,11 +97,6 @@ class Layout:
         return parts[0] if len(parts) > 1 else None
 
 
-def layout_of(spec: dict[str, Any]) -> Layout:
-    """The layout from a normalised spec, without building the rest."""
-    return Layout(spec["gitops"]["repo"]["path"], spec["name"])
-
-
 @dataclasses.dataclass(frozen=True)
 class Node:
     host: str
