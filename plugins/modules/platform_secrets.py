@@ -14,8 +14,8 @@ description:
     cryptographically strong source and reused afterwards. That is the k3s token, MinIO's root password,
     Keycloak's admin password, the OIDC client secrets (Argo CD, Grafana, MinIO), Grafana's admin password, the
     GitOps deploy key (ed25519), and per tenant the S3 access and secret keys and the Weaviate API key.
-  - Sealing is P(keelson.platform.platform_render#module)'s job: it seals the Secrets that carry these credentials
-    into the GitOps tree with the active sealing key (P(keelson.platform.sealing_key#module)).
+  - "Sealing is P(keelson.platform.platform_render#module)'s job: it seals the Secrets that carry these credentials
+    into the GitOps tree with the active sealing key (P(keelson.platform.sealing_key#module))."
   - Runs on the controller. Values never reach the output.
 author:
   - keelson maintainers (@keelson)

@@ -16,10 +16,10 @@ description:
     10 years). All pairs stay for unsealing; the newest seals."
   - Returns the C(kubernetes.io/tls) Secrets labelled C(sealedsecrets.bitnami.com/sealed-secrets-key=active) that
     the controller loads when it starts; apply them before the controller (the bootstrap does).
-  - With O(state=present) it also creates, once, the digest key of sealed values (C(sealed-secrets-digest-key) in
+  - "With O(state=present) it also creates, once, the digest key of sealed values (C(sealed-secrets-digest-key) in
     the backend, 32 random bytes): P(keelson.platform.platform_render#module) records an HMAC-SHA256 of each sealed
     value under it beside the ciphertext, so an unchanged value is recognised without opening it. The digest key
-    is not part of a key bundle; without it a render opens every value instead.
+    is not part of a key bundle; without it a render opens every value instead."
   - Runs on the controller. The result is never shown, since it carries private keys.
 author:
   - keelson maintainers (@keelson)

@@ -218,7 +218,11 @@ def quick_check(schema: dict[str, Any], resolve: Any, ref_overrides: bool) -> An
         if ref not in compiled:
             compiled[ref] = None  # a recursive reference is looked up at run time, once compiled
             compiled[ref] = build(resolve(ref))
-        return lambda value: compiled[ref](value)  # noqa: PLW0108 - late binding, for recursive references
+
+        def late(value: Any) -> Any:  # looked up when called, for recursive references
+            return compiled[ref](value)
+
+        return late
 
     def build(node: Any) -> Any:
         if node is True or node == {}:

@@ -53,5 +53,5 @@ def test_spec_examples_in_docs_are_valid(repo: Path, page: str) -> None:
 def test_hosts_page_lists_the_sysctls_keelson_sets(repo: Path) -> None:
     page = (repo / "docs" / "hosts.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `([a-z0-9_.-]+)` \| `([^`]*)` \| (always|`cluster\.hardening`)", page, re.MULTILINE)
-    assert {name: value for name, value, _ in rows} == sysctls_for(True)
+    assert {name: value for name, value, _when in rows} == sysctls_for(True)
     assert {name: value for name, value, when in rows if when == "always"} == sysctls_for(False)
