@@ -54,13 +54,15 @@ _QUANTITY_SUFFIX: Final[dict[str, Decimal]] = {
     "Ei": Decimal(2**60),
 }
 
-# Labels under these prefixes can be set by the kubelet itself (NodeRestriction admission).
+# What NodeRestriction admission lets a kubelet set on its own Node under kubernetes.io and k8s.io: these
+# prefixes and keys (k8s.io/kubelet/pkg/apis/well_known_labels.go, kubeletLabelNamespaces and kubeletLabels).
 _KUBELET_LABEL_PREFIXES: Final = ("kubelet.kubernetes.io", "node.kubernetes.io")
-_KUBELET_LABEL_KEYS: Final = frozenset(
+# Of those keys, the kubelet sets these itself from the machine: a node-label of the same key fights it.
+_KUBELET_OWNED_KEYS: Final = frozenset(
+    {"kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os", "beta.kubernetes.io/arch", "beta.kubernetes.io/os"}
+)
+_KUBELET_LABEL_KEYS: Final = _KUBELET_OWNED_KEYS | frozenset(
     {
-        "kubernetes.io/hostname",
-        "kubernetes.io/arch",
-        "kubernetes.io/os",
         "beta.kubernetes.io/instance-type",
         "node.kubernetes.io/instance-type",
         "failure-domain.beta.kubernetes.io/region",
@@ -248,6 +250,16 @@ def check_host_or_ip(value: str) -> Optional[str]:
     return "not a DNS name or IP address"
 
 
+def check_host_address(value: str) -> Optional[str]:
+    """Where Ansible and the other hosts reach a host (``ansible_host``): an IP address or a DNS host name (any
+    case; DNS ignores it)."""
+    if parse_ip(value) is not None:
+        return None
+    if len(value) <= 253 and all(_DNS_LABEL_ANY_CASE.match(part) and len(part) <= 63 for part in value.split(".")):
+        return None
+    return "not a host name or IP address (ansible_host, or the inventory hostname when that is unset)"
+
+
 def check_registry_host(value: str) -> Optional[str]:
     """A registry name as containerd's registries.yaml keys it: ``docker.io``, ``reg.local:5000`` or ``*``."""
     if value == "*":
@@ -395,6 +407,8 @@ def check_label_key(value: str) -> Optional[str]:
         return "not a label key: the prefix before '/' must be a DNS subdomain"
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
         return f"not a label key: the name must be 1-63 letters, digits, '-', '_' or '.', {_ENDS}"
+    if value in _KUBELET_OWNED_KEYS:
+        return "the kubelet sets this label itself from the machine; leave it out"
     if prefix and (prefix.endswith(("kubernetes.io", "k8s.io"))) and value not in _KUBELET_LABEL_KEYS:
         allowed = any(prefix == p or prefix.endswith("." + p) for p in _KUBELET_LABEL_PREFIXES)
         if not allowed:

@@ -17,7 +17,7 @@ import dataclasses
 import json
 from typing import Any, Callable, Final, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
+from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, minio
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
 from ansible_collections.keelson.platform.plugins.module_utils._components.cert_manager import LETS_ENCRYPT
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES
@@ -25,13 +25,14 @@ from ansible_collections.keelson.platform.plugins.module_utils._formats import (
     IPAddress,
     IPNetwork,
     check_dns_subdomain,
+    check_host_address,
     parse_ip,
     parse_network,
     parse_quantity,
     repo_url_scheme,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._problems import Problems, child
-from ansible_collections.keelson.platform.plugins.module_utils._schema import INVALID, UNSET, Section, valid
+from ansible_collections.keelson.platform.plugins.module_utils._schema import INVALID, UNSET, Quantity, Section, valid
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import (
     AGENT_GROUP,
     NODE,
@@ -48,6 +49,30 @@ from ansible_collections.keelson.platform.plugins.module_utils._spec_model impor
 
 # Every unit that can be part of a platform: each engine's controller, then the components.
 UNITS: Final[tuple[Unit[Any], ...]] = (*(engine.controller for engine in ENGINES.values()), *COMPONENTS)
+
+# The engines name a tenant's GitOps objects (Argo CD Applications and AppProject, Flux Kustomizations and service
+# account) tenant-<name> and tenant-<name>-<suffix>: a tenant named "<other>-<suffix>" would share them.
+# tests/unit/plugins/module_utils/test_spec.py renders both engines and checks that these are all the suffixes.
+TENANT_OBJECT_SUFFIXES: Final = ("apps",)
+# Keycloak's own administration realm: a platform realm of that name would hand tenants the keys to Keycloak.
+KEYCLOAK_ADMIN_REALM: Final = "master"
+# Credentials keelson generates in the secrets backend outside any unit (the rest start with a unit's name or
+# host prefix, "oidc-client-" or "tenant-"); test_spec.py checks every credential a full platform has.
+_PLATFORM_SECRETS: Final = frozenset({"k3s-token", "gitops-deploy-key"})
+_PLATFORM_SECRET_PREFIXES: Final = tuple(
+    sorted(
+        {"tenant-", "oidc-client-", "sealed-secrets-"}
+        | {f"{unit.name}-" for unit in UNITS}
+        | {f"{claim.prefix}-" for unit in UNITS for claim in unit.hosts}
+    )
+)
+
+
+def platform_secret(name: str) -> bool:
+    """Whether ``name`` is (or is shaped like) a credential keelson generates in the secrets backend: such a
+    name must never be handed to anything else (a registry password would put it in every host's
+    registries.yaml)."""
+    return name in _PLATFORM_SECRETS or name.startswith(_PLATFORM_SECRET_PREFIXES)
 
 
 def _section(spec: dict[str, Any], unit: Unit[Any]) -> Any:
@@ -171,12 +196,74 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
     if _ok(identity.get("admins_group")):
         claims.claim("group", identity["admins_group"], "identity.admins_group", "")
-    have_gpus = nodes is None or any(node["gpus"] > 0 for node in nodes)
+    # A host whose gpus is invalid (already reported) may well have GPUs: no second error about it.
+    have_gpus = nodes is None or any(not _ok(node["gpus"]) or node["gpus"] > 0 for node in nodes)
     for index, tenant in enumerate(tenants):
         if isinstance(tenant, dict):
             _check_tenant(tenant, child("tenants", index), claims, enabled, problems)
             if isinstance(tenant["quota"], dict):
                 _check_quota(tenant["quota"], child(child("tenants", index), "quota"), have_gpus, problems)
+    _check_tenant_objects(tenants, problems)
+    _check_policy_groups(spec, tenants, problems)
+
+
+def _tenant_names(tenants: list[Any]) -> list[tuple[int, str]]:
+    return [(index, tenant["name"]) for index, tenant in enumerate(tenants) if isinstance(tenant, dict) and _ok(tenant["name"])]
+
+
+def _check_tenant_objects(tenants: list[Any], problems: Problems) -> None:
+    """No two tenants share a derived object name (tenant ``a``'s ``tenant-a-apps`` is tenant ``a-apps``'s
+    ``tenant-a-apps``): one would overwrite the other's Application or Kustomization."""
+    owners: dict[str, int] = {}
+    names = _tenant_names(tenants)
+    for index, name in names:
+        for derived in (f"tenant-{name}", *(f"tenant-{name}-{suffix}" for suffix in TENANT_OBJECT_SUFFIXES)):
+            owners.setdefault(derived, index)
+    by_index = dict(names)
+    for index, name in names:
+        for derived in (f"tenant-{name}", *(f"tenant-{name}-{suffix}" for suffix in TENANT_OBJECT_SUFFIXES)):
+            other = owners[derived]
+            if other != index and by_index[other] != name:  # the same name twice is reported as a duplicate
+                problems.error(
+                    child(child("tenants", index), "name"),
+                    f"keelson names the GitOps objects of tenants {by_index[other]} and {name} alike ({derived}, "
+                    f"at tenants[{other}]); a tenant name must not be another tenant's name plus "
+                    + " or ".join(f"-{suffix}" for suffix in TENANT_OBJECT_SUFFIXES)
+                    + "; choose another name",
+                    name,
+                )
+                break
+
+
+def _check_policy_groups(spec: dict[str, Any], tenants: list[Any], problems: Problems) -> None:
+    """MinIO gives an OIDC group the policy of the same name: a group named like a service user's policy
+    (``tenant-<t>``, ``weaviate-backup``) would give its members that user's buckets."""
+    policies = minio.policy_names([name for _index, name in _tenant_names(tenants)])
+    identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
+    groups = [("identity.admins_group", identity.get("admins_group"))]
+    for index, tenant in enumerate(tenants):
+        if isinstance(tenant, dict) and isinstance(tenant["groups"], dict):
+            path = child(child("tenants", index), "groups")
+            groups += [(child(path, role), tenant["groups"][role]) for role in ("admin", "edit", "view")]
+    for where, group in groups:
+        if _ok(group) and group in policies:
+            problems.error(
+                where,
+                "is the name of a MinIO policy keelson gives a service user; MinIO maps groups to the policy of the same "
+                "name, so the group's members would get that user's buckets; choose another group name",
+                group,
+            )
+
+
+def _check_identity(spec: dict[str, Any], problems: Problems) -> None:
+    identity = spec["identity"]
+    if isinstance(identity, dict) and identity["realm"] == KEYCLOAK_ADMIN_REALM:
+        problems.error(
+            "identity.realm",
+            f"{KEYCLOAK_ADMIN_REALM} is Keycloak's own administration realm; the platform's realm must be another "
+            "(set identity.realm, it defaults to the platform name)",
+            identity["realm"],
+        )
 
 
 def _check_tenant(tenant: dict[str, Any], path: str, claims: _Claims, enabled: dict[str, Any], problems: Problems) -> None:
@@ -250,6 +337,19 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
                 if cert_manager[key] is not None:
                     problems.error(child(cm_path, key), "only valid with issuer acme", cert_manager[key])
 
+    for unit in COMPONENTS:
+        section = _section(spec, unit)
+        if not isinstance(section, dict):
+            continue
+        for field in dataclasses.fields(unit.settings_type):
+            value = section.get(field.name)
+            if isinstance(field.metadata["spec"].kind, Quantity) and _ok(value) and value is not None and parse_quantity(value) == 0:
+                problems.error(
+                    child(child(path, unit.key), field.name),
+                    "must be more than 0: a volume of size 0 cannot be provisioned and holds nothing",
+                    value,
+                )
+
     minio = components["minio"]
     if isinstance(minio, dict) and _ok(minio["replicas"]) and 1 < minio["replicas"] < 4:
         problems.error(
@@ -286,10 +386,19 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
         if _ok(domain) and not (host == domain or host.endswith("." + domain)):
             problems.warn(host_path, f"is not under the platform domain {domain}", host)
     cluster = spec["cluster"]
-    if isinstance(cluster, dict) and isinstance(cluster["disable"], list) and "traefik" in cluster["disable"] and hosts:
+    disabled = cluster["disable"] if isinstance(cluster, dict) and isinstance(cluster["disable"], list) else []
+    if "traefik" in disabled and hosts:
         problems.warn(
             "cluster.disable",
             "traefik is disabled but components have ingress hosts; bring your own ingress controller",
+        )
+    elif "servicelb" in disabled and hosts:
+        # kube-vip (cluster.api_vip) announces the API only; keelson runs no other load balancer.
+        problems.warn(
+            "cluster.disable",
+            "servicelb is disabled and nothing else keelson installs gives LoadBalancer Services an address: Traefik "
+            "gets none, so no ingress host (nor the OIDC issuer) is reachable; keep servicelb, or install a load "
+            "balancer of your own (e.g. MetalLB) before the platform",
         )
 
 
@@ -350,7 +459,7 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     if vip is not None:
         addresses.append(("cluster.api_vip", vip))
     for node in nodes or []:
-        address = parse_ip(node["address"])
+        address = parse_ip(node["address"]) if _ok(node["address"]) else None
         if address is not None:
             addresses.append((child(_host_path(node["host"]), "ansible_host"), address))
     for where, address in addresses:
@@ -360,7 +469,7 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
                     problems.error(where, f"lies inside cluster.{key} {text}", str(address))
     if vip is not None:
         for node in nodes or []:
-            if parse_ip(node["address"]) == vip:
+            if _ok(node["address"]) and parse_ip(node["address"]) == vip:
                 problems.error(
                     "cluster.api_vip",
                     f"is the address of host {node['host']}; the VIP must be a free address",
@@ -376,6 +485,14 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
             path = child(child("cluster.registries", "configs"), host)
             if config["password_secret"] and not config["username"]:
                 problems.error(child(path, "username"), "required with password_secret")
+            if _ok(config["password_secret"]) and config["password_secret"] and platform_secret(config["password_secret"]):
+                problems.error(
+                    child(path, "password_secret"),
+                    "names a credential keelson generates for the platform (the cluster token, a component's or a "
+                    "tenant's); it would be written into every host's registries.yaml; store the registry password "
+                    "under a name of its own, e.g. registry-<host>",
+                    config["password_secret"],
+                )
             if config["insecure_skip_verify"] is True:
                 problems.warn(child(path, "insecure_skip_verify"), "TLS verification is off for this registry")
 
@@ -433,11 +550,14 @@ def _normalise_nodes(raw: Any, problems: Problems) -> Optional[list[dict[str, An
         if _ok(node["name"]):
             claims.claim("node", node["name"], child(node_path, "name"), "node name used twice")
         address = entry.get("address")
+        if isinstance(address, str) and address and check_host_address(address) is not None:
+            problems.error(child(path, "ansible_host"), check_host_address(address) or "", address)
+            address = INVALID
         nodes.append(
             {
                 "host": host,
                 "role": role,
-                "address": address if isinstance(address, str) and address else host,
+                "address": address if (isinstance(address, str) and address) or address is INVALID else host,
                 **node,
             }
         )
@@ -472,10 +592,17 @@ def _check_ha(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], probl
     addresses: dict[str, str] = {}
     for node in nodes:
         path = child(_host_path(node["host"]), "ansible_host")
-        if node["address"] in addresses:
-            problems.warn(path, f"same address as {addresses[node['address']]}", node["address"])
+        if not _ok(node["address"]):
+            continue
+        key = str(parse_ip(node["address"]) or node["address"].lower())
+        if key in addresses:
+            problems.error(
+                path,
+                f"same address as {addresses[key]}; two inventory hosts would be one machine (and one k3s node twice)",
+                node["address"],
+            )
         else:
-            addresses[node["address"]] = path
+            addresses[key] = path
 
 
 # --------------------------------------------------------------------------------------- entry point
@@ -502,6 +629,7 @@ RULES: Final[tuple[Callable[[dict[str, Any], Optional[list[dict[str, Any]]], Pro
     lambda spec, _nodes, problems: _check_components(spec, problems),
     lambda spec, _nodes, problems: _check_gitops(spec, problems),
     lambda spec, _nodes, problems: _check_secrets(spec, problems),
+    lambda spec, _nodes, problems: _check_identity(spec, problems),
     _check_cluster,
     _check_ha,
 )

@@ -200,9 +200,11 @@ class Cluster:
     )
     disable: list[str] = spec_field(
         ListOf(Enum(*K3S_PACKAGED), unique=True),
-        "k3s packaged components to turn off.",
+        "k3s packaged components to turn off. servicelb is what gives Traefik's LoadBalancer Service an address "
+        "(kube-vip announces the API only): without it, bring a load balancer of your own, or no ingress host is "
+        "reachable (validation warns).",
         default=[],
-        example='["servicelb"]',
+        example='["local-storage"]',
     )
     registries: Registries = spec_field(Section(Registries), "Registry mirrors and credentials.", default={})
     airgap_source: Optional[str] = spec_field(

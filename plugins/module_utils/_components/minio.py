@@ -180,3 +180,12 @@ class MinIO(Unit[MinIOSettings]):
 
 
 UNIT = MinIO()
+
+
+def policy_names(tenant_names: list[str]) -> set[str]:
+    """The names of the MinIO policies keelson gives its service users (each tenant's, Weaviate's backups).
+
+    MinIO maps an OIDC group to the policy of the same name, so validation refuses groups with these names;
+    ``values`` above names the service users' policies the same way (a unit test holds the two together).
+    """
+    return {s3_user(name) for name in tenant_names} | {weaviate.BACKUP_USER}

@@ -184,6 +184,34 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         "tenants[1].groups.view: must be letters, digits, '.', '_' and '-', starting with a letter or digit (got \"nlp viewers\")",
     ),
     (
+        "tenant-objects-collide",
+        {"tenants.0.name": "forecasting", "tenants.0.buckets": [], "tenants.1.name": "forecasting-apps"},
+        "tenants[1].name: keelson names the GitOps objects of tenants forecasting and forecasting-apps alike "
+        "(tenant-forecasting-apps, at tenants[0]); a tenant name must not be another tenant's name plus -apps; "
+        'choose another name (got "forecasting-apps")',
+    ),
+    (
+        "tenant-objects-collide-listed-first",
+        {"tenants.0.name": "nlp-apps", "tenants.0.buckets": []},
+        "tenants[1].name: keelson names the GitOps objects of tenants nlp-apps and nlp alike "
+        "(tenant-nlp-apps, at tenants[0]); a tenant name must not be another tenant's name plus -apps; "
+        'choose another name (got "nlp")',
+    ),
+    (
+        "group-is-a-tenant-policy",
+        {"tenants.0.groups": {"view": "tenant-nlp"}},
+        "tenants[0].groups.view: is the name of a MinIO policy keelson gives a service user; MinIO maps groups to the "
+        "policy of the same name, so the group's members would get that user's buckets; choose another group name "
+        '(got "tenant-nlp")',
+    ),
+    (
+        "admins-group-is-the-backup-policy",
+        {"identity": {"admins_group": "weaviate-backup"}},
+        "identity.admins_group: is the name of a MinIO policy keelson gives a service user; MinIO maps groups to the "
+        "policy of the same name, so the group's members would get that user's buckets; choose another group name "
+        '(got "weaviate-backup")',
+    ),
+    (
         "tenant-weaviate-needs-weaviate",
         {"components": {"weaviate": {"enabled": False}}},
         "tenants[0].weaviate: needs components.weaviate.enabled (got true)",
@@ -323,6 +351,20 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'cluster.registries.configs["reg.example.internal"].username: required with password_secret',
     ),
     (
+        "registry-password-is-the-cluster-token",
+        {"cluster.registries": {"configs": {"reg.example.internal": {"username": "u", "password_secret": "k3s-token"}}}},
+        'cluster.registries.configs["reg.example.internal"].password_secret: names a credential keelson generates for the '
+        "platform (the cluster token, a component's or a tenant's); it would be written into every host's registries.yaml; "
+        'store the registry password under a name of its own, e.g. registry-<host> (got "k3s-token")',
+    ),
+    (
+        "registry-password-is-a-component-credential",
+        {"cluster.registries": {"configs": {"reg.example.internal": {"username": "u", "password_secret": "minio-root-password"}}}},
+        'cluster.registries.configs["reg.example.internal"].password_secret: names a credential keelson generates for the '
+        "platform (the cluster token, a component's or a tenant's); it would be written into every host's registries.yaml; "
+        'store the registry password under a name of its own, e.g. registry-<host> (got "minio-root-password")',
+    ),
+    (
         "airgap-relative",
         {"cluster.airgap_source": "airgap/"},
         'cluster.airgap_source: must be an absolute path on the controller or an http(s) URL (got "airgap/")',
@@ -372,6 +414,19 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'components.weaviate.backup_bucket: needs components.minio.enabled (backups go to MinIO); set null to turn backups off (got "wv-backups")',
     ),
     (
+        "minio-storage-zero",
+        {"components": {"minio": {"storage": "0"}}},
+        'components.minio.storage: must be more than 0: a volume of size 0 cannot be provisioned and holds nothing (got "0")',
+    ),
+    (
+        "volumes-zero-any-spelling",
+        {"components": {"weaviate": {"storage": 0}, "monitoring": {"prometheus_storage": "0Gi"}}},
+        [
+            'components.monitoring.prometheus_storage: must be more than 0: a volume of size 0 cannot be provisioned and holds nothing (got "0Gi")',
+            'components.weaviate.storage: must be more than 0: a volume of size 0 cannot be provisioned and holds nothing (got "0")',
+        ],
+    ),
+    (
         "retention",
         {"components": {"monitoring": {"retention": "15 days"}}},
         'components.monitoring.retention: not a duration (a number and a unit: ms, s, m, h, d, w, y; e.g. 15d or 1h30m) (got "15 days")',
@@ -381,6 +436,18 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         "realm-syntax",
         {"identity": {"realm": "ML Realm"}},
         "identity.realm: not a DNS-1123 label: use lowercase letters, digits and '-', starting and ending with a letter or digit (got \"ML Realm\")",
+    ),
+    (
+        "realm-master",
+        {"identity": {"realm": "master"}},
+        "identity.realm: master is Keycloak's own administration realm; the platform's realm must be another "
+        '(set identity.realm, it defaults to the platform name) (got "master")',
+    ),
+    (
+        "realm-master-from-name",
+        {"name": "master"},
+        "identity.realm: master is Keycloak's own administration realm; the platform's realm must be another "
+        '(set identity.realm, it defaults to the platform name) (got "master")',
     ),
     (
         "backend-typo",
@@ -446,6 +513,66 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'hostvars["gpu-1"].keelson_node.labels["node-role.kubernetes.io/gpu"]: the kubelet may not set labels under '
         "kubernetes.io or k8s.io (NodeRestriction); use a prefix of your own, e.g. example.com/role "
         '(got "node-role.kubernetes.io/gpu")',
+    ),
+    (
+        "same-address",
+        {"nodes.3.address": "192.168.10.11"},
+        'hostvars["gpu-1"].ansible_host: same address as hostvars["server-1"].ansible_host; two inventory hosts would be '
+        'one machine (and one k3s node twice) (got "192.168.10.11")',
+    ),
+    (
+        "same-address-other-spelling",
+        {"nodes.3.address": "Server-1.example.internal", "nodes.0.address": "server-1.example.internal"},
+        'hostvars["gpu-1"].ansible_host: same address as hostvars["server-1"].ansible_host; two inventory hosts would be '
+        'one machine (and one k3s node twice) (got "Server-1.example.internal")',
+    ),
+    (
+        "ansible-host-not-an-address",
+        {"nodes.3.address": "gpu 1; rm -rf /"},
+        'hostvars["gpu-1"].ansible_host: not a host name or IP address (ansible_host, or the inventory hostname when '
+        'that is unset) (got "gpu 1; rm -rf /")',
+    ),
+    (
+        "ansible-host-url",
+        {"nodes.3.address": "ssh://192.168.10.21"},
+        'hostvars["gpu-1"].ansible_host: not a host name or IP address (ansible_host, or the inventory hostname when '
+        'that is unset) (got "ssh://192.168.10.21")',
+    ),
+    (
+        "gpus-negative",
+        {"nodes.3.keelson_node.gpus": -1},
+        'hostvars["gpu-1"].keelson_node.gpus: must be a non-negative integer (got -1)',
+    ),
+    (
+        "gpus-word",
+        {"nodes.3.keelson_node.gpus": "two"},
+        'hostvars["gpu-1"].keelson_node.gpus: must be a non-negative integer (got "two")',
+    ),
+    (
+        "label-kubelet-owned-hostname",
+        {"nodes.3.keelson_node.labels": {"kubernetes.io/hostname": "gpu"}},
+        'hostvars["gpu-1"].keelson_node.labels["kubernetes.io/hostname"]: the kubelet sets this label itself from the '
+        'machine; leave it out (got "kubernetes.io/hostname")',
+    ),
+    (
+        "label-kubelet-owned-arch",
+        {"nodes.3.keelson_node.labels": {"beta.kubernetes.io/arch": "arm64"}},
+        'hostvars["gpu-1"].keelson_node.labels["beta.kubernetes.io/arch"]: the kubelet sets this label itself from the '
+        'machine; leave it out (got "beta.kubernetes.io/arch")',
+    ),
+    (
+        "label-kubernetes-io",
+        {"nodes.3.keelson_node.labels": {"kubernetes.io/role": "gpu"}},
+        'hostvars["gpu-1"].keelson_node.labels["kubernetes.io/role"]: the kubelet may not set labels under '
+        "kubernetes.io or k8s.io (NodeRestriction); use a prefix of your own, e.g. example.com/role "
+        '(got "kubernetes.io/role")',
+    ),
+    (
+        "label-node-role-control-plane",
+        {"nodes.0.keelson_node": {"labels": {"node-role.kubernetes.io/control-plane": "true"}}},
+        'hostvars["server-1"].keelson_node.labels["node-role.kubernetes.io/control-plane"]: the kubelet may not set labels under '
+        "kubernetes.io or k8s.io (NodeRestriction); use a prefix of your own, e.g. example.com/role "
+        '(got "node-role.kubernetes.io/control-plane")',
     ),
     (
         "taint-effect",
@@ -572,9 +699,11 @@ WARNINGS: list[tuple[str, dict[str, Any], str]] = [
         'secrets.hashicorp_vault.url: plain http: Vault tokens and secrets travel unencrypted (got "http://vault.example.internal:8200")',
     ),
     (
-        "same-address",
-        {"nodes.3.address": "192.168.10.11"},
-        'hostvars["gpu-1"].ansible_host: same address as hostvars["server-1"].ansible_host (got "192.168.10.11")',
+        "servicelb-disabled-no-load-balancer",
+        {"cluster.disable": ["servicelb"]},
+        "cluster.disable: servicelb is disabled and nothing else keelson installs gives LoadBalancer Services an address: "
+        "Traefik gets none, so no ingress host (nor the OIDC issuer) is reachable; keep servicelb, or install a load "
+        "balancer of your own (e.g. MetalLB) before the platform",
     ),
 ]
 
