@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
@@ -21,8 +22,11 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "spec": {"type": "dict", "required": True},
     "nodes": {"type": "list", "elements": "dict", "required": True},
     "dest": {"type": "path", "required": True},
+    "force": {"type": "bool", "default": False},
     **BACKEND_OPTIONS,
 }
+# The collection's own top folder (plugins/action/ is two below it): never a destination.
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _RUN_SECRETS = "run the keelson.platform.secrets playbook first (it creates them once, in the secrets backend)"
 
 
@@ -64,7 +68,8 @@ class ActionModule(KeelsonAction):
                     "no sealed-value digest key in the secrets backend: every sealed value is opened to compare it, and the tree "
                     f"records no digests; {_RUN_SECRETS}"
                 )
-            existing = _render_files.generated_files(dest, model.layout.base)
+            _render_files.check_destination(dest, CHECKOUT, force=args["force"])
+            existing = _render_files.generated_files(dest, model.layout.base, model.spec.name)
             sealed = _render_files.seal_all(
                 _render.secrets_to_seal(spec, nodes, values),
                 keys.active(pairs)["certificate"],
@@ -73,7 +78,7 @@ class ActionModule(KeelsonAction):
                 digest_key=digest_key,
             )
             files = _render.render(spec, nodes, sealed)
-            plan = _render_files.plan(dest, files, model.layout.base, existing)
+            plan = _render_files.plan(dest, files, model.layout.base, existing, model.spec.name)
             if plan.changed and not check:
                 _render_files.apply(dest, plan)
         except KeelsonError as error:
@@ -86,7 +91,15 @@ class ActionModule(KeelsonAction):
         for tenant in model.spec.tenants:
             if tenant.state == "absent":
                 warnings.append(f"tenant {tenant.name} is state: absent: removing its entry next deletes its namespaces and volumes")
+        counts = f"{len(plan.write)} and {'would remove' if check else 'removed'} {len(plan.remove)} file(s) in {dest}"
+        if not plan.changed:
+            message = f"nothing to write: the {len(files)} file(s) in {dest} are up to date"
+        elif check:
+            message = f"check mode, nothing written: would write {counts} ({len(plan.unchanged)} unchanged)"
+        else:
+            message = f"wrote {counts} ({len(plan.unchanged)} unchanged)"
         result.update(
+            msg=message,
             changed=plan.changed,
             dest=dest,
             files=len(files),

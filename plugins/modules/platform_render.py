@@ -64,11 +64,23 @@ options:
     description:
       - The GitOps repository's working copy. The platform's files go below C(gitops.repo.path) in it, the CI files
         at its top. Created when missing.
+      - Refused when it lies inside the keelson collection itself, when it is not in a Git working copy (unless
+        O(force)), or when a symlink, FIFO, device or a file where a folder must be stands where keelson reads or
+        writes; nothing is opened or written then.
     type: path
     required: true
+  force:
+    description:
+      - Render into a folder that is in no Git working copy. The render playbook sets it from C(keelson_render_force).
+    type: bool
+    default: false
 notes:
-  - With C(gitops.repo.path) C(.), every file with keelson's header in O(dest) counts as this platform's; give each
-    platform its own folder to keep several in one repository.
+  - Each header names the platform that wrote the file (C(keelson-platform)); keelson never overwrites or removes
+    another platform's files, and refuses a platform folder inside another's. Give each platform its own folder
+    (C(gitops.repo.path)) to keep several in one repository. A header without the name (an older keelson) counts
+    as this platform's.
+  - In a team's C(tenants/<t>/apps/) folder keelson owns only C(README.md); any other file there is the team's,
+    even a copy that carries keelson's header.
 seealso:
   - module: keelson.platform.platform_spec
   - module: keelson.platform.platform_secrets
@@ -84,6 +96,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: What was done in words; in check mode what would be (C(would write)).
+  returned: success
+  type: str
+  sample: "check mode, nothing written: would write 64 and would remove 0 file(s) in /srv/gitops (0 unchanged)"
 dest:
   description: The folder the tree was rendered into.
   returned: success

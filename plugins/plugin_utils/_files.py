@@ -9,9 +9,22 @@ file has exactly the mode asked for (whatever the umask). One diff shape, :func:
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from typing import Optional, Union
+
+_REASONS = {
+    errno.ENOTDIR: "a file stands where a folder must be",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "not permitted",
+    errno.ENOENT: "it does not exist",
+    errno.EEXIST: "something is already there",
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the file system is read-only",
+    errno.ELOOP: "too many symlinks",
+}
 
 
 def write_atomic(path: str, data: Union[str, bytes], mode: int, sync: bool = False) -> None:
@@ -36,6 +49,11 @@ def write_atomic(path: str, data: Union[str, bytes], mode: int, sync: bool = Fal
         if os.path.lexists(temporary):
             os.unlink(temporary)
         raise
+
+
+def describe_os_error(error: OSError) -> str:
+    """An OSError in words, without its errno number (the caller names the path)."""
+    return _REASONS.get(error.errno or 0, error.strerror or str(error)).rstrip(".")
 
 
 def diff(before: str, after: str, before_header: str, after_header: Optional[str] = None) -> dict[str, str]:

@@ -173,9 +173,10 @@ def _tenant_readme(name: str, namespaces: list[str]) -> str:
 def render(spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
     """The whole tree as file contents: relative path -> text, each file behind the generated-file header."""
     platform = Platform(spec, nodes)
-    files = {path: _tree_check.with_header(dump(documents)) for path, documents in _documents(platform, sealed).items()}
-    files[VALIDATE_SCRIPT] = _tree_check.with_header(inspect.getsource(_tree_check))
+    name = platform.spec.name  # every header says which platform wrote the file
+    files = {path: _tree_check.with_header(dump(documents), platform=name) for path, documents in _documents(platform, sealed).items()}
+    files[VALIDATE_SCRIPT] = _tree_check.with_header(inspect.getsource(_tree_check), platform=name)
     for tenant in platform.spec.tenants:
         readme = _tenant_readme(tenant.name, tenant.namespaces)
-        files[f"{platform.layout.tenant_apps(tenant.name)}/README.md"] = _tree_check.with_header(readme, "html")
+        files[f"{platform.layout.tenant_apps(tenant.name)}/README.md"] = _tree_check.with_header(readme, "html", platform=name)
     return dict(sorted(files.items()))

@@ -21,11 +21,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Final, Optional, Protocol
 
 import yaml
-from ansible.parsing.vault import is_encrypted
+from ansible.errors import AnsibleError
+from ansible.parsing.vault import AnsibleVaultFormatError, is_encrypted
 
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_secret_key
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
-from ansible_collections.keelson.platform.plugins.plugin_utils._files import write_atomic
+from ansible_collections.keelson.platform.plugins.plugin_utils._files import describe_os_error, write_atomic
 
 ALPHABETS: Final[dict[str, str]] = {
     "alnum": string.ascii_letters + string.digits,
@@ -77,11 +78,23 @@ class VaultFileBackend:
         self._encrypt = encrypt
         self._decrypt = decrypt
 
+    def _os_error(self, error: OSError, doing: str) -> SecretsError:
+        # os.makedirs meets a file where a folder must be as "exists" (the file) or "not a directory" (below it).
+        folder = isinstance(error, (FileExistsError, NotADirectoryError))
+        reason = "a file stands where a folder must be" if folder else describe_os_error(error)
+        return SecretsError(
+            f"{self.path}: cannot {doing} the secrets file ({reason}); fix the path (secrets.vault_file.path, "
+            "relative to the inventory folder) or what stands in its way, and run again"
+        )
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(directory, os.O_RDONLY)
+        except OSError as error:
+            raise self._os_error(error, "make the folder of") from error
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -90,20 +103,46 @@ class VaultFileBackend:
             os.close(fd)
 
     def _load(self) -> dict[str, str]:
-        if not os.path.exists(self.path):
+        if not os.path.lexists(self.path):
             return {}
-        with open(self.path, "rb") as handle:
-            data = handle.read()
+        try:
+            if not os.path.isfile(self.path):
+                raise SecretsError(
+                    f"{self.path}: is not a file (a folder, or something else stands there); secrets.vault_file.path must "
+                    "name the ansible-vault file keelson keeps the credentials in"
+                )
+            with open(self.path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            raise self._os_error(error, "read") from error
         if not is_encrypted(data):
             raise SecretsError(f"{self.path} is not ansible-vault encrypted; keelson never keeps secrets in plain text")
-        values = yaml.safe_load(self._decrypt(data)) or {}
+        try:
+            plaintext = self._decrypt(data)
+        except AnsibleVaultFormatError as error:
+            raise SecretsError(
+                f"{self.path}: is damaged (not a whole ansible-vault file: truncated, or edited by hand); restore it from "
+                "your backup or from Git (where it is committed encrypted)"
+            ) from error
+        except AnsibleError as error:
+            raise SecretsError(
+                f"{self.path}: cannot be decrypted with the vault password given (a wrong password, or a damaged file); run "
+                "with the password the file was made with (--vault-password-file FILE), or restore the file from your backup"
+            ) from error
+        try:
+            values = yaml.safe_load(plaintext) or {}
+        except yaml.YAMLError as error:
+            raise SecretsError(f"{self.path}: decrypts, but not to YAML; restore the file from your backup") from error
         if not isinstance(values, dict):
             raise SecretsError(f"{self.path} does not hold a mapping of secret names to values")
         return {str(key): str(value) for key, value in values.items()}
 
     def _save(self, values: dict[str, str]) -> None:
         plaintext = yaml.safe_dump(dict(sorted(values.items())), default_flow_style=False).encode()
-        write_atomic(self.path, self._encrypt(plaintext), mode=0o600, sync=True)
+        try:
+            write_atomic(self.path, self._encrypt(plaintext), mode=0o600, sync=True)
+        except OSError as error:
+            raise self._os_error(error, "write") from error
 
     def close(self) -> None:
         """Nothing to release: the file is read and written whole on every call."""

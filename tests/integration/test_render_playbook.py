@@ -22,7 +22,13 @@ pytestmark = pytest.mark.slow
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+    found = {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+    return {path: data for path, data in found.items() if not path.startswith(".git/")}
+
+
+def _git_init(path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    return path
 
 
 def _failed(result: subprocess.CompletedProcess[str]) -> str:
@@ -30,28 +36,30 @@ def _failed(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, inventory: Path, password: Path) -> None:  # noqa: PLR0915 - one user story, step by step
-    dest = tmp_path / "gitops"
+    dest = _git_init(tmp_path / "gitops")
     common = ("-i", str(inventory), f"--vault-password-file={password}")
     render = ("ansible-playbook", "keelson.platform.render", *common, "-e", f"keelson_render_dir={dest}")
 
-    # Before any secret exists, check mode shows the whole tree and writes nothing.
+    # Before any secret exists, check mode shows the whole tree and writes nothing, and says "would write".
     preview = ansible(*render, "--check", "--diff")
     assert preview.returncode == 0, _failed(preview)
-    assert not dest.exists()
+    assert _tree(dest) == {}
     assert "stand-in" in preview.stdout + preview.stderr
     assert "+++ after: clusters/leakcheck/root.yaml" in preview.stdout
+    assert "check mode, nothing written: would write " in preview.stdout
     assert not (inventory / ".keelson-secrets.vault.yml").exists()
 
     # Without the credentials a real run refuses, before writing.
     refused = ansible(*render)
     assert refused.returncode != 0
     assert "run the keelson.platform.secrets playbook first" in refused.stdout + refused.stderr
-    assert not dest.exists()
+    assert _tree(dest) == {}
 
     secrets = ansible("ansible-playbook", "keelson.platform.secrets", *common)
     assert secrets.returncode == 0, _failed(secrets)
     first = ansible(*render, "-vvv")
     assert first.returncode == 0, _failed(first)
+    assert re.search(r"wrote \d+ and removed 0 file\(s\)", first.stdout), first.stdout[-2000:]
     tree = _tree(dest)
     assert "clusters/leakcheck/root.yaml" in tree and "tenants/nlp/keelson/quota.yaml" in tree
 
@@ -113,3 +121,20 @@ def test_render_needs_a_destination(ansible: Runner, inventory: Path, password: 
     result = ansible("ansible-playbook", "keelson.platform.render", "-i", str(inventory), f"--vault-password-file={password}")
     assert result.returncode != 0
     assert "keelson_render_dir=DIR" in result.stdout + result.stderr
+
+
+def test_render_refuses_a_destination_outside_git_or_inside_the_collection(
+    ansible: Runner, tmp_path: Path, inventory: Path, password: Path, repo: Path
+) -> None:
+    common = ("ansible-playbook", "keelson.platform.render", "-i", str(inventory), f"--vault-password-file={password}", "--check")
+    plain = tmp_path / "plain"
+    refused = ansible(*common, "-e", f"keelson_render_dir={plain}")
+    assert refused.returncode != 0
+    said = " ".join((refused.stdout + refused.stderr).split())
+    assert f"{plain}: is not in a Git working copy" in said and "keelson_render_force=true" in said
+    forced = ansible(*common, "-e", f"keelson_render_dir={plain}", "-e", "keelson_render_force=true")
+    assert forced.returncode == 0, _failed(forced)
+    inside = ansible(*common, "-e", f"keelson_render_dir={repo / 'rendered'}", "-e", "keelson_render_force=true")
+    assert inside.returncode != 0
+    assert "lies inside the keelson collection" in " ".join((inside.stdout + inside.stderr).split())
+    assert not (repo / "rendered").exists() and not plain.exists()

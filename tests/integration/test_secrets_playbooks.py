@@ -35,7 +35,7 @@ def test_generate_and_seal_everything_without_leaking(ansible: Runner, tmp_path:
     dest = tmp_path / "gitops"
     common = ("-i", str(inventory), "-vvv", f"--vault-password-file={password}")
     secrets = ("ansible-playbook", "keelson.platform.secrets", *common)
-    render = ("ansible-playbook", "keelson.platform.render", *common, "-e", f"keelson_render_dir={dest}")
+    render = ("ansible-playbook", "keelson.platform.render", *common, "-e", f"keelson_render_dir={dest}", "-e", "keelson_render_force=true")
     first = ansible(*secrets)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     rendered = ansible(*render)
@@ -87,7 +87,12 @@ def test_backup_wipe_restore(ansible: Runner, tmp_path: Path, inventory: Path, p
     dest = tmp_path / "gitops"
     common = ("-i", str(inventory), f"--vault-password-file={password}")
     assert ansible("ansible-playbook", "keelson.platform.secrets", *common).returncode == 0
-    assert ansible("ansible-playbook", "keelson.platform.render", *common, "-e", f"keelson_render_dir={dest}").returncode == 0
+    assert (
+        ansible(
+            "ansible-playbook", "keelson.platform.render", *common, "-e", f"keelson_render_dir={dest}", "-e", "keelson_render_force=true"
+        ).returncode
+        == 0
+    )
     bundle = tmp_path / "backup" / "leakcheck-keys.vault.yml"
     backup = ansible(
         "ansible-playbook",

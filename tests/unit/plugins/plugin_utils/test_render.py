@@ -27,7 +27,7 @@ def _golden_text(files: dict[str, str]) -> str:
     for path, text in files.items():
         shown = text
         if path == ".keelson/validate.py":
-            assert text == _tree_check.with_header(inspect.getsource(_tree_check))
+            assert text == _tree_check.with_header(inspect.getsource(_tree_check), platform="ml-prod")
             shown = "(plugins/plugin_utils/_tree_check.py behind the generated-file header)\n"
         parts.append(f"=== {path}\n{shown}")
     return "".join(parts)

@@ -105,3 +105,51 @@ def test_backend_from_spec(tmp_path: Path) -> None:
             "ca_cert": None,
         }
         backend_from_spec({"backend": "hashicorp_vault", "hashicorp_vault": vault}, str(tmp_path), bytes, bytes, environ={})
+
+
+def _wrong_password(data: bytes) -> bytes:
+    from ansible.parsing.vault import VaultLib, VaultSecret  # noqa: PLC0415
+
+    return bytes(VaultLib([("default", VaultSecret(b"not-the-password"))]).decrypt(data))
+
+
+def _truncated(path: Path) -> None:
+    backend(path).put("k3s-token", "x" * 48)
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"\n") + 20])
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (
+            "wrong-password",
+            "cannot be decrypted with the vault password given (a wrong password, or a damaged file); run with the password",
+        ),
+        ("truncated", "is damaged (not a whole ansible-vault file: truncated, or edited by hand); restore it from your backup"),
+        ("folder-at-the-path", "is not a file (a folder, or something else stands there); secrets.vault_file.path must name"),
+        (
+            "file-where-the-folder-must-be",
+            "cannot make the folder of the secrets file (a file stands where a folder must be); fix the path",
+        ),
+    ],
+)
+def test_a_broken_vault_file_names_the_path_and_the_fix(tmp_path: Path, case: str, expected: str) -> None:
+    path = tmp_path / "s.yml"
+    decrypting = decrypt
+    if case == "wrong-password":
+        backend(path).put("k3s-token", "x" * 48)
+        decrypting = _wrong_password
+    elif case == "truncated":
+        _truncated(path)
+    elif case == "folder-at-the-path":
+        path.mkdir()
+    else:
+        (tmp_path / "inventory").write_text("a file, not a folder\n")
+        path = tmp_path / "inventory" / "s.yml"
+    store = VaultFileBackend(str(path), encrypt, decrypting)
+    with pytest.raises(SecretsError) as caught:
+        store.get_or_create("k3s-token", lambda: "y" * 48)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and expected in message
+    assert "Errno" not in message and "Traceback" not in message
