@@ -19,6 +19,7 @@ from typing import Any, Callable, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
+from ansible_collections.keelson.platform.plugins.module_utils._components import minio
 from ansible_collections.keelson.platform.plugins.module_utils._components.cert_manager import LETS_ENCRYPT
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
@@ -142,6 +143,19 @@ def _ok(*values: Any) -> bool:
     return all(valid(value) for value in values)
 
 
+def _check_group(group: str, path: str, problems: Problems) -> None:
+    """MinIO gives an OIDC group the policy of the same name, in the name space of every other policy."""
+    if group.startswith(minio.USER_POLICY_PREFIX):
+        problems.error(
+            path,
+            f"MinIO gives a group the policy of its name, and names starting with '{minio.USER_POLICY_PREFIX}' are "
+            "keelson's service users' policies (a tenant's S3 user): rename the group",
+            group,
+        )
+    elif group in minio.BUILTIN_POLICIES:
+        problems.error(path, "MinIO gives a group the policy of its name, and this is one of MinIO's built-in policies: rename the group", group)
+
+
 class _Claims:
     """Names that must be unique across the spec, with the path that claimed each first."""
 
@@ -171,6 +185,7 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
     if _ok(identity.get("admins_group")):
         claims.claim("group", identity["admins_group"], "identity.admins_group", "")
+        _check_group(identity["admins_group"], "identity.admins_group", problems)
     have_gpus = nodes is None or any(node["gpus"] > 0 for node in nodes)
     for index, tenant in enumerate(tenants):
         if isinstance(tenant, dict):
@@ -199,6 +214,7 @@ def _check_tenant(tenant: dict[str, Any], path: str, claims: _Claims, enabled: d
             group = tenant["groups"][role]
             if _ok(group) and group is not None:
                 claims.claim("group", group, child(child(path, "groups"), role), "a group holds one role in one tenant")
+                _check_group(group, child(child(path, "groups"), role), problems)
     if tenant["state"] == "absent" and _ok(tenant["name"]) and tenant["confirm_removal"] != tenant["name"]:
         problems.error(
             child(path, "confirm_removal"),

@@ -39,7 +39,7 @@ def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, in
     assert preview.returncode == 0, _failed(preview)
     assert not dest.exists()
     assert "stand-in" in preview.stdout + preview.stderr
-    assert "+++ after: clusters/leakcheck/root.yaml" in preview.stdout
+    assert "+++ after: clusters/leakcheck/apps/root.yaml" in preview.stdout
     assert not (inventory / ".keelson-secrets.vault.yml").exists()
 
     # Without the credentials a real run refuses, before writing.
@@ -53,7 +53,7 @@ def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, in
     first = ansible(*render, "-vvv")
     assert first.returncode == 0, _failed(first)
     tree = _tree(dest)
-    assert "clusters/leakcheck/root.yaml" in tree and "tenants/nlp/keelson/quota.yaml" in tree
+    assert "clusters/leakcheck/apps/root.yaml" in tree and "tenants/nlp/keelson/quota.yaml" in tree
 
     # Sealed with the platform's key, holding exactly the backend's values; none of them in plain text.
     view = ansible("ansible-vault", "view", str(inventory / ".keelson-secrets.vault.yml"), f"--vault-password-file={password}")
