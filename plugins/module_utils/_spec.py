@@ -17,9 +17,8 @@ import dataclasses
 import json
 from typing import Any, Callable, Final, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
+from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, minio
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
-from ansible_collections.keelson.platform.plugins.module_utils._components import minio
 from ansible_collections.keelson.platform.plugins.module_utils._components.cert_manager import LETS_ENCRYPT
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
@@ -153,7 +152,9 @@ def _check_group(group: str, path: str, problems: Problems) -> None:
             group,
         )
     elif group in minio.BUILTIN_POLICIES:
-        problems.error(path, "MinIO gives a group the policy of its name, and this is one of MinIO's built-in policies: rename the group", group)
+        problems.error(
+            path, "MinIO gives a group the policy of its name, and this is one of MinIO's built-in policies: rename the group", group
+        )
 
 
 class _Claims:

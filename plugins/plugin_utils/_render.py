@@ -32,9 +32,8 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any, Final
 
-from ansible_collections.keelson.platform.plugins.module_utils import _yaml
+from ansible_collections.keelson.platform.plugins.module_utils import _tenancy, _yaml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
-from ansible_collections.keelson.platform.plugins.module_utils import _tenancy
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     DNS_PEER,
     DNS_PORTS,
@@ -179,7 +178,9 @@ def platform_policies(platform: Platform, unit: Unit[Any]) -> list[Document]:
     policies = [
         policy("default-deny", ["Ingress", "Egress"]),
         policy("allow-dns", ["Egress"], egress=[{"to": [DNS_PEER], "ports": list(DNS_PORTS)}]),
-        policy("allow-same-namespace", ["Ingress", "Egress"], ingress=[{"from": [{"podSelector": {}}]}], egress=[{"to": [{"podSelector": {}}]}]),
+        policy(
+            "allow-same-namespace", ["Ingress", "Egress"], ingress=[{"from": [{"podSelector": {}}]}], egress=[{"to": [{"podSelector": {}}]}]
+        ),
     ]
     if network.anywhere:
         policies.append(policy("allow-egress-anywhere", ["Egress"], egress=[{}]))
@@ -211,9 +212,7 @@ def platform_policies(platform: Platform, unit: Unit[Any]) -> list[Document]:
     users = [namespace for tenant in platform.spec.tenants if unit.used_by(tenant) for namespace in tenant.namespaces]
     if network.tenant_ports and users:
         tenants = {
-            "namespaceSelector": {
-                "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(users)}]
-            }
+            "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(users)}]}
         }
         policies.append(policy("allow-from-tenants", ["Ingress"], ingress=[{"from": [tenants], "ports": tcp(network.tenant_ports)}]))
     return policies

@@ -20,8 +20,8 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     network_policy,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._components.keycloak import OIDC_PREFIX
-from ansible_collections.keelson.platform.plugins.module_utils._tenancy import TENANT_ROLES
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
+from ansible_collections.keelson.platform.plugins.module_utils._tenancy import TENANT_ROLES
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 # Every tenant namespace's Pod Security level.

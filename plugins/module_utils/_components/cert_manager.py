@@ -112,7 +112,6 @@ class CertManager(Unit[CertManagerSettings]):
             },
         ]
 
-
     def network(self, platform: Platform) -> Network:
         # ACME: the CA's directory and the HTTP-01 self-check through the ingress' public address. The webhook
         # listens on the chart's webhook.securePort, 10250 (cert-manager values.yaml).

@@ -81,7 +81,10 @@ class MinIO(Unit[MinIOSettings]):
         tenants = [tenant for tenant in platform.spec.tenants if tenant.buckets]
         buckets = [{"name": bucket, "policy": "none", "purge": False} for tenant in tenants for bucket in tenant.buckets]
         policies = [
-            {"name": user_policy(s3_user(tenant.name)), "statements": [{"resources": _bucket_resources(tenant.buckets), "actions": ["s3:*"]}]}
+            {
+                "name": user_policy(s3_user(tenant.name)),
+                "statements": [{"resources": _bucket_resources(tenant.buckets), "actions": ["s3:*"]}],
+            }
             for tenant in tenants
         ]
         users = [

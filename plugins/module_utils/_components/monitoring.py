@@ -273,7 +273,6 @@ class Monitoring(Unit[MonitoringSettings]):
             )
         ]
 
-
     def network(self, platform: Platform) -> Network:
         # Prometheus scrapes every namespace and node (kubelet, node-exporter on the host network), Alertmanager
         # sends to receivers anywhere, Grafana's sidecar reads ConfigMaps from the API. The operator serves its

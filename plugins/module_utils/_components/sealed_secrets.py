@@ -41,7 +41,6 @@ class SealedSecrets(Unit[SealedSecretsSettings]):
             "keyrenewperiod": "0",
         }
 
-
     def network(self, platform: Platform) -> Network:
         return Network(api=True)  # watches SealedSecrets, writes Secrets
 

@@ -218,7 +218,9 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
         ]
         if part.manifests and later:
             applications.append(
-                self._application(f"{unit.name}-manifests", "platform", unit.namespace, [manifests], max(later) + 1, finalizer=not unit.controller)
+                self._application(
+                    f"{unit.name}-manifests", "platform", unit.namespace, [manifests], max(later) + 1, finalizer=not unit.controller
+                )
             )
         return applications
 
@@ -294,7 +296,10 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
                 "sourceRepos": [git],
                 "destinations": [{"server": IN_CLUSTER, "namespace": self.namespace}],
                 "clusterResourceWhitelist": [],
-                "namespaceResourceWhitelist": [{"group": "argoproj.io", "kind": "Application"}, {"group": "argoproj.io", "kind": "AppProject"}],
+                "namespaceResourceWhitelist": [
+                    {"group": "argoproj.io", "kind": "Application"},
+                    {"group": "argoproj.io", "kind": "AppProject"},
+                ],
             },
         }
         root = self._application(

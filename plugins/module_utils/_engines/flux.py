@@ -169,8 +169,7 @@ class FluxEngine(Engine[FluxSettings]):
         # Ready once the HelmRelease is (wait): what depends on this component waits for the chart itself.
         documents = [namespace, self._apply(platform, unit.name, layout.release_dir(unit.name), release_after, wait=True)]
         if part.manifests:
-            after = [name for name in part.manifests_need]
-            documents.append(self._apply(platform, f"{unit.name}-manifests", layout.manifests_dir(unit.name), after))
+            documents.append(self._apply(platform, f"{unit.name}-manifests", layout.manifests_dir(unit.name), list(part.manifests_need)))
         tree[layout.app_file(unit.name)] = documents
         return tree
 

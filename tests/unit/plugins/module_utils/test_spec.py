@@ -183,7 +183,7 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         "group-minio-user-policy",
         {"tenants.0.groups": {"view": "user-tenant-nlp"}},
         "tenants[0].groups.view: MinIO gives a group the policy of its name, and names starting with 'user-' are "
-        'keelson\'s service users\' policies (a tenant\'s S3 user): rename the group (got "user-tenant-nlp")',
+        "keelson's service users' policies (a tenant's S3 user): rename the group (got \"user-tenant-nlp\")",
     ),
     (
         "group-minio-builtin-policy",
