@@ -19,15 +19,16 @@ ANSIBLE_TEST_REQS := $(VENV)/lib/python3.12/site-packages/ansible_test/_internal
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: help setup test lint sanity unit integration compat molecule benchmark docs lock build clean
+.PHONY: help setup test lint sanity unit integration cluster compat molecule benchmark docs lock build clean
 
 help:
 	@echo "make setup        create .venv (Python 3.12) with the pinned tool chain; link this checkout as keelson.platform"
-	@echo "make test         every test layer: lint, sanity, unit, integration, compat, molecule"
+	@echo "make test         every test layer: lint, sanity, unit, integration, cluster, compat, molecule"
 	@echo "make lint         ansible-lint (production), yamllint, ruff, mypy"
 	@echo "make sanity       ansible-test sanity on a copy of the collection"
 	@echo "make unit         pytest tests/unit"
 	@echo "make integration  pytest tests/integration (playbooks, collection build + install)"
+	@echo "make cluster      pytest tests/cluster against the API server KEELSON_TEST_KUBECONFIG names (skipped, saying why, without)"
 	@echo "make compat       unit tests and the validate playbook again on ansible-core 2.19 / Python 3.11"
 	@echo "make molecule     host scenarios on local systemd test hosts (podman): default, and real-k3s when KEELSON_K3S_AIRGAP is set"
 	@echo "make benchmark    time and task count of site.yml's first converge and its no-op re-run on the test hosts"
@@ -69,7 +70,7 @@ $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../.. $(LINK)
 
-test: lint sanity unit integration compat molecule
+test: lint sanity unit integration cluster compat molecule
 
 lint: setup
 	ansible-lint
@@ -89,6 +90,11 @@ unit: setup
 
 integration: setup
 	pytest tests/integration
+
+# A rendered tree on a real kube-apiserver (a bare one is enough): RBAC, Pod Security, quota. Every test skips,
+# with the reason, when KEELSON_TEST_KUBECONFIG is unset; pytest then exits 0.
+cluster: setup
+	pytest tests/cluster
 
 # The host scenarios: `default` (k3s test double) always; `real-k3s` only with KEELSON_K3S_AIRGAP set.
 molecule: setup

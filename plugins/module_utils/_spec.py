@@ -167,6 +167,21 @@ def _ok(*values: Any) -> bool:
     return all(valid(value) for value in values)
 
 
+def _check_group(group: str, path: str, problems: Problems) -> None:
+    """MinIO gives an OIDC group the policy of the same name, in the name space of every other policy."""
+    if group.startswith(minio.USER_POLICY_PREFIX):
+        problems.error(
+            path,
+            f"MinIO gives a group the policy of its name, and names starting with '{minio.USER_POLICY_PREFIX}' are "
+            "keelson's service users' policies (a tenant's S3 user): rename the group",
+            group,
+        )
+    elif group in minio.BUILTIN_POLICIES:
+        problems.error(
+            path, "MinIO gives a group the policy of its name, and this is one of MinIO's built-in policies: rename the group", group
+        )
+
+
 class _Claims:
     """Names that must be unique across the spec, with the path that claimed each first."""
 
@@ -196,6 +211,7 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
     if _ok(identity.get("admins_group")):
         claims.claim("group", identity["admins_group"], "identity.admins_group", "")
+        _check_group(identity["admins_group"], "identity.admins_group", problems)
     # A host whose gpus is invalid (already reported) may well have GPUs: no second error about it.
     have_gpus = nodes is None or any(not _ok(node["gpus"]) or node["gpus"] > 0 for node in nodes)
     for index, tenant in enumerate(tenants):
@@ -204,7 +220,6 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
             if isinstance(tenant["quota"], dict):
                 _check_quota(tenant["quota"], child(child("tenants", index), "quota"), have_gpus, problems)
     _check_tenant_objects(tenants, problems)
-    _check_policy_groups(spec, tenants, problems)
 
 
 def _tenant_names(tenants: list[Any]) -> list[tuple[int, str]]:
@@ -233,26 +248,6 @@ def _check_tenant_objects(tenants: list[Any], problems: Problems) -> None:
                     name,
                 )
                 break
-
-
-def _check_policy_groups(spec: dict[str, Any], tenants: list[Any], problems: Problems) -> None:
-    """MinIO gives an OIDC group the policy of the same name: a group named like a service user's policy
-    (``tenant-<t>``, ``weaviate-backup``) would give its members that user's buckets."""
-    policies = minio.policy_names([name for _index, name in _tenant_names(tenants)])
-    identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
-    groups = [("identity.admins_group", identity.get("admins_group"))]
-    for index, tenant in enumerate(tenants):
-        if isinstance(tenant, dict) and isinstance(tenant["groups"], dict):
-            path = child(child("tenants", index), "groups")
-            groups += [(child(path, role), tenant["groups"][role]) for role in ("admin", "edit", "view")]
-    for where, group in groups:
-        if _ok(group) and group in policies:
-            problems.error(
-                where,
-                "is the name of a MinIO policy keelson gives a service user; MinIO maps groups to the policy of the same "
-                "name, so the group's members would get that user's buckets; choose another group name",
-                group,
-            )
 
 
 def _check_identity(spec: dict[str, Any], problems: Problems) -> None:
@@ -286,6 +281,7 @@ def _check_tenant(tenant: dict[str, Any], path: str, claims: _Claims, enabled: d
             group = tenant["groups"][role]
             if _ok(group) and group is not None:
                 claims.claim("group", group, child(child(path, "groups"), role), "a group holds one role in one tenant")
+                _check_group(group, child(child(path, "groups"), role), problems)
     if tenant["state"] == "absent" and _ok(tenant["name"]) and tenant["confirm_removal"] != tenant["name"]:
         problems.error(
             child(path, "confirm_removal"),

@@ -16,7 +16,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import k
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
-from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, Engine
+from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, TENANCY, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec
 from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check import CONFIG_PATH
 
@@ -37,6 +37,10 @@ def pod_security_labels(level: str, k3s_version: str) -> dict[str, str]:
     return labels
 
 
+def _file_name(document: dict[str, Any]) -> str:
+    return f"{document['kind'].lower()}-{document['metadata']['name']}.yaml"
+
+
 @dataclasses.dataclass(frozen=True)
 class Layout:
     """Every path of the tree, relative to the repository's top; ``base`` is ``gitops.repo.path``."""
@@ -49,7 +53,9 @@ class Layout:
 
     @property
     def root_file(self) -> str:
-        return self.path("clusters", self.cluster, "root.yaml")
+        """The root object (Argo CD's root Application, Flux's FluxInstance): inside the folder it syncs, so it
+        manages itself from Git after the bootstrap has applied it once."""
+        return posixpath.join(self.apps_dir, "root.yaml")
 
     @property
     def apps_dir(self) -> str:
@@ -68,7 +74,23 @@ class Layout:
         return posixpath.join(self.component_dir(name), "manifests")
 
     def manifest_file(self, name: str, document: dict[str, Any]) -> str:
-        return posixpath.join(self.manifests_dir(name), f"{document['kind'].lower()}-{document['metadata']['name']}.yaml")
+        return posixpath.join(self.manifests_dir(name), _file_name(document))
+
+    def release_dir(self, name: str) -> str:
+        """Flux: the chart's source, values and HelmRelease, applied by a Kustomization of their own (so that
+        they can wait for, or be waited for by, other Kustomizations)."""
+        return posixpath.join(self.component_dir(name), "release")
+
+    def release_file(self, name: str, document: dict[str, Any]) -> str:
+        return posixpath.join(self.release_dir(name), _file_name(document))
+
+    @property
+    def tenancy_dir(self) -> str:
+        """The tenant roles (cluster-scoped, rendered once); no component is called ``tenancy``."""
+        return self.path("platform", TENANCY)
+
+    def tenancy_file(self, document: dict[str, Any]) -> str:
+        return posixpath.join(self.tenancy_dir, _file_name(document))
 
     def tenant_dir(self, tenant: str) -> str:
         return self.path("tenants", tenant)
@@ -138,6 +160,11 @@ class Platform:
 
     def unit_settings(self, unit: Unit[S]) -> S:
         return unit.settings(self._me)
+
+    def crd_owner(self, api_version: str) -> Optional[str]:
+        """The enabled unit whose chart installs the custom resources of ``api_version``, if any."""
+        group = api_version.rpartition("/")[0]
+        return next((unit.name for unit in self.units if group in unit.crd_groups), None) if group else None
 
     def dependencies(self, unit: Unit[Any]) -> tuple[str, ...]:
         """The enabled components ``unit`` waits for."""

@@ -10,11 +10,14 @@ What is rendered comes from the registries: each enabled component (``module_uti
 chart values and manifests, the engine (``module_utils/_engines``) the documents that install them and apply
 the tenants' folders; paths come from :class:`Layout` (below ``gitops.repo.path``):
 
-    clusters/<name>/root.yaml            the root Application (app of apps) / the FluxInstance
+    clusters/<name>/apps/root.yaml       the root Application (app of apps) / the FluxInstance, self-managed
     clusters/<name>/apps/*.yaml          AppProjects and one Application per component and tenant (Argo CD),
-                                         or the sources, values and HelmRelease per component (Flux)
+                                         or the Namespace and Kustomizations per component and tenant (Flux)
     platform/<component>/values.yaml     the chart's values where keelson differs from its defaults (Argo CD)
-    platform/<component>/manifests/      what goes beside the chart (issuers, ingresses, sealed secrets, realm)
+    platform/<component>/release/        the chart's source, values and HelmRelease (Flux)
+    platform/<component>/manifests/      what goes beside the chart (issuers, ingresses, sealed secrets, realm,
+                                         the namespace's NetworkPolicies)
+    platform/tenancy/                    the tenant roles (ClusterRoles keelson-tenant-admin/-edit)
     tenants/<tenant>/keelson/*.yaml      namespaces, quota, limits, network policies, RBAC, sealed secrets
     tenants/<tenant>/apps/               the team's own area: keelson writes only its README
 and at the top of the repository, its CI: .keelson/validate.py and .keelson/validate.yaml (the checks),
@@ -25,12 +28,24 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import ipaddress
 from collections.abc import Iterable
 from typing import Any, Final
 
-from ansible_collections.keelson.platform.plugins.module_utils import _yaml
+from ansible_collections.keelson.platform.plugins.module_utils import _tenancy, _yaml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
-from ansible_collections.keelson.platform.plugins.module_utils._engines import Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
+    DNS_PEER,
+    DNS_PORTS,
+    TRAEFIK_PEER,
+    TRAEFIK_PORTS,
+    Document,
+    Unit,
+    namespace_selector,
+    network_policy,
+    tcp,
+)
+from ansible_collections.keelson.platform.plugins.module_utils._engines import TENANCY, Part, Tree
 from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import CI_PATHS, Platform
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import target_secrets
@@ -120,23 +135,130 @@ def _ci(platform: Platform) -> Tree:
 # ------------------------------------------------------------------------------------------- the tree
 
 
+# ------------------------------------------------------------------------------ platform network policies
+
+# The Kubernetes API server's port on k3s servers (and the API VIP), and the ``kubernetes`` Service's.
+API_SERVER_PORT: Final = 6443
+API_SERVICE_PORT: Final = 443
+
+
+def _cidr(address: str) -> str:
+    return f"{address}/{ipaddress.ip_address(address).max_prefixlen}"
+
+
+def api_server_peers(platform: Platform) -> list[Document]:
+    """Egress rules to the API server. It is no pod, so: the servers' addresses and the API VIP on 6443 (where
+    the ``kubernetes`` Service's endpoints point), and the Service's own address on 443 (for CNIs that match
+    before the Service is resolved). A server whose inventory address is a host name is left out: the
+    Service's endpoints are the servers' IP addresses (k3s' node-ip)."""
+    addresses = [node.address for node in platform.nodes if node.role == "server"]
+    if platform.spec.cluster.api_vip:
+        addresses.append(platform.spec.cluster.api_vip)
+    blocks = []
+    for address in dict.fromkeys(addresses):
+        try:
+            blocks.append({"ipBlock": {"cidr": _cidr(address)}})
+        except ValueError:
+            continue
+    services = [_cidr(str(next(ipaddress.ip_network(cidr).hosts()))) for cidr in platform.spec.cluster.service_cidr]
+    return [
+        {"to": blocks, "ports": tcp((API_SERVER_PORT,))},
+        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in services], "ports": tcp((API_SERVICE_PORT,))},
+    ]
+
+
+def platform_policies(platform: Platform, unit: Unit[Any]) -> list[Document]:
+    """The NetworkPolicies of a component's namespace, derived from every enabled unit's :class:`Network` (see
+    there for what each part allows and why) and the tenants that use it."""
+    namespace, network = unit.namespace, unit.network(platform)
+
+    def policy(name: str, types: list[str], **rules: list[Document]) -> Document:
+        return network_policy(namespace, name, {"podSelector": {}, "policyTypes": types, **rules})
+
+    policies = [
+        policy("default-deny", ["Ingress", "Egress"]),
+        policy("allow-dns", ["Egress"], egress=[{"to": [DNS_PEER], "ports": list(DNS_PORTS)}]),
+        policy(
+            "allow-same-namespace", ["Ingress", "Egress"], ingress=[{"from": [{"podSelector": {}}]}], egress=[{"to": [{"podSelector": {}}]}]
+        ),
+    ]
+    if network.anywhere:
+        policies.append(policy("allow-egress-anywhere", ["Egress"], egress=[{}]))
+    else:
+        if network.api:
+            policies.append(policy("allow-to-api-server", ["Egress"], egress=api_server_peers(platform)))
+        if unit.oidc_client(platform) is not None and platform.issuer_url:
+            # The issuer URL is an ingress host: its discovery and keys are fetched through Traefik.
+            policies.append(policy("allow-to-ingress", ["Egress"], egress=[{"to": [TRAEFIK_PEER], "ports": tcp(TRAEFIK_PORTS)}]))
+        for name, ports in network.to:
+            if platform.enabled(name) and platform.unit(name).namespace != namespace:
+                to = namespace_selector(platform.unit(name).namespace)
+                policies.append(policy(f"allow-to-{name}", ["Egress"], egress=[{"to": [to], "ports": tcp(ports)}]))
+    if unit.hosts:
+        policies.append(policy("allow-from-ingress", ["Ingress"], ingress=[{"from": [TRAEFIK_PEER]}]))
+    if network.webhooks:
+        policies.append(policy("allow-webhooks", ["Ingress"], ingress=[{"ports": tcp(network.webhooks)}]))
+    for other in platform.units:
+        if other.namespace == namespace:
+            continue
+        other_network = other.network(platform)
+        if other_network.scraper:
+            peer = {**namespace_selector(other.namespace), "podSelector": {"matchLabels": dict(other_network.scraper)}}
+            policies.append(policy(f"allow-from-{other.name}-scraper", ["Ingress"], ingress=[{"from": [peer]}]))
+        for name, ports in other_network.to:
+            if name == unit.name:
+                from_other = namespace_selector(other.namespace)
+                policies.append(policy(f"allow-from-{other.name}", ["Ingress"], ingress=[{"from": [from_other], "ports": tcp(ports)}]))
+    users = [namespace for tenant in platform.spec.tenants if unit.used_by(tenant) for namespace in tenant.namespaces]
+    if network.tenant_ports and users:
+        tenants = {
+            "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": sorted(users)}]}
+        }
+        policies.append(policy("allow-from-tenants", ["Ingress"], ingress=[{"from": [tenants], "ports": tcp(network.tenant_ports)}]))
+    return policies
+
+
+def needs(platform: Platform, documents: Iterable[Document]) -> tuple[str, ...]:
+    """What must be in the cluster before ``documents`` apply: the enabled units whose custom resources they
+    are, and the tenant roles (:data:`TENANCY`) when they bind them. In registry order."""
+    found = set()
+    tenant_roles = {role["metadata"]["name"] for role in _tenancy_roles(platform)}
+    for document in documents:
+        owner = platform.crd_owner(document["apiVersion"])
+        if owner:
+            found.add(owner)
+        if document["kind"] == "RoleBinding" and document["roleRef"]["name"] in tenant_roles:
+            found.add(TENANCY)
+    return tuple(name for name in (*(unit.name for unit in platform.units), TENANCY) if name in found)
+
+
+def _tenancy_roles(platform: Platform) -> list[Document]:
+    """The tenant roles, with the custom resources each enabled unit lets a team write."""
+    return _tenancy.cluster_roles(resource for unit in platform.units for resource in unit.tenant_resources)
+
+
 def parts(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> list[Part]:
-    """Every enabled unit rendered, in sync order; a sealed Secret goes beside the component of its namespace."""
+    """Every enabled unit rendered, in sync order; a sealed Secret goes beside the component of its namespace,
+    and so do the namespace's NetworkPolicies."""
     owner = {unit.namespace: unit.name for unit in platform.units}
     extra: dict[str, list[dict[str, Any]]] = {}
     for (namespace, _name), manifest in sorted(sealed.items()):
         if namespace in owner:
             extra.setdefault(owner[namespace], []).append(manifest)
-    return [
-        Part(
-            unit,
-            unit.values(platform),
-            [*unit.manifests(platform), *extra.get(unit.name, [])],
-            platform.waves[unit.name],
-            platform.dependencies(unit),
+    rendered = []
+    for unit in platform.units:
+        manifests = [*unit.manifests(platform), *extra.get(unit.name, []), *platform_policies(platform, unit)]
+        rendered.append(
+            Part(
+                unit,
+                unit.values(platform),
+                manifests,
+                platform.waves[unit.name],
+                platform.dependencies(unit),
+                needs(platform, manifests),
+            )
         )
-        for unit in platform.units
-    ]
+    return rendered
 
 
 def render_documents(spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]]) -> Tree:
@@ -154,8 +276,18 @@ def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]
             tree[layout.values_file(part.unit.name)] = [part.values]
         for document in part.manifests:
             tree[layout.manifest_file(part.unit.name, document)] = [document]
-    tree.update(tenant_files(platform, sealed))
-    tree.update(engine.tree(platform, rendered, platform.tenant_wave))
+    for role in _tenancy_roles(platform):
+        tree[layout.tenancy_file(role)] = [role]
+    tenants = tenant_files(platform, sealed)
+    tree.update(tenants)
+    tenant_needs = {
+        tenant.name: needs(
+            platform,
+            [document for path, documents in tenants.items() if platform.layout.tenant_of(path) == tenant.name for document in documents],
+        )
+        for tenant in platform.spec.tenants
+    }
+    tree.update(engine.tree(platform, rendered, platform.tenant_wave, tenant_needs))
     tree.update(_ci(platform))
     return dict(sorted(tree.items()))
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
+    DNS_PEER,
+    DNS_PORTS,
     RESTRICTED,
+    TRAEFIK_PEER,
     Document,
-    namespace_selector,
     network_policy,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._components.keycloak import OIDC_PREFIX
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
+from ansible_collections.keelson.platform.plugins.module_utils._tenancy import TENANT_ROLES
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 # Every tenant namespace's Pod Security level.
@@ -90,12 +93,7 @@ def network_policies(platform: Platform, tenant: Tenant, namespace: str) -> list
             {
                 "podSelector": {},
                 "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [{**namespace_selector("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    }
-                ],
+                "egress": [{"to": [DNS_PEER], "ports": list(DNS_PORTS)}],
             },
         ),
         network_policy(
@@ -114,9 +112,7 @@ def network_policies(platform: Platform, tenant: Tenant, namespace: str) -> list
             {
                 "podSelector": {},
                 "policyTypes": ["Ingress"],
-                "ingress": [
-                    {"from": [{**namespace_selector("kube-system"), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}}}]}
-                ],
+                "ingress": [{"from": [TRAEFIK_PEER]}],
             },
         ),
     ]
@@ -126,14 +122,15 @@ def network_policies(platform: Platform, tenant: Tenant, namespace: str) -> list
 
 
 def role_bindings(platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
-    """The tenant's groups (as the API server sees them, with the OIDC prefix) bound to admin/edit/view here,
-    and the engine's accounts for the tenant."""
+    """The tenant's groups (as the API server sees them, with the OIDC prefix) bound here to keelson's tenant
+    roles (admin, edit: no writes to quota, limits, network policies or RBAC) and Kubernetes' ``view``, and
+    the engine's accounts for the tenant."""
     bindings: list[Document] = [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
             "metadata": {"name": f"tenant-{role}", "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": TENANT_ROLES[role]},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": f"{OIDC_PREFIX}{group}"}],
         }
         for role, group in (("admin", tenant.groups.admin), ("edit", tenant.groups.edit), ("view", tenant.groups.view))

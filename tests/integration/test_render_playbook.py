@@ -45,7 +45,7 @@ def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, in
     assert preview.returncode == 0, _failed(preview)
     assert _tree(dest) == {}
     assert "stand-in" in preview.stdout + preview.stderr
-    assert "+++ after: clusters/leakcheck/root.yaml" in preview.stdout
+    assert "+++ after: clusters/leakcheck/apps/root.yaml" in preview.stdout
     assert "check mode, nothing written: would write " in preview.stdout
     assert not (inventory / ".keelson-secrets.vault.yml").exists()
 
@@ -61,7 +61,7 @@ def test_render_check_write_rerun_and_remove(ansible: Runner, tmp_path: Path, in
     assert first.returncode == 0, _failed(first)
     assert re.search(r"wrote \d+ and removed 0 file\(s\)", first.stdout), first.stdout[-2000:]
     tree = _tree(dest)
-    assert "clusters/leakcheck/root.yaml" in tree and "tenants/nlp/keelson/quota.yaml" in tree
+    assert "clusters/leakcheck/apps/root.yaml" in tree and "tenants/nlp/keelson/quota.yaml" in tree
 
     # Sealed with the platform's key, holding exactly the backend's values; none of them in plain text.
     view = ansible("ansible-vault", "view", str(inventory / ".keelson-secrets.vault.yml"), f"--vault-password-file={password}")

@@ -101,6 +101,34 @@ class Chart:
         return f"{self.repo}/{self.name}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """A component's traffic, from which its namespace's NetworkPolicies are derived. Every platform namespace
+    denies both ways by default and allows DNS, its own namespace, Traefik in (a component with ingress hosts),
+    Traefik out (a component that checks OIDC tokens at the issuer URL, which resolves to Traefik) and the
+    platform's scraper in (``scraper`` of the monitoring component). Beyond that:
+
+    - ``api``: egress to the Kubernetes API server (controllers, operators). The API server is no pod, so
+      this is an ipBlock of the servers' addresses and the API VIP on 6443, and the ``kubernetes`` Service's
+      address on 443 (where a CNI evaluates policies before the Service is resolved);
+    - ``anywhere``: egress to any address (Git and chart sources, ACME, scraping every node and namespace);
+    - ``to``: egress to other components, ``(unit name, TCP ports)``; their namespaces get the matching ingress;
+    - ``webhooks``: TCP ports the API server calls (admission webhooks). The API server calls from the host
+      network, which CNIs present with different source addresses, so these ports are open to every source;
+    - ``tenant_ports``: TCP ports a tenant that uses the component (``Unit.used_by``) reaches it on, from
+      that tenant's namespaces only;
+    - ``scraper``: the pod labels of the platform's metrics scraper in this namespace, allowed into every
+      platform namespace.
+    """
+
+    api: bool = False
+    anywhere: bool = False
+    to: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    webhooks: tuple[int, ...] = ()
+    tenant_ports: tuple[int, ...] = ()
+    scraper: Optional[dict[str, str]] = None
+
+
 class Unit(Generic[S]):
     """One platform component. Subclasses set the class attributes and override what they render."""
 
@@ -117,6 +145,10 @@ class Unit(Generic[S]):
     holds_secrets: bool = False  # its credentials reach Git sealed: needs components.sealed_secrets
     server_side_apply: bool = False  # large CRDs: too big for client-side apply's annotation
     controller: bool = False  # the GitOps controller itself (first, self-managed, never deletes itself)
+    # The API groups of the custom resources its chart installs: an object of one of them is applied after it.
+    crd_groups: tuple[str, ...] = ()
+    # (API group, resources) of those a tenant's admin and edit roles may write in the tenant's namespaces.
+    tenant_resources: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def key(self) -> str:
@@ -175,8 +207,19 @@ class Unit(Generic[S]):
         return None
 
     def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
-        """The NetworkPolicies a tenant's namespace needs to reach this component (or to be reached by it)."""
-        return []
+        """The NetworkPolicies a tenant's namespace needs to reach this component (or to be reached by it):
+        by default, egress to its ``Network.tenant_ports`` when the tenant uses it."""
+        ports = self.network(platform).tenant_ports
+        return [egress_to(namespace, f"allow-to-{self.name}", self.namespace, ports)] if ports and self.used_by(tenant) else []
+
+    def used_by(self, tenant: Tenant) -> bool:
+        """Whether the tenant's workloads talk to this component (on its ``Network.tenant_ports``)."""
+        return False
+
+    def network(self, platform: Platform) -> Network:
+        """What its pods talk to and what talks to them, beyond what every platform namespace allows (see
+        :class:`Network`); the renderer derives its namespace's NetworkPolicies from this."""
+        return Network()
 
 
 # ------------------------------------------------------------------------------------ settings fields
@@ -246,6 +289,18 @@ def namespace_selector(name: str) -> Document:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
+# k3s' packaged DNS and ingress controller, in kube-system. Traefik's entry points listen on 8000 (web) and
+# 8443 (websecure) in its pods (traefik-helm-chart values.yaml ports.web.port / ports.websecure.port).
+DNS_PEER: Final = {**namespace_selector("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+DNS_PORTS: Final = ({"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53})
+TRAEFIK_PEER: Final = {**namespace_selector("kube-system"), "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}}}
+TRAEFIK_PORTS: Final = (8000, 8443)
+
+
+def tcp(ports: tuple[int, ...]) -> list[Document]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
 def egress_to(namespace: str, name: str, to_namespace: str, ports: tuple[int, ...]) -> Document:
     """Egress from every pod of ``namespace`` to ``to_namespace`` on the given TCP ports."""
     return network_policy(
@@ -254,7 +309,7 @@ def egress_to(namespace: str, name: str, to_namespace: str, ports: tuple[int, ..
         {
             "podSelector": {},
             "policyTypes": ["Egress"],
-            "egress": [{"to": [namespace_selector(to_namespace)], "ports": [{"protocol": "TCP", "port": port} for port in ports]}],
+            "egress": [{"to": [namespace_selector(to_namespace)], "ports": tcp(ports)}],
         },
     )
 

@@ -14,6 +14,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     INGRESS_CLASS,
     RESTRICTED,
     Document,
+    Network,
     Unit,
     enabled_field,
 )
@@ -59,6 +60,7 @@ class CertManager(Unit[CertManagerSettings]):
     settings_path = ("components", "cert_manager")
     doc = "cert-manager: TLS for every ingress."
     server_side_apply = True
+    crd_groups = ("cert-manager.io", "acme.cert-manager.io")
 
     def values(self, platform: Platform) -> Document:
         return {"crds": {"enabled": True}}
@@ -109,6 +111,11 @@ class CertManager(Unit[CertManagerSettings]):
                 "spec": {"ca": {"secretName": CLUSTER_ISSUER}},
             },
         ]
+
+    def network(self, platform: Platform) -> Network:
+        # ACME: the CA's directory and the HTTP-01 self-check through the ingress' public address. The webhook
+        # listens on the chart's webhook.securePort, 10250 (cert-manager values.yaml).
+        return Network(api=True, anywhere=self.settings(platform).issuer == "acme", webhooks=(10250,))
 
 
 UNIT = CertManager()

@@ -14,11 +14,11 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     Credential,
     Document,
     HostClaim,
+    Network,
     OidcClient,
     Target,
     Unit,
     chart_ingress,
-    egress_to,
     enabled_field,
     host_field,
     quantity_field,
@@ -35,6 +35,16 @@ CONSOLE_HOST: Final = HostClaim("console_host", "minio-console", "the MinIO cons
 ROOT_SECRET: Final = "minio-root"
 OIDC_SECRET: Final = Target("minio", "minio-oidc", "clientSecret")
 TENANT_SECRET: Final = "s3-credentials"  # in the tenant's first namespace: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+# MinIO maps an OIDC group to the policy of the same name, in the one name space of policies. keelson's
+# service users' policies carry this prefix and no group may (validation), so a group can never take a
+# service user's policy; nor may a group be named like one of MinIO's built-in policies.
+USER_POLICY_PREFIX: Final = "user-"
+BUILTIN_POLICIES: Final = ("consoleAdmin", "readwrite", "readonly", "writeonly", "diagnostics")
+
+
+def user_policy(user: str) -> str:
+    """The policy of a MinIO service user (a tenant's, Weaviate's backup user)."""
+    return f"{USER_POLICY_PREFIX}{user}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +81,10 @@ class MinIO(Unit[MinIOSettings]):
         tenants = [tenant for tenant in platform.spec.tenants if tenant.buckets]
         buckets = [{"name": bucket, "policy": "none", "purge": False} for tenant in tenants for bucket in tenant.buckets]
         policies = [
-            {"name": s3_user(tenant.name), "statements": [{"resources": _bucket_resources(tenant.buckets), "actions": ["s3:*"]}]}
+            {
+                "name": user_policy(s3_user(tenant.name)),
+                "statements": [{"resources": _bucket_resources(tenant.buckets), "actions": ["s3:*"]}],
+            }
             for tenant in tenants
         ]
         users = [
@@ -79,7 +92,7 @@ class MinIO(Unit[MinIOSettings]):
                 "accessKey": s3_user(tenant.name),
                 "existingSecret": _user_secret(tenant.name),
                 "existingSecretKey": "secretKey",
-                "policy": s3_user(tenant.name),
+                "policy": user_policy(s3_user(tenant.name)),
             }
             for tenant in tenants
         ]
@@ -87,7 +100,7 @@ class MinIO(Unit[MinIOSettings]):
         if issuer:
             # People log in to the console through Keycloak; MinIO maps their groups claim to policies of the
             # same names: platform admins administer MinIO, a tenant's admin and edit groups read and write its
-            # buckets, its view group reads them.
+            # buckets, its view group reads them. Service users' policies are prefixed (USER_POLICY_PREFIX).
             policies.append(
                 {
                     "name": platform.spec.identity.admins_group,
@@ -108,13 +121,15 @@ class MinIO(Unit[MinIOSettings]):
         if platform.enabled(weaviate.UNIT.name) and backups.backup_bucket:
             bucket = backups.backup_bucket
             buckets.append({"name": bucket, "policy": "none", "purge": False})
-            policies.append({"name": weaviate.BACKUP_USER, "statements": [{"resources": _bucket_resources([bucket]), "actions": ["s3:*"]}]})
+            policies.append(
+                {"name": user_policy(weaviate.BACKUP_USER), "statements": [{"resources": _bucket_resources([bucket]), "actions": ["s3:*"]}]}
+            )
             users.append(
                 {
                     "accessKey": weaviate.BACKUP_USER,
                     "existingSecret": weaviate.BACKUP_USER_SECRET,
                     "existingSecretKey": "secretKey",
-                    "policy": weaviate.BACKUP_USER,
+                    "policy": user_policy(weaviate.BACKUP_USER),
                 }
             )
         values: Document = {
@@ -175,8 +190,11 @@ class MinIO(Unit[MinIOSettings]):
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return OidcClient("minio", (f"https://{self.host(platform, CONSOLE_HOST.field)}/oauth_callback",), OIDC_SECRET)
 
-    def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
-        return [egress_to(namespace, "allow-to-minio", self.namespace, (9000,))] if tenant.buckets else []
+    def used_by(self, tenant: Tenant) -> bool:
+        return bool(tenant.buckets)
+
+    def network(self, platform: Platform) -> Network:
+        return Network(tenant_ports=(9000,))  # the S3 API; the console (9001) only through the ingress
 
 
 UNIT = MinIO()
@@ -185,7 +203,8 @@ UNIT = MinIO()
 def policy_names(tenant_names: list[str]) -> set[str]:
     """The names of the MinIO policies keelson gives its service users (each tenant's, Weaviate's backups).
 
-    MinIO maps an OIDC group to the policy of the same name, so validation refuses groups with these names;
-    ``values`` above names the service users' policies the same way (a unit test holds the two together).
+    MinIO maps an OIDC group to the policy of the same name, so validation refuses group names with their prefix
+    (USER_POLICY_PREFIX); ``values`` above names the service users' policies the same way (a unit test holds the
+    two together).
     """
-    return {s3_user(name) for name in tenant_names} | {weaviate.BACKUP_USER}
+    return {user_policy(s3_user(name)) for name in tenant_names} | {user_policy(weaviate.BACKUP_USER)}

@@ -16,6 +16,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     Credential,
     Document,
     HostClaim,
+    Network,
     OidcClient,
     Target,
     Unit,
@@ -139,6 +140,7 @@ class Monitoring(Unit[MonitoringSettings]):
     hosts = (GRAFANA_HOST,)
     holds_secrets = True
     server_side_apply = True
+    crd_groups = ("monitoring.coreos.com",)
 
     def values(self, platform: Platform) -> Document:
         settings = self.settings(platform)
@@ -270,6 +272,13 @@ class Monitoring(Unit[MonitoringSettings]):
                 },
             )
         ]
+
+    def network(self, platform: Platform) -> Network:
+        # Prometheus scrapes every namespace and node (kubelet, node-exporter on the host network), Alertmanager
+        # sends to receivers anywhere, Grafana's sidecar reads ConfigMaps from the API. The operator serves its
+        # admission webhook itself on prometheusOperator.tls.internalPort, 10250 (kube-prometheus-stack
+        # values.yaml; admissionWebhooks.deployment.enabled is false).
+        return Network(api=True, anywhere=True, webhooks=(10250,), scraper={"app.kubernetes.io/name": "prometheus"})
 
 
 UNIT = Monitoring()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Document, Unit
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Document, Network, Unit
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Bool, spec_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +30,9 @@ class SealedSecrets(Unit[SealedSecretsSettings]):
     settings_type = SealedSecretsSettings
     settings_path = ("components", "sealed_secrets")
     doc = "Sealed Secrets controller."
+    crd_groups = ("bitnami.com",)
+    # Teams seal their own Secrets for their namespaces (kubeseal with the platform's certificate).
+    tenant_resources = (("bitnami.com", ("sealedsecrets",)),)
 
     def values(self, platform: Platform) -> Document:
         return {
@@ -37,6 +40,9 @@ class SealedSecrets(Unit[SealedSecretsSettings]):
             # keelson owns the keys (backed up, rotated on purpose): no silent rotation by the controller.
             "keyrenewperiod": "0",
         }
+
+    def network(self, platform: Platform) -> Network:
+        return Network(api=True)  # watches SealedSecrets, writes Secrets
 
 
 UNIT = SealedSecrets()

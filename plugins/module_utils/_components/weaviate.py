@@ -13,10 +13,10 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     Credential,
     Document,
     HostClaim,
+    Network,
     OidcClient,
     Target,
     Unit,
-    egress_to,
     enabled_field,
     host_field,
     ingress,
@@ -154,8 +154,12 @@ class Weaviate(Unit[WeaviateSettings]):
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return OidcClient("weaviate", (f"https://{self.host(platform, HOST.field)}/*",))
 
-    def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
-        return [egress_to(namespace, "allow-to-weaviate", self.namespace, (8080, 50051))] if tenant.weaviate else []
+    def used_by(self, tenant: Tenant) -> bool:
+        return tenant.weaviate
+
+    def network(self, platform: Platform) -> Network:
+        # HTTP and gRPC for tenants; its backups go to MinIO's S3 API.
+        return Network(to=(("minio", (9000,)),) if self._backups(platform) else (), tenant_ports=(8080, 50051))
 
 
 UNIT = Weaviate()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ansible_collections.keelson.platform.plugins.module_utils._engines import argocd, flux
-from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import Engine, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Tree
 
 ENGINES: Final[dict[str, Engine[Any]]] = {engine.name: engine for engine in (argocd.ENGINE, flux.ENGINE)}
 
-__all__ = ["ENGINES", "Engine", "Part", "Tree"]
+__all__ = ["ENGINES", "TENANCY", "Engine", "Part", "Tree"]

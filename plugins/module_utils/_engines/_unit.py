@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Optional, TypeVar
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document, Target, Unit
 
@@ -24,18 +24,23 @@ if TYPE_CHECKING:  # pragma: no cover
 
 S = TypeVar("S")
 Tree = dict[str, list[Document]]
+# The Application / Kustomization that applies the tenant roles (platform/tenancy): what tenants' folders need.
+TENANCY: Final = "tenancy"
 
 
 @dataclasses.dataclass(frozen=True)
 class Part:
-    """One enabled component, rendered: its chart values, the manifests beside the chart (sealed Secrets
-    included), its Argo CD sync wave and the enabled components it waits for."""
+    """One enabled component, rendered: its chart values, the manifests beside the chart (sealed Secrets and
+    its namespace's NetworkPolicies included), its Argo CD sync wave, the enabled components it waits for, and
+    what its manifests need first (the units whose custom resources they are, the component itself
+    included when they are its own custom resources)."""
 
     unit: Unit[Any]
     values: Document
     manifests: list[Document]
     wave: int
     depends_on: tuple[str, ...]
+    manifests_need: tuple[str, ...] = ()
 
 
 class Engine(Generic[S]):
@@ -62,8 +67,10 @@ class Engine(Generic[S]):
         """Whether the chart values are files of their own (platform/<component>/values.yaml)."""
         return False
 
-    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int) -> Tree:
-        """The root object and the documents that install each component and apply each tenant's folders."""
+    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int, tenant_needs: Mapping[str, tuple[str, ...]]) -> Tree:
+        """The root object, the documents that install each component, apply the tenant roles
+        (:data:`TENANCY`, ``layout.tenancy_dir``) and each tenant's folders. ``tenant_needs``: tenant name ->
+        what its platform folder needs first (unit names, :data:`TENANCY`)."""
         raise NotImplementedError
 
     def tenant_accounts(self, platform: Platform, tenant: Tenant) -> list[Document]:

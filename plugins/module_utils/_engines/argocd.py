@@ -1,9 +1,10 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Argo CD: a root Application (app of apps), AppProjects (the platform's, a locked ``default``, one per tenant
-with roles for its Keycloak groups), one multi-source Application per component and two per tenant. Argo CD
-itself is the first component and manages itself."""
+"""Argo CD: a root Application (app of apps) in its own ``bootstrap`` project, both inside the folder the root
+syncs; AppProjects (the platform's, a locked ``default``, one per tenant with roles for its Keycloak groups),
+one multi-source Application per component, one for the tenant roles and two per tenant. Argo CD itself is the
+first component and manages itself."""
 
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     INGRESS_CLASS,
     Document,
     HostClaim,
+    Network,
     OidcClient,
     Target,
     Unit,
     host_field,
     ingress_annotations,
 )
-from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import Engine, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Tree
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Bool, spec_field
+from ansible_collections.keelson.platform.plugins.module_utils._tenancy import PLATFORM_OWNED
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -35,6 +38,11 @@ HOST: Final = HostClaim("host", "argocd", "the Argo CD UI")
 OIDC_SECRET: Final = Target("argocd", "argocd-oidc", "clientSecret")
 REPO_SECRET: Final = Target("argocd", "repo-platform", "sshPrivateKey")
 PROJECTS_WAVE: Final = -2  # before everything, Argo CD's own Application included
+# The root Application's project. The bootstrap applies the root file (this project and the root) once; from
+# then on both are synced from that file like everything else. Not `default`: the tree locks `default`
+# (nothing allowed), which would stop the root the moment it synced; not `platform`: that project is defined
+# by the tree the root has not synced yet.
+BOOTSTRAP_PROJECT: Final = "bootstrap"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +113,12 @@ class ArgoCD(Unit[ArgoCDSettings]):
         # Argo CD resolves $argocd-oidc:clientSecret only in Secrets labelled as its own.
         return {(OIDC_SECRET.namespace, OIDC_SECRET.secret): {"app.kubernetes.io/part-of": "argocd"}}
 
+    crd_groups = ("argoproj.io",)
+
+    def network(self, platform: Platform) -> Network:
+        # The repo server fetches Git and Helm repositories wherever they are; the server checks OIDC tokens.
+        return Network(api=True, anywhere=True)
+
 
 CONTROLLER: Final = ArgoCD()
 
@@ -172,7 +186,7 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
             },
         }
 
-    def _component(self, platform: Platform, part: Part) -> Document:
+    def _component(self, platform: Platform, part: Part) -> list[Document]:
         unit, layout = part.unit, platform.layout
         git, branch = platform.repo_url, platform.spec.gitops.repo.branch
         chart = unit.chart
@@ -183,19 +197,32 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
             "helm": {"releaseName": unit.name, "valueFiles": [f"$values/{layout.values_file(unit.name)}"]},
         }
         sources = [chart_source, {"repoURL": git, "targetRevision": branch, "ref": "values"}]
-        if part.manifests:
-            sources.append({"repoURL": git, "targetRevision": branch, "path": layout.manifests_dir(unit.name)})
-        return self._application(
-            unit.name,
-            "platform",
-            unit.namespace,
-            sources,
-            part.wave,
-            server_side=unit.server_side_apply,
-            namespace_labels=platform.pod_security_labels(unit.pod_security),
-            # Deleting Argo CD's own Application must not make Argo CD delete itself.
-            finalizer=not unit.controller,
-        )
+        manifests = {"repoURL": git, "targetRevision": branch, "path": layout.manifests_dir(unit.name)}
+        # Manifests that use a later wave's custom resources (Argo CD's own SealedSecrets: sealed-secrets comes
+        # after Argo CD) are an Application of their own, one wave after the last of those.
+        later = [platform.waves[name] for name in part.manifests_need if name != unit.name and platform.waves[name] >= part.wave]
+        if part.manifests and not later:
+            sources.append(manifests)
+        applications = [
+            self._application(
+                unit.name,
+                "platform",
+                unit.namespace,
+                sources,
+                part.wave,
+                server_side=unit.server_side_apply,
+                namespace_labels=platform.pod_security_labels(unit.pod_security),
+                # Deleting Argo CD's own Application must not make Argo CD delete itself.
+                finalizer=not unit.controller,
+            )
+        ]
+        if part.manifests and later:
+            applications.append(
+                self._application(
+                    f"{unit.name}-manifests", "platform", unit.namespace, [manifests], max(later) + 1, finalizer=not unit.controller
+                )
+            )
+        return applications
 
     def _projects(self, platform: Platform, parts: list[Part]) -> list[Document]:
         git = platform.repo_url
@@ -246,36 +273,59 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
                         "sourceRepos": sorted({git, *tenant.repos}),
                         "destinations": [{"server": IN_CLUSTER, "namespace": namespace} for namespace in tenant.namespaces],
                         "clusterResourceWhitelist": [],
-                        # What the platform sets for the team stays the platform's.
-                        "namespaceResourceBlacklist": [
-                            {"group": "", "kind": "ResourceQuota"},
-                            {"group": "", "kind": "LimitRange"},
-                            {"group": "networking.k8s.io", "kind": "NetworkPolicy"},
-                        ],
+                        # What the platform sets for the team stays the platform's: Argo CD applies with its own
+                        # rights, so the project is what keeps these kinds (RBAC among them) out of the team's.
+                        "namespaceResourceBlacklist": [{"group": group, "kind": kind} for group, _resource, kind in PLATFORM_OWNED],
                         "roles": roles,
                     },
                 }
             )
         return projects
 
-    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int) -> Tree:
+    def _root(self, platform: Platform) -> list[Document]:
+        """The bootstrap project and the root Application: the root syncs the folder they are in, so it manages
+        itself, and its project lets it apply nothing but Applications and AppProjects in Argo CD's namespace."""
         layout = platform.layout
         git, branch = platform.repo_url, platform.spec.gitops.repo.branch
+        project = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "AppProject",
+            "metadata": {"name": BOOTSTRAP_PROJECT, "namespace": self.namespace, "annotations": {**_wave(PROJECTS_WAVE), **self.protect}},
+            "spec": {
+                "description": "The root Application (keelson): the platform's Applications and AppProjects",
+                "sourceRepos": [git],
+                "destinations": [{"server": IN_CLUSTER, "namespace": self.namespace}],
+                "clusterResourceWhitelist": [],
+                "namespaceResourceWhitelist": [
+                    {"group": "argoproj.io", "kind": "Application"},
+                    {"group": "argoproj.io", "kind": "AppProject"},
+                ],
+            },
+        }
+        root = self._application(
+            platform.spec.name,
+            BOOTSTRAP_PROJECT,
+            self.namespace,
+            [{"repoURL": git, "targetRevision": branch, "path": layout.apps_dir}],
+            0,
+            finalizer=False,
+        )
+        # Removing its file must not make the root prune itself (and with it every Application).
+        root["metadata"]["annotations"].update(self.protect)
+        return [project, root]
+
+    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int, tenant_needs: Mapping[str, tuple[str, ...]]) -> Tree:
+        layout = platform.layout
+        git, branch = platform.repo_url, platform.spec.gitops.repo.branch
+        tenancy = [{"repoURL": git, "targetRevision": branch, "path": layout.tenancy_dir}]
         tree: Tree = {
-            layout.root_file: [
-                self._application(
-                    platform.spec.name,
-                    "platform",
-                    self.namespace,
-                    [{"repoURL": git, "targetRevision": branch, "path": layout.apps_dir}],
-                    0,
-                    finalizer=False,
-                )
-            ],
+            layout.root_file: self._root(platform),
             layout.app_file("projects"): self._projects(platform, parts),
+            # The tenant roles need nothing first; every tenant's wave comes after them.
+            layout.app_file(TENANCY): [self._application(TENANCY, "platform", self.namespace, tenancy, 0)],
         }
         for part in parts:
-            tree[layout.app_file(part.unit.name)] = [self._component(platform, part)]
+            tree[layout.app_file(part.unit.name)] = self._component(platform, part)
         for tenant in platform.spec.tenants:
             # Without the resources finalizer, deleting a tenant's Applications (its entry gone from the spec)
             # leaves what they deployed, data included; state: absent adds it, so that the deletion then cascades.

@@ -1,10 +1,19 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Flux, run by the flux-operator: a FluxInstance (multi-tenant lockdown) as the root; per component a Namespace,
-a HelmRepository or OCIRepository, a values ConfigMap, a HelmRelease with ``dependsOn`` and a Kustomization
-for the manifests beside the chart; per tenant a Kustomization for its platform folder and one for its own
-folder, applied as the tenant's account. The operator is the first component and manages itself."""
+"""Flux, run by the flux-operator: a FluxInstance (multi-tenant lockdown) as the root, inside the folder it syncs;
+per component a Namespace and two Kustomizations, one applying the chart's source, values ConfigMap and
+HelmRelease (``platform/<component>/release``, waiting until the release is ready), one the manifests beside
+the chart, ordered by ``dependsOn`` derived from the registry; a Kustomization for the tenant roles; per tenant
+a Kustomization for its platform folder and one for its own folder, applied as the tenant's account. The
+operator is the first component and manages itself.
+
+Ordering: Kustomizations can wait only for Kustomizations and HelmReleases only for HelmReleases, so each
+HelmRelease is applied by a Kustomization with ``wait``, and every edge is between Kustomizations: a
+component after those it depends on; its manifests before its release (they hold the Secrets its values
+name), unless they are its own custom resources (cert-manager's issuers need its CRDs and webhook), and after
+every unit whose custom resources they use (SealedSecrets after sealed-secrets); a tenant's folder after the
+tenant roles and what its objects use."""
 
 from __future__ import annotations
 
@@ -15,10 +24,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import BASELINE, Document, Target, Unit
-from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import Engine, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import BASELINE, Document, Network, Target, Unit
+from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Tree
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_duration
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Str, spec_field
+from ansible_collections.keelson.platform.plugins.module_utils._tenancy import ADMIN
 from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +41,16 @@ FLUX_RECONCILER: Final = "flux-reconciler"
 GIT_SOURCE: Final = "flux-system"  # the GitRepository the FluxInstance's sync creates
 DEPLOY_KEY: Final = Target("flux-system", "flux-system", "identity")
 HELM_CHART_LAYER: Final = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+# A failed install or upgrade is retried every 5 minutes for ever, without uninstalling or rolling back in
+# between (helm-controller v2 API: install/upgrade.strategy RetryOnFailure, retryInterval); the default,
+# RemediateOnFailure with retries, gives up after the last retry and needs a person.
+RETRY: Final = {"name": "RetryOnFailure", "retryInterval": "5m"}
+# The toolkit's own kinds, which a team may write in its namespaces (its Flux objects run as flux-reconciler).
+TOOLKIT: Final = (
+    ("source.toolkit.fluxcd.io", ("gitrepositories", "helmrepositories", "helmcharts", "ocirepositories", "buckets")),
+    ("kustomize.toolkit.fluxcd.io", ("kustomizations",)),
+    ("helm.toolkit.fluxcd.io", ("helmreleases",)),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +69,16 @@ class FluxOperator(Unit[FluxSettings]):
     settings_path = ("gitops", "flux")
     controller = True
 
+    # Its chart's CRDs; the toolkit's come with the FluxInstance (the root), before anything the root applies.
+    crd_groups = ("fluxcd.controlplane.io",)
+    tenant_resources = TOOLKIT
+
     def enabled(self, platform: Platform) -> bool:
         return platform.engine.controller is self
+
+    def network(self, platform: Platform) -> Network:
+        # The controllers fetch Git repositories, Helm repositories and OCI artifacts wherever they are.
+        return Network(api=True, anywhere=True)
 
 
 CONTROLLER: Final = FluxOperator()
@@ -77,8 +105,8 @@ class FluxEngine(Engine[FluxSettings]):
     def _interval(self, platform: Platform) -> str:
         return CONTROLLER.settings(platform).interval
 
-    def _component(self, platform: Platform, part: Part) -> list[Document]:
-        unit, interval = part.unit, self._interval(platform)
+    def _component(self, platform: Platform, part: Part) -> Tree:
+        unit, interval, layout = part.unit, self._interval(platform), platform.layout
         chart = unit.chart
         # The namespace with its Pod Security level (a hardened cluster defaults to restricted, which some charts
         # cannot meet), never pruned: turning a component off must not delete its volumes.
@@ -91,7 +119,6 @@ class FluxEngine(Engine[FluxSettings]):
                 "annotations": dict(self.protect),
             },
         }
-        documents: list[Document] = [namespace]
         release: Document = {
             "releaseName": unit.name,
             "targetNamespace": unit.namespace,
@@ -100,27 +127,25 @@ class FluxEngine(Engine[FluxSettings]):
             # Multi-tenant Flux impersonates a tenant account unless told otherwise: the platform's own releases
             # run as the controller's account.
             "serviceAccountName": "helm-controller",
-            "install": {"createNamespace": True, "crds": "CreateReplace", "remediation": {"retries": 5}},
-            "upgrade": {"crds": "CreateReplace", "remediation": {"retries": 5}},
+            "install": {"createNamespace": True, "crds": "CreateReplace", "strategy": dict(RETRY)},
+            "upgrade": {"crds": "CreateReplace", "strategy": dict(RETRY)},
             "valuesFrom": [{"kind": "ConfigMap", "name": f"{unit.name}-values", "valuesKey": "values.yaml"}],
         }
         if chart.oci:
-            documents.append(
-                _object(
-                    "source.toolkit.fluxcd.io/v1",
-                    "OCIRepository",
-                    unit.name,
-                    {
-                        "interval": interval,
-                        "url": chart.oci_url,
-                        "ref": {"tag": chart.version},
-                        "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"},
-                    },
-                )
+            source = _object(
+                "source.toolkit.fluxcd.io/v1",
+                "OCIRepository",
+                unit.name,
+                {
+                    "interval": interval,
+                    "url": chart.oci_url,
+                    "ref": {"tag": chart.version},
+                    "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"},
+                },
             )
             release["chartRef"] = {"kind": "OCIRepository", "name": unit.name}
         else:
-            documents.append(_object("source.toolkit.fluxcd.io/v1", "HelmRepository", unit.name, {"interval": interval, "url": chart.repo}))
+            source = _object("source.toolkit.fluxcd.io/v1", "HelmRepository", unit.name, {"interval": interval, "url": chart.repo})
             release["chart"] = {
                 "spec": {
                     "chart": chart.name,
@@ -131,48 +156,59 @@ class FluxEngine(Engine[FluxSettings]):
             }
         if part.depends_on:
             release["dependsOn"] = [{"name": name} for name in part.depends_on]
-        documents.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": f"{unit.name}-values", "namespace": self.namespace},
-                "data": {"values.yaml": dump_one(part.values)},
-            }
-        )
-        documents.append(_object("helm.toolkit.fluxcd.io/v2", "HelmRelease", unit.name, release))
+        values = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{unit.name}-values", "namespace": self.namespace},
+            "data": {"values.yaml": dump_one(part.values)},
+        }
+        helm_release = _object("helm.toolkit.fluxcd.io/v2", "HelmRelease", unit.name, release)
+        tree: Tree = {layout.release_file(unit.name, document): [document] for document in (source, values, helm_release)}
+        manifests_first = bool(part.manifests) and unit.name not in part.manifests_need
+        release_after = [*part.depends_on, *([f"{unit.name}-manifests"] if manifests_first else [])]
+        # Ready once the HelmRelease is (wait): what depends on this component waits for the chart itself.
+        documents = [namespace, self._apply(platform, unit.name, layout.release_dir(unit.name), release_after, wait=True)]
         if part.manifests:
-            documents.append(
-                _kustomization(
-                    f"{unit.name}-manifests",
-                    {
-                        "interval": interval,
-                        # Until the chart's CRDs exist, the manifests that use them fail and are retried.
-                        "retryInterval": "1m",
-                        "path": platform.layout.manifests_dir(unit.name),
-                        "prune": True,
-                        "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
-                        "serviceAccountName": "kustomize-controller",
-                    },
-                )
-            )
-        return documents
+            documents.append(self._apply(platform, f"{unit.name}-manifests", layout.manifests_dir(unit.name), list(part.manifests_need)))
+        tree[layout.app_file(unit.name)] = documents
+        return tree
 
-    def _tenant(self, platform: Platform, tenant: Tenant) -> list[Document]:
+    def _apply(self, platform: Platform, name: str, path: str, after: list[str], *, wait: bool = False) -> Document:
+        """A platform Kustomization of the tree's ``path``, as the controller's account, after ``after``."""
+        spec: Document = {
+            "interval": self._interval(platform),
+            # A dependency not ready yet, or a webhook still starting: retried soon, not at the next interval.
+            "retryInterval": "1m",
+            "path": path,
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
+            "serviceAccountName": "kustomize-controller",
+        }
+        if wait:
+            spec["wait"] = True
+            spec["timeout"] = "10m"
+        if after:
+            spec["dependsOn"] = [{"name": other} for other in after]
+        return _kustomization(name, spec)
+
+    def _tenant(self, platform: Platform, tenant: Tenant, needs: tuple[str, ...]) -> list[Document]:
         interval, layout = self._interval(platform), platform.layout
         # A tenant deleted from the spec leaves its objects (and so its data) in the cluster, unless it was
         # first set to state: absent.
         deletion = "Delete" if tenant.state == "absent" else "Orphan"
-        base = _kustomization(
-            f"tenant-{tenant.name}",
-            {
-                "interval": interval,
-                "path": layout.tenant_keelson(tenant.name),
-                "prune": True,
-                "deletionPolicy": deletion,
-                "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
-                "serviceAccountName": "kustomize-controller",
-            },
-        )
+        spec: Document = {
+            "interval": interval,
+            "retryInterval": "1m",
+            "path": layout.tenant_keelson(tenant.name),
+            "prune": True,
+            "deletionPolicy": deletion,
+            "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
+            "serviceAccountName": "kustomize-controller",
+        }
+        if needs:
+            # The tenant roles its RoleBindings name, sealed-secrets for its SealedSecrets, ...
+            spec["dependsOn"] = [{"name": name} for name in needs]
+        base = _kustomization(f"tenant-{tenant.name}", spec)
         own: Document = {
             "interval": interval,
             "path": layout.tenant_apps(tenant.name),
@@ -183,16 +219,21 @@ class FluxEngine(Engine[FluxSettings]):
             "serviceAccountName": f"tenant-{tenant.name}",
             "dependsOn": [{"name": f"tenant-{tenant.name}"}],
         }
+        # One namespace: objects go there. Several: each object must name its namespace; the account has rights
+        # in the tenant's namespaces only, so an object naming none (it would land in `default`) or another
+        # team's is refused by the API server, and the Kustomization reports which.
         if len(tenant.namespaces) == 1:
             own["targetNamespace"] = tenant.namespaces[0]
         return [base, _kustomization(f"tenant-{tenant.name}-apps", own)]
 
-    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int) -> Tree:
+    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int, tenant_needs: Mapping[str, tuple[str, ...]]) -> Tree:
         layout, repo = platform.layout, platform.spec.gitops.repo
         instance = {
             "apiVersion": "fluxcd.controlplane.io/v1",
             "kind": "FluxInstance",
-            "metadata": {"name": "flux", "namespace": self.namespace},
+            # In the folder it syncs (layout.root_file): a change to it reaches the cluster like any other;
+            # never pruned, so removing the file cannot uninstall Flux.
+            "metadata": {"name": "flux", "namespace": self.namespace, "annotations": dict(self.protect)},
             "spec": {
                 "distribution": {"version": CATALOG["components"]["flux_instance"]["distribution"], "registry": "ghcr.io/fluxcd"},
                 "components": ["source-controller", "kustomize-controller", "helm-controller", "notification-controller"],
@@ -215,11 +256,11 @@ class FluxEngine(Engine[FluxSettings]):
                 },
             },
         }
-        tree: Tree = {layout.root_file: [instance]}
+        tree: Tree = {layout.root_file: [instance], layout.app_file(TENANCY): [self._apply(platform, TENANCY, layout.tenancy_dir, [])]}
         for part in parts:
-            tree[layout.app_file(part.unit.name)] = self._component(platform, part)
+            tree.update(self._component(platform, part))
         for tenant in platform.spec.tenants:
-            tree[layout.app_file(f"tenant-{tenant.name}")] = self._tenant(platform, tenant)
+            tree[layout.app_file(f"tenant-{tenant.name}")] = self._tenant(platform, tenant, tenant_needs.get(tenant.name, ()))
         return tree
 
     def tenant_sources(self, platform: Platform, tenant: Tenant) -> list[Document]:
@@ -265,13 +306,14 @@ class FluxEngine(Engine[FluxSettings]):
 
     def tenant_bindings(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
         # Flux applies the team's folder as tenant-<name> and the team's own Flux objects as flux-reconciler
-        # (impersonation): admin here, nowhere else.
+        # (impersonation): the tenant admin role here (SealedSecrets included; no quota, limits, network
+        # policies or RBAC), nothing anywhere else.
         return [
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "RoleBinding",
                 "metadata": {"name": "tenant-flux-reconciler", "namespace": namespace},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ADMIN},
                 "subjects": [
                     {"kind": "ServiceAccount", "name": f"tenant-{tenant.name}", "namespace": self.namespace},
                     {"kind": "ServiceAccount", "name": FLUX_RECONCILER, "namespace": namespace},

@@ -179,6 +179,19 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'tenants[1].groups.view: a group holds one role in one tenant; already used at identity.admins_group (got "platform-admins")',
     ),
     (
+        # A view group named like nlp's S3 user's policy would read nlp's buckets (issue 9, item 7).
+        "group-minio-user-policy",
+        {"tenants.0.groups": {"view": "user-tenant-nlp"}},
+        "tenants[0].groups.view: MinIO gives a group the policy of its name, and names starting with 'user-' are "
+        "keelson's service users' policies (a tenant's S3 user): rename the group (got \"user-tenant-nlp\")",
+    ),
+    (
+        "group-minio-builtin-policy",
+        {"identity.admins_group": "consoleAdmin"},
+        "identity.admins_group: MinIO gives a group the policy of its name, and this is one of MinIO's built-in policies: "
+        'rename the group (got "consoleAdmin")',
+    ),
+    (
         "group-syntax",
         {"tenants.1.groups": {"view": "nlp viewers"}},
         "tenants[1].groups.view: must be letters, digits, '.', '_' and '-', starting with a letter or digit (got \"nlp viewers\")",
@@ -198,18 +211,10 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'choose another name (got "nlp")',
     ),
     (
-        "group-is-a-tenant-policy",
-        {"tenants.0.groups": {"view": "tenant-nlp"}},
-        "tenants[0].groups.view: is the name of a MinIO policy keelson gives a service user; MinIO maps groups to the "
-        "policy of the same name, so the group's members would get that user's buckets; choose another group name "
-        '(got "tenant-nlp")',
-    ),
-    (
         "admins-group-is-the-backup-policy",
-        {"identity": {"admins_group": "weaviate-backup"}},
-        "identity.admins_group: is the name of a MinIO policy keelson gives a service user; MinIO maps groups to the "
-        "policy of the same name, so the group's members would get that user's buckets; choose another group name "
-        '(got "weaviate-backup")',
+        {"identity": {"admins_group": "user-weaviate-backup"}},
+        "identity.admins_group: MinIO gives a group the policy of its name, and names starting with 'user-' are "
+        "keelson's service users' policies (a tenant's S3 user): rename the group (got \"user-weaviate-backup\")",
     ),
     (
         "tenant-weaviate-needs-weaviate",

@@ -225,7 +225,7 @@ def _installed(engine: str, tree: dict[str, list[dict[str, Any]]]) -> tuple[set[
     }
     tenants = {name[len("tenant-") : -len("-apps")] for name in names if name.startswith("tenant-") and name.endswith("-apps")}
     components = {name for name in names if not name.startswith("tenant-") and not name.endswith("-manifests")}
-    return components - {"ml-prod"}, tenants
+    return components - {"ml-prod", "tenancy"}, tenants
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

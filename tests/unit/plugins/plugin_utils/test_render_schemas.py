@@ -85,7 +85,8 @@ def test_the_smallest_spec_with_an_embedded_repository_is_valid(shared_data: Pat
     spec, nodes = normalised(copy.deepcopy(BASE_SPEC), copy.deepcopy(BASE_NODES))
     files = _render.render(spec, nodes, double_sealed(spec, nodes))
     assert _tree_check.validate_tree(files, K8S, _crd_schemas(shared_data), yaml.safe_load(files[".keelson/validate.yaml"])["skip"]) == []
-    root = yaml.safe_load(files["clusters/ml-prod/root.yaml"].split("---\n", 1)[1])
+    root = list(yaml.safe_load_all(files["clusters/ml-prod/apps/root.yaml"].split("---\n", 1)[1]))[-1]
+    assert root["kind"] == "Application"
     assert root["spec"]["source"]["repoURL"] == "ssh://git@192.168.10.11/srv/git/ml-prod.git"
 
 
