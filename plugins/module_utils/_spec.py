@@ -168,6 +168,9 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     weaviate = components.get("weaviate") or {}
     if _ok(weaviate) and weaviate.get("backup_bucket"):
         claims.claim("bucket", weaviate["backup_bucket"], "components.weaviate.backup_bucket", "")
+    database = (components.get("keycloak") or {}).get("database")
+    if isinstance(database, dict) and _ok(database.get("backup_bucket")) and database.get("backup_bucket"):
+        claims.claim("bucket", database["backup_bucket"], "components.keycloak.database.backup_bucket", "")
     identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
     if _ok(identity.get("admins_group")):
         claims.claim("group", identity["admins_group"], "identity.admins_group", "")
@@ -264,6 +267,13 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
             child(child(path, "weaviate"), "backup_bucket"),
             "needs components.minio.enabled (backups go to MinIO); set null to turn backups off",
             bucket,
+        )
+
+    keycloak, postgres = components["keycloak"], components["cloudnative_pg"]
+    if isinstance(keycloak, dict) and isinstance(postgres, dict) and keycloak["enabled"] is True and postgres["enabled"] is False:
+        problems.error(
+            child(child(path, "keycloak"), "enabled"),
+            "needs components.cloudnative_pg.enabled (Keycloak's database is a CloudNativePG cluster)",
         )
 
     # Every ingress host is used once.

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Final, Optional
 from ansible_collections.keelson.platform.plugins.module_utils._components import weaviate
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     BASELINE,
+    CA_SECRET,
     Credential,
     Document,
     HostClaim,
     OidcClient,
     Target,
     Unit,
+    ca_secret,
     chart_ingress,
     egress_to,
     enabled_field,
@@ -117,6 +119,18 @@ class MinIO(Unit[MinIOSettings]):
                     "policy": weaviate.BACKUP_USER,
                 }
             )
+        for unit in platform.units:  # buckets other components write to, each with its own user
+            for wanted in unit.buckets(platform):
+                buckets.append({"name": wanted.name, "policy": "none", "purge": False})
+                policies.append({"name": wanted.user, "statements": [{"resources": _bucket_resources([wanted.name]), "actions": ["s3:*"]}]})
+                users.append(
+                    {
+                        "accessKey": wanted.user,
+                        "existingSecret": wanted.user_secret,
+                        "existingSecretKey": "secretKey",
+                        "policy": wanted.user,
+                    }
+                )
         values: Document = {
             "replicas": settings.replicas,
             "existingSecret": ROOT_SECRET,
@@ -140,6 +154,10 @@ class MinIO(Unit[MinIOSettings]):
                 "claimName": "groups",
                 "redirectUri": f"https://{self.host(platform, CONSOLE_HOST.field)}/oauth_callback",
             }
+            if platform.ca_certificate:
+                # MinIO fetches configUrl over TLS: the chart mounts this Secret at certsPath/CAs, the folder of
+                # certificates MinIO trusts (minio chart 5.4.0 templates/_helpers.tpl, minio.tlsKeysVolume).
+                values["trustedCertsSecret"] = CA_SECRET
         return values
 
     def credentials(self, platform: Platform) -> list[Credential]:
@@ -171,6 +189,9 @@ class MinIO(Unit[MinIOSettings]):
         for tenant in platform.spec.tenants:
             plain[(tenant.namespaces[0], TENANT_SECRET)] = {"AWS_ACCESS_KEY_ID": s3_user(tenant.name)}
         return plain
+
+    def ca_secrets(self, platform: Platform) -> tuple[Target, ...]:
+        return (ca_secret(self.namespace),) if platform.issuer_url else ()
 
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return OidcClient("minio", (f"https://{self.host(platform, CONSOLE_HOST.field)}/oauth_callback",), OIDC_SECRET)

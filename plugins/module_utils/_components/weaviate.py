@@ -113,6 +113,10 @@ class Weaviate(Unit[WeaviateSettings]):
                 "groups_claim": "groups",
                 "client_id": "weaviate",
             }
+            if platform.ca_certificate:
+                # Weaviate verifies the issuer against this PEM (its AUTHENTICATION_OIDC_CERTIFICATE setting); the
+                # chart passes env values as quoted strings (weaviate chart 17.8.3 templates/weaviateStatefulset.yaml).
+                env["AUTHENTICATION_OIDC_CERTIFICATE"] = platform.ca_certificate
         return values
 
     def manifests(self, platform: Platform) -> list[Document]:
