@@ -100,13 +100,8 @@ def _refs(node: Any, namespace: str, path: str = "") -> Iterator[tuple[str, str,
             # weaviate chart: env var VAR from key VAR of the named Secret
             for variable, secret in value.items():
                 yield namespace, secret, variable, f"{here}.{variable}"
-        elif key == "pullSecret" and isinstance(value, str):
+        elif key in ("pullSecret", "trustedCertsSecret") and isinstance(value, str):  # minio: trusted certs, mounted whole
             yield namespace, value, None, here
-        elif key == "trustedCertsSecret" and isinstance(value, str):  # minio chart: mounted whole
-            yield namespace, value, None, here
-        elif key == "extraSecretMounts" and isinstance(value, list):  # grafana chart: mounted whole
-            for index, mount in enumerate(value):
-                yield namespace, mount["secretName"], None, f"{here}[{index}]"
         elif key in ("accessKeyId", "secretAccessKey") and isinstance(value, dict):  # CloudNativePG s3Credentials
             yield namespace, value["name"], value["key"], here
         elif key == "ca" and isinstance(value, dict) and "secretName" in value:
