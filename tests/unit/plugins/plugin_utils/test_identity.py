@@ -64,11 +64,11 @@ def _set(path: str, value: Any) -> Any:
 
 
 def test_keycloak_runs_on_a_cloudnative_pg_cluster_of_the_specs_size() -> None:
-    part = _keycloak(_set("components.keycloak.database", {"instances": 3, "storage": "20Gi"}))
+    part = _keycloak(_set("components.keycloak.database", {"instances": 5, "storage": "30Gi"}))
     cluster = _manifest(part, "Cluster")
     assert cluster["metadata"]["namespace"] == "keycloak"
-    assert cluster["spec"]["instances"] == 3
-    assert cluster["spec"]["storage"] == {"size": "20Gi"}
+    assert cluster["spec"]["instances"] == 5
+    assert cluster["spec"]["storage"] == {"size": "30Gi"}
     assert cluster["spec"]["bootstrap"]["initdb"] == {"database": "keycloak", "owner": "keycloak"}
     # The keycloakx chart's database values: postgres at the cluster's read-write service, the password from
     # the Secret the operator writes (<cluster>-app, key password), the user the operator created.
