@@ -77,7 +77,7 @@ class ActionModule(KeelsonAction):
                 _render_files.sealed_in(existing),
                 digest_key=digest_key,
             )
-            files = _render.render(spec, nodes, sealed)
+            files = _render.render(spec, nodes, sealed, platform.ca_certificate(spec, values))
             plan = _render_files.plan(dest, files, model.layout.base, existing, model.spec.name)
             if plan.changed and not check:
                 _render_files.apply(dest, plan)

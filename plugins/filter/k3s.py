@@ -55,5 +55,7 @@ class FilterModule:
             "k3s_registry_ca_path": _k3s.registry_ca_path,
             "k3s_sysctls": _sysctls,
             "k3s_token": _k3s.token,
+            "k3s_oidc_ca": _k3s.oidc_ca,
+            "k3s_ca_certificate": _k3s.ca_certificate,
         }
         return {name: _on_plain_data(function) for name, function in functions.items()}

@@ -116,6 +116,19 @@ CATALOG: Final[dict[str, Any]] = {
                 "config_reloader": "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1",
             },
         },
+        "cloudnative_pg": {
+            "chart": {"repo": "https://cloudnative-pg.github.io/charts", "name": "cloudnative-pg", "version": "0.29.0"},
+            "images": {
+                "operator": "ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0",
+                # The operand: operator 1.30.0's own default (pkg/versions), a "system" image that carries
+                # barman-cloud for backups to the object store. Pinned so an operator bump never moves Postgres.
+                "postgres": "ghcr.io/cloudnative-pg/postgresql:18.4-system-trixie",
+            },
+            "crds": [
+                f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_clusters.yaml",
+                f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_scheduledbackups.yaml",
+            ],
+        },
         "keycloak": {
             "chart": {"repo": "https://codecentric.github.io/helm-charts", "name": "keycloakx", "version": "7.1.11"},
             "images": {

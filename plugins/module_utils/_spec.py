@@ -18,7 +18,7 @@ import json
 from typing import Any, Callable, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, minio
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import DEPLOY_KEY, K3S_TOKEN, PLATFORM_CA, Unit
 from ansible_collections.keelson.platform.plugins.module_utils._components.cert_manager import LETS_ENCRYPT
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
@@ -58,7 +58,7 @@ TENANT_OBJECT_SUFFIXES: Final = ("apps",)
 KEYCLOAK_ADMIN_REALM: Final = "master"
 # Credentials keelson generates in the secrets backend outside any unit (the rest start with a unit's name or
 # host prefix, "oidc-client-" or "tenant-"); test_spec.py checks every credential a full platform has.
-_PLATFORM_SECRETS: Final = frozenset({"k3s-token", "gitops-deploy-key"})
+_PLATFORM_SECRETS: Final = frozenset({K3S_TOKEN, DEPLOY_KEY, PLATFORM_CA})
 _PLATFORM_SECRET_PREFIXES: Final = tuple(
     sorted(
         {"tenant-", "oidc-client-", "sealed-secrets-"}
@@ -208,6 +208,9 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     weaviate = components.get("weaviate") or {}
     if _ok(weaviate) and weaviate.get("backup_bucket"):
         claims.claim("bucket", weaviate["backup_bucket"], "components.weaviate.backup_bucket", "")
+    database = (components.get("keycloak") or {}).get("database")
+    if isinstance(database, dict) and _ok(database.get("backup_bucket")) and database.get("backup_bucket"):
+        claims.claim("bucket", database["backup_bucket"], "components.keycloak.database.backup_bucket", "")
     identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
     if _ok(identity.get("admins_group")):
         claims.claim("group", identity["admins_group"], "identity.admins_group", "")
@@ -362,7 +365,16 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
             bucket,
         )
 
-    # Every ingress host is used once.
+    keycloak, postgres = components["keycloak"], components["cloudnative_pg"]
+    if isinstance(keycloak, dict) and isinstance(postgres, dict) and keycloak["enabled"] is True and postgres["enabled"] is False:
+        problems.error(
+            child(child(path, "keycloak"), "enabled"),
+            "needs components.cloudnative_pg.enabled (Keycloak's database is a CloudNativePG cluster)",
+        )
+
+
+def _check_hosts(spec: dict[str, Any], problems: Problems) -> None:
+    """Every ingress host is used once, under the domain, with an ingress controller and a load balancer."""
     claims = _Claims(problems)
     hosts: list[str] = []
     candidates = []
@@ -623,6 +635,7 @@ class Validated:
 RULES: Final[tuple[Callable[[dict[str, Any], Optional[list[dict[str, Any]]], Problems], None], ...]] = (
     _check_tenants,
     lambda spec, _nodes, problems: _check_components(spec, problems),
+    lambda spec, _nodes, problems: _check_hosts(spec, problems),
     lambda spec, _nodes, problems: _check_gitops(spec, problems),
     lambda spec, _nodes, problems: _check_secrets(spec, problems),
     lambda spec, _nodes, problems: _check_identity(spec, problems),

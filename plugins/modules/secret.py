@@ -65,9 +65,10 @@ options:
         description:
           - What to generate. C(alnum), C(hex) and C(urlsafe) draw O(generate.length) characters from that alphabet;
             C(access-key) upper-case letters and digits (S3 access key ids); C(ssh-ed25519) an OpenSSH private key
-            (O(generate.length) is ignored).
+            and C(platform-ca) a self-signed ECDSA P-256 CA, its certificate then its private key, PEM
+            (O(generate.length) is ignored for these two).
         type: str
-        choices: [alnum, hex, urlsafe, access-key, ssh-ed25519]
+        choices: [alnum, hex, urlsafe, access-key, ssh-ed25519, platform-ca]
         default: alnum
 """
 

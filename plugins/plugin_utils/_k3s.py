@@ -17,8 +17,9 @@ import yaml
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, kube_minor
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import CERTIFICATE, K3S_TOKEN, PLATFORM_CA
 from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
-from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import credentials
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import credentials, part_of
 
 ETC: Final = "/etc/rancher/k3s"
 TOKEN_FILE: Final = f"{ETC}/token"
@@ -26,6 +27,7 @@ AUDIT_POLICY: Final = f"{ETC}/audit-policy.yaml"
 PSA_CONFIG: Final = f"{ETC}/pod-security.yaml"
 AUDIT_LOG: Final = "/var/lib/rancher/k3s/server/logs/audit.log"
 REGISTRY_CA_DIR: Final = f"{ETC}/registry-ca"
+OIDC_CA_FILE: Final = f"{ETC}/oidc-ca.crt"  # the platform CA's certificate: the API server verifies the issuer with it
 # Namespaces the default "restricted" Pod Security level does not apply to (k3s' own components).
 PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
 
@@ -33,8 +35,25 @@ PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
 def token(spec: dict[str, Any]) -> dict[str, Any]:
     """The cluster token as the platform's credential list has it: its name in the secrets backend and
     how keelson.platform.secret generates it (``generate``), so the roles restate neither."""
-    credential = next(item for item in credentials(spec) if item.name == "k3s-token")
+    credential = next(item for item in credentials(spec) if item.name == K3S_TOKEN)
     return {"name": credential.name, "generate": {"length": credential.length, "alphabet": credential.kind}}
+
+
+def oidc_ca(spec: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The platform CA the API server must trust to reach the OIDC issuer: its name in the secrets backend, how
+    keelson.platform.secret generates it (once), and where the servers keep its certificate; None when the API
+    server has no OIDC issuer or the issuer's certificate comes from a public CA."""
+    if not _oidc_args(spec):
+        return None
+    credential = next((item for item in credentials(spec) if item.kind == PLATFORM_CA), None)
+    if credential is None:
+        return None
+    return {"name": credential.name, "generate": {"length": 32, "alphabet": credential.kind}, "path": OIDC_CA_FILE}
+
+
+def ca_certificate(value: str) -> str:
+    """The certificate of the platform CA's credential (never its private key), for the servers' file."""
+    return part_of(value, CERTIFICATE)
 
 
 def api_url(address: str, port: int = 6443) -> str:
@@ -100,6 +119,8 @@ def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, An
         if cluster["secrets_encryption"]:
             result["secrets-encryption"] = True
         apiserver_args = _oidc_args(spec)
+        if oidc_ca(spec) is not None:
+            apiserver_args.append(f"oidc-ca-file={OIDC_CA_FILE}")
         if cluster["hardening"]:
             apiserver_args += [
                 f"audit-log-path={AUDIT_LOG}",

@@ -127,11 +127,15 @@ class Node:
 
 
 class Platform:
-    """A validated platform: ``spec`` typed, the inventory's nodes, and what is derived from them."""
+    """A validated platform: ``spec`` typed, the inventory's nodes, the platform CA's certificate, and what is
+    derived from them."""
 
-    def __init__(self, spec: dict[str, Any], nodes: list[dict[str, Any]]) -> None:
+    def __init__(self, spec: dict[str, Any], nodes: list[dict[str, Any]], ca_certificate: Optional[str] = None) -> None:
         self.spec: PlatformSpec = SPEC.build(spec)
         self.nodes = tuple(Node(node["host"], node["role"], node["address"]) for node in nodes)
+        # The platform CA's certificate (PEM) every OIDC consumer trusts: the credential keelson generated
+        # (_platform_secrets.ca_certificate); None with a public CA (ACME) or where nothing is rendered.
+        self.ca_certificate = ca_certificate
         # What units are handed. mypy knows this file under two module names (plugins.… as checked, and
         # ansible_collections.… as the units import it), so it is told this is the latter.
         self._me: Any = self

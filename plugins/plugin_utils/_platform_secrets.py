@@ -12,18 +12,95 @@ from __future__ import annotations
 
 import secrets
 import string
-from typing import Any, Callable, Final
+from typing import Any, Callable, Final, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Credential, Target
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
+    CERTIFICATE,
+    DEPLOY_KEY,
+    K3S_TOKEN,
+    PLATFORM_CA,
+    PRIVATE_KEY,
+    Credential,
+    Target,
+)
 from ansible_collections.keelson.platform.plugins.module_utils._formats import repo_url_scheme
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import ALPHABETS, Backend, SecretsError, generate
 
-__all__ = ["KINDS", "Credential", "Target", "create", "credentials", "ensure", "ssh_public_key", "target_secrets"]
+__all__ = [
+    "KINDS",
+    "Credential",
+    "Target",
+    "ca_certificate",
+    "create",
+    "credentials",
+    "ensure",
+    "part_of",
+    "ssh_public_key",
+    "target_secrets",
+]
 
 # Generators: what each kind of credential looks like.
-KINDS: Final = ("alnum", "hex", "urlsafe", "access-key", "ssh-ed25519")
+KINDS: Final = ("alnum", "hex", "urlsafe", "access-key", "ssh-ed25519", PLATFORM_CA)
 _ACCESS_KEY_CHARS: Final = string.ascii_uppercase + string.digits
+_CA_YEARS: Final = 10
+_BEGIN_KEY: Final = "-----BEGIN PRIVATE KEY-----"
+
+
+def _platform_ca() -> str:
+    """A self-signed ECDSA P-256 CA, valid for ten years: its certificate PEM, then its PKCS#8 private key PEM."""
+    import datetime  # noqa: PLC0415 - only this kind needs them
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "keelson"), x509.NameAttribute(NameOID.COMMON_NAME, "keelson platform CA")]
+    )
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=365 * _CA_YEARS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return cert_pem + key_pem
+
+
+def part_of(value: str, part: str) -> str:
+    """One part of a credential's value: ``certificate`` or ``private-key`` of a CA bundle, or the whole value."""
+    if not part:
+        return value
+    cut = value.find(_BEGIN_KEY)
+    if cut <= 0 or part not in (CERTIFICATE, PRIVATE_KEY):
+        raise SecretsError(
+            f"cannot take the {part} out of a credential that is not a certificate followed by its private key; "
+            "remove the damaged entry from the secrets backend and run the secrets playbook to create it anew"
+        )
+    return value[:cut] if part == CERTIFICATE else value[cut:]
 
 
 def create(kind: str, length: int) -> str:
@@ -32,6 +109,8 @@ def create(kind: str, length: int) -> str:
         return generate(length, kind)
     if kind == "access-key":  # S3 access key ids: upper-case letters and digits, like AWS'
         return "".join(secrets.choice(_ACCESS_KEY_CHARS) for _index in range(length))
+    if kind == PLATFORM_CA:
+        return _platform_ca()
     if kind == "ssh-ed25519":
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only this kind needs it
         from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
@@ -53,10 +132,10 @@ def credentials(spec: dict[str, Any]) -> list[Credential]:
     """Every credential the normalised spec calls for, in a stable order: the hosts' cluster token, the GitOps
     repository's deploy key, each enabled unit's (registry order), then each tenant's."""
     platform = Platform(spec, [])
-    result = [Credential("k3s-token", "alnum", 48, "k3s cluster token (hosts only, never sealed)")]
+    result = [Credential(K3S_TOKEN, "alnum", 48, "k3s cluster token (hosts only, never sealed)")]
     if repo_url_scheme(platform.spec.gitops.repo.url) != "https":
         key = platform.engine.deploy_key()
-        result.append(Credential("gitops-deploy-key", "ssh-ed25519", 0, "SSH deploy key of the GitOps repository", (key,)))
+        result.append(Credential(DEPLOY_KEY, "ssh-ed25519", 0, "SSH deploy key of the GitOps repository", (key,)))
     for unit in platform.units:
         result += unit.credentials(platform)
     for tenant in platform.spec.tenants:
@@ -96,6 +175,15 @@ def target_secrets(spec: dict[str, Any], values: dict[str, str]) -> dict[tuple[s
     for credential in credentials(spec):
         for target in credential.targets:
             data = secrets_.setdefault((target.namespace, target.secret), dict(plain.get((target.namespace, target.secret), {})))
-            value = values[credential.name]
+            value = part_of(values[credential.name], target.part)
             data[target.key] = f"{data[target.key]},{value}" if target.join and target.key in data else value
     return dict(sorted(secrets_.items()))
+
+
+def ca_certificate(spec: dict[str, Any], values: dict[str, str]) -> Optional[str]:
+    """The platform CA's certificate (PEM) that every OIDC consumer trusts, from the credentials' ``values``;
+    None when the platform has no private CA (ACME, or no cert-manager)."""
+    for credential in credentials(spec):
+        if credential.kind == PLATFORM_CA:
+            return part_of(values[credential.name], CERTIFICATE)
+    return None

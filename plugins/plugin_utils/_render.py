@@ -30,7 +30,7 @@ import dataclasses
 import inspect
 import ipaddress
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils import _tenancy, _yaml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
@@ -261,10 +261,12 @@ def parts(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> 
     return rendered
 
 
-def render_documents(spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]]) -> Tree:
+def render_documents(
+    spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]], ca_certificate: Optional[str] = None
+) -> Tree:
     """The tree's YAML files as data: relative path -> documents. ``sealed`` maps (namespace, Secret name) to
-    the SealedSecret that carries it."""
-    return _documents(Platform(spec, nodes), sealed)
+    the SealedSecret that carries it; ``ca_certificate`` is the platform CA's (see :class:`Platform`)."""
+    return _documents(Platform(spec, nodes, ca_certificate), sealed)
 
 
 def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> Tree:
@@ -302,9 +304,12 @@ def _tenant_readme(name: str, namespaces: list[str]) -> str:
     )
 
 
-def render(spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]]) -> dict[str, str]:
-    """The whole tree as file contents: relative path -> text, each file behind the generated-file header."""
-    platform = Platform(spec, nodes)
+def render(
+    spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]], ca_certificate: Optional[str] = None
+) -> dict[str, str]:
+    """The whole tree as file contents: relative path -> text, each file behind the generated-file header.
+    ``ca_certificate``: the platform CA's, which every OIDC consumer is told to trust."""
+    platform = Platform(spec, nodes, ca_certificate)
     name = platform.spec.name  # every header says which platform wrote the file
     files = {path: _tree_check.with_header(dump(documents), platform=name) for path, documents in _documents(platform, sealed).items()}
     files[VALIDATE_SCRIPT] = _tree_check.with_header(inspect.getsource(_tree_check), platform=name)

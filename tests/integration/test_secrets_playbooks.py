@@ -44,9 +44,12 @@ def test_generate_and_seal_everything_without_leaking(ansible: Runner, tmp_path:
     pairs = json.loads(values.pop("sealed-secrets-keys"))
     digest_key = values.pop("sealed-secrets-digest-key")
     secrets_ = list(values.values()) + [pair["key"] for pair in pairs] + [digest_key, base64.b64decode(digest_key).hex()]
-    assert len(values) == 12, sorted(values)  # names only: never print a value
+    assert len(values) == 14, sorted(values)  # names only: never print a value
+    # The platform CA: its certificate is public and rendered where consumers trust it; its key is a secret.
+    ca_certificate, ca_key = values["platform-ca"].split("-----BEGIN PRIVATE KEY-----")
     # The leak scan: no secret (nor a private key's body) in the output or in any file outside the backend.
     needles = [secret for secret in secrets_ if len(secret) >= 16] + [line for pair in pairs for line in pair["key"].splitlines()[1:3]]
+    needles += ca_key.splitlines()[1:3]
     written = [path for path in tmp_path.rglob("*") if path.is_file() and path.name != ".keelson-secrets.vault.yml"]
     assert any(path.suffix == ".yaml" for path in written)
     for needle in needles:
@@ -54,6 +57,8 @@ def test_generate_and_seal_everything_without_leaking(ansible: Runner, tmp_path:
             assert needle not in result.stdout and needle not in result.stderr
         for path in written:
             assert needle not in path.read_text(errors="ignore"), path
+    weaviate = (dest / "platform" / "weaviate" / "values.yaml").read_text()
+    assert yaml.safe_load(weaviate.split("---\n", 1)[-1])["env"]["AUTHENTICATION_OIDC_CERTIFICATE"] == ca_certificate
     # What was sealed opens with the platform's key and holds exactly the backend's values, with keyed digests
     # (never a bare hash of a value) on the SealedSecret.
     minio = yaml.safe_load((dest / "platform" / "minio" / "manifests" / "sealedsecret-minio-root.yaml").read_text().split("---\n", 1)[1])

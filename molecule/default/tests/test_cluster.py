@@ -68,6 +68,9 @@ def test_config_per_role(hosts: dict[str, Any], name: str) -> None:
         assert config["tls-san"] == [VIP, "api.molecule.keelson.internal"]
         assert config["write-kubeconfig-mode"] == "0600"
         assert "oidc-issuer-url=https://keycloak.molecule.keelson.internal/realms/molecule" in config["kube-apiserver-arg"]
+        assert "oidc-ca-file=/etc/rancher/k3s/oidc-ca.crt" in config["kube-apiserver-arg"]
+        ca_file = host.file("/etc/rancher/k3s/oidc-ca.crt")
+        assert ca_file.contains("BEGIN CERTIFICATE") and not ca_file.contains("PRIVATE KEY")
         assert config["secrets-encryption"] is True
         assert not host.file("/etc/rancher/k3s/pod-security.yaml").exists
         vip_pod = read_yaml(host, "/var/lib/rancher/k3s/agent/pod-manifests/kube-vip.yaml")

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from ansible_collections.keelson.platform.plugins.module_utils._components import (
     cert_manager,
+    cloudnative_pg,
     keycloak,
     minio,
     monitoring,
@@ -28,6 +29,7 @@ COMPONENTS: Final[tuple[Unit[Any], ...]] = (
     cert_manager.UNIT,
     monitoring.UNIT,
     minio.UNIT,
+    cloudnative_pg.UNIT,
     keycloak.UNIT,
     weaviate.UNIT,
 )

@@ -35,6 +35,16 @@ OCI: Final = "oci://"
 PRIVILEGED: Final = "privileged"
 BASELINE: Final = "baseline"
 RESTRICTED: Final = "restricted"
+# The platform CA (cert-manager's self-signed issuer): generated once by keelson, its certificate known at render
+# time and written into every OIDC consumer's configuration, its private key only ever sealed.
+PLATFORM_CA: Final = "platform-ca"  # the credential's name and kind
+# The credentials no component owns: the hosts' cluster token and the GitOps repository's deploy key.
+K3S_TOKEN: Final = "k3s-token"
+DEPLOY_KEY: Final = "gitops-deploy-key"
+CA_SECRET: Final = "keelson-platform-ca"  # in a consumer's namespace: the certificate alone (Secret or ConfigMap), key CA_KEY
+CA_KEY: Final = "ca.crt"
+CERTIFICATE: Final = "certificate"  # Target.part: the certificate of a CA bundle
+PRIVATE_KEY: Final = "private-key"  # Target.part: the private key of a CA bundle
 
 Document = dict[str, Any]
 
@@ -57,6 +67,7 @@ class Target:
     secret: str
     key: str
     join: bool = False
+    part: str = ""  # one part of a bundle credential (``certificate`` of the platform CA); empty: the whole value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +89,16 @@ class OidcClient:
     client_id: str
     redirect_uris: tuple[str, ...]
     secret: Optional[Target] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Bucket:
+    """A MinIO bucket a component needs, written by its own MinIO user (also its S3 access key) whose secret
+    key MinIO reads from ``user_secret`` (key ``secretKey``) in its own namespace."""
+
+    name: str
+    user: str
+    user_secret: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +227,14 @@ class Unit(Generic[S]):
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return None
 
+    def ca_secrets(self, platform: Platform) -> tuple[Target, ...]:
+        """Secrets this component reads the platform CA's certificate from (a chart that mounts a file)."""
+        return ()
+
+    def buckets(self, platform: Platform) -> list[Bucket]:
+        """MinIO buckets this component writes to, each with its own user (MinIO creates them)."""
+        return []
+
     def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
         """The NetworkPolicies a tenant's namespace needs to reach this component (or to be reached by it):
         by default, egress to its ``Network.tenant_ports`` when the tenant uses it."""
@@ -312,6 +341,26 @@ def egress_to(namespace: str, name: str, to_namespace: str, ports: tuple[int, ..
             "egress": [{"to": [namespace_selector(to_namespace)], "ports": tcp(ports)}],
         },
     )
+
+
+def ca_config_map(platform: Platform, namespace: str) -> list[Document]:
+    """The platform CA's certificate as a ConfigMap ``CA_SECRET`` (key ``CA_KEY``) in ``namespace``, for a chart
+    that mounts a ConfigMap; nothing without a private CA."""
+    if not platform.ca_certificate:
+        return []
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CA_SECRET, "namespace": namespace},
+            "data": {CA_KEY: platform.ca_certificate},
+        }
+    ]
+
+
+def ca_secret(namespace: str) -> Target:
+    """Where a consumer in ``namespace`` reads the platform CA's certificate (see :meth:`Unit.ca_secrets`)."""
+    return Target(namespace, CA_SECRET, CA_KEY, part=CERTIFICATE)
 
 
 def s3_user(tenant: str) -> str:

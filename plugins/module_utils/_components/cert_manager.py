@@ -1,7 +1,7 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""cert-manager: TLS for every ingress, from a self-signed platform CA or ACME."""
+"""cert-manager: TLS for every ingress, from the platform CA keelson generates (sealed) or ACME."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ import re
 from typing import TYPE_CHECKING, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
+    CERTIFICATE,
     CLUSTER_ISSUER,
     INGRESS_CLASS,
+    PLATFORM_CA,
+    PRIVATE_KEY,
     RESTRICTED,
+    Credential,
     Document,
     Network,
+    Target,
     Unit,
     enabled_field,
 )
@@ -25,6 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 LETS_ENCRYPT: Final = "https://acme-v02.api.letsencrypt.org/directory"
+# The CA issuer's key pair, sealed from the platform-ca credential (not the Secret an in-cluster Certificate
+# wrote before keelson generated the CA itself: the sealed-secrets controller never takes over a Secret it
+# did not create).
+CA_KEY_PAIR: Final = "keelson-platform-ca-key-pair"
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -61,9 +70,31 @@ class CertManager(Unit[CertManagerSettings]):
     doc = "cert-manager: TLS for every ingress."
     server_side_apply = True
     crd_groups = ("cert-manager.io", "acme.cert-manager.io")
+    depends_on = ("sealed-secrets",)
+    holds_secrets = True  # the platform CA's key pair, with issuer selfsigned
+
+    def dependencies(self, platform: Platform) -> tuple[str, ...]:
+        # The CA issuer reads its key pair from a SealedSecret; an ACME issuer needs nothing first.
+        return self.depends_on if self.private_ca(platform) else ()
 
     def values(self, platform: Platform) -> Document:
         return {"crds": {"enabled": True}}
+
+    def private_ca(self, platform: Platform) -> bool:
+        """Whether ingress certificates come from the platform's own CA (which its consumers must be told of)."""
+        return self.settings(platform).issuer == "selfsigned"
+
+    def credentials(self, platform: Platform) -> list[Credential]:
+        if not self.private_ca(platform):
+            return []
+        # Generated once by keelson so its certificate is known before the cluster exists: rendered into every
+        # OIDC consumer's configuration and written to the k3s servers (the API server's oidc-ca-file).
+        targets = (
+            Target(self.namespace, CA_KEY_PAIR, "tls.crt", part=CERTIFICATE),
+            Target(self.namespace, CA_KEY_PAIR, "tls.key", part=PRIVATE_KEY),
+            *(target for unit in platform.units for target in unit.ca_secrets(platform)),
+        )
+        return [Credential(PLATFORM_CA, PLATFORM_CA, 0, "the platform CA that signs every ingress certificate", targets)]
 
     def manifests(self, platform: Platform) -> list[Document]:
         settings = self.settings(platform)
@@ -83,32 +114,13 @@ class CertManager(Unit[CertManagerSettings]):
                     },
                 }
             ]
-        # A self-signed root, a CA certificate from it, and the issuer every ingress uses.
+        # The platform CA keelson generated (sealed beside this issuer): every ingress certificate comes from it.
         return [
             {
                 "apiVersion": "cert-manager.io/v1",
                 "kind": "ClusterIssuer",
-                "metadata": {"name": "keelson-selfsigned"},
-                "spec": {"selfSigned": {}},
-            },
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "Certificate",
-                "metadata": {"name": CLUSTER_ISSUER, "namespace": self.namespace},
-                "spec": {
-                    "isCA": True,
-                    "commonName": f"{platform.spec.name} platform CA",
-                    "secretName": CLUSTER_ISSUER,
-                    "duration": "87600h",
-                    "privateKey": {"algorithm": "ECDSA", "size": 256},
-                    "issuerRef": {"name": "keelson-selfsigned", "kind": "ClusterIssuer", "group": "cert-manager.io"},
-                },
-            },
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "ClusterIssuer",
                 "metadata": {"name": CLUSTER_ISSUER},
-                "spec": {"ca": {"secretName": CLUSTER_ISSUER}},
+                "spec": {"ca": {"secretName": CA_KEY_PAIR}},
             },
         ]
 

@@ -1,9 +1,9 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Keycloak (keycloakx chart, the official image): identity for people. The realm is code: a group per tenant
-role and the platform admins, the groups claim, and the OIDC client every other component asks for
-(:meth:`Unit.oidc_client`), applied by a keycloak-config-cli Job."""
+"""Keycloak (keycloakx chart, the official image): identity for people, on a CloudNativePG PostgreSQL (backed up
+to MinIO). The realm is code: a group per tenant role and the platform admins, the groups client scope, and the
+OIDC client every other component asks for (:meth:`Unit.oidc_client`), applied by a keycloak-config-cli Job."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import C
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     BASELINE,
     INGRESS_CLASS,
+    Bucket,
     Credential,
     Document,
     HostClaim,
@@ -25,8 +26,10 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     enabled_field,
     host_field,
     ingress_annotations,
+    quantity_field,
 )
-from ansible_collections.keelson.platform.plugins.module_utils._schema import Int, spec_field
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_s3_bucket
+from ansible_collections.keelson.platform.plugins.module_utils._schema import Int, Nullable, Section, Str, spec_field
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -37,6 +40,49 @@ CLIENTS_SECRET: Final = "keycloak-oidc-clients"  # every confidential client's s
 # The Kubernetes API server's own client (kubectl's OIDC login) and how it names people and groups.
 API_SERVER_CLIENT: Final = OidcClient("kubernetes", ("http://localhost:8000", "http://localhost:18000"))
 OIDC_PREFIX: Final = "oidc:"
+# The client scope that puts a person's groups in the token (Argo CD, Grafana, the API server read the claim).
+GROUPS_SCOPE: Final = "groups"
+# The client scopes Keycloak 26 creates in every new realm (keycloak-config-cli creates the realm without the
+# import's clientScopes, so Keycloak adds these first); "openid" is no scope in Keycloak but always allowed.
+BUILTIN_SCOPES: Final = (
+    "acr",
+    "address",
+    "basic",
+    "email",
+    "microprofile-jwt",
+    "offline_access",
+    "organization",
+    "phone",
+    "profile",
+    "roles",
+    "web-origins",
+)
+DEFAULT_SCOPES: Final = ("acr", "basic", "email", "profile", "roles", "web-origins", GROUPS_SCOPE)
+# Keycloak's database: a CloudNativePG Cluster in Keycloak's namespace. The operator creates the database and
+# its owner at bootstrap and writes their credentials to the Secret <cluster>-app (keys username, password).
+DB_CLUSTER: Final = "keycloak-db"
+DB_NAME: Final = "keycloak"
+DB_OWNER: Final = "keycloak"
+DB_APP_SECRET: Final = f"{DB_CLUSTER}-app"
+BACKUP_USER: Final = "keycloak-backup"  # its MinIO user, which is also its S3 access key
+BACKUP_SECRET: Final = f"{DB_CLUSTER}-backup-s3"  # what the Cluster's barmanObjectStore.s3Credentials read
+BACKUP_USER_SECRET: Final = "keycloak-backup-user"  # in MinIO's namespace, for the chart's users list
+BACKUP_RETENTION: Final = "30d"
+# keycloak-config-cli waits this long for Keycloak before it gives up and the pod is retried.
+IMPORT_WAIT: Final = "300s"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseSettings:
+    instances: int = spec_field(
+        Int(minimum=1), "PostgreSQL instances (CloudNativePG): a primary and streaming replicas; 3 survive a node loss.", default=1
+    )
+    storage: str = quantity_field("Volume size per PostgreSQL instance.", "8Gi")
+    backup_bucket: Optional[str] = spec_field(
+        Nullable(Str(check_s3_bucket, type_doc="S3 bucket")),
+        "MinIO bucket for the database's base backups and WAL (only with MinIO); `null` turns backups off.",
+        default="keycloak-backups",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +90,7 @@ class KeycloakSettings:
     enabled: bool = enabled_field()
     replicas: int = spec_field(Int(minimum=1), "Keycloak replicas.", default=1)
     host: Optional[str] = host_field(HOST)
+    database: DatabaseSettings = spec_field(Section(DatabaseSettings), "Keycloak's PostgreSQL database (CloudNativePG).", default={})
 
 
 def issuer_url(host: str, realm: str) -> str:
@@ -59,12 +106,20 @@ class Keycloak(Unit[KeycloakSettings]):
     catalog = "keycloak"
     namespace = "keycloak"
     pod_security = BASELINE
-    depends_on = ("sealed-secrets", "cert-manager")
+    depends_on = ("sealed-secrets", "cert-manager", "minio", "cloudnative-pg")
     settings_type = KeycloakSettings
     settings_path = ("components", "keycloak")
     doc = "Keycloak: identity, groups and OIDC clients."
     hosts = (HOST,)
     holds_secrets = True
+
+    def dependencies(self, platform: Platform) -> tuple[str, ...]:
+        # Its database needs the operator; its backups go to MinIO.
+        return tuple(name for name in self.depends_on if name != "minio" or self._backups(platform))
+
+    def _backups(self, platform: Platform) -> Optional[str]:
+        bucket = self.settings(platform).database.backup_bucket
+        return bucket if bucket and platform.enabled("minio") else None
 
     def clients(self, platform: Platform) -> list[OidcClient]:
         """Every client of the realm: the API server's, then each enabled component's, in registry order."""
@@ -77,17 +132,25 @@ class Keycloak(Unit[KeycloakSettings]):
         groups = [{"name": platform.spec.identity.admins_group}]
         for tenant in platform.spec.tenants:
             groups += [{"name": group} for group in (tenant.groups.admin, tenant.groups.edit, tenant.groups.view)]
-        groups_mapper = {
-            "name": "groups",
+        groups_scope = {
+            "name": GROUPS_SCOPE,
+            "description": "The person's Keycloak groups, as the groups claim",
             "protocol": "openid-connect",
-            "protocolMapper": "oidc-group-membership-mapper",
-            "config": {
-                "full.path": "false",
-                "claim.name": "groups",
-                "id.token.claim": "true",
-                "access.token.claim": "true",
-                "userinfo.token.claim": "true",
-            },
+            "attributes": {"include.in.token.scope": "true", "display.on.consent.screen": "false"},
+            "protocolMappers": [
+                {
+                    "name": "groups",
+                    "protocol": "openid-connect",
+                    "protocolMapper": "oidc-group-membership-mapper",
+                    "config": {
+                        "full.path": "false",
+                        "claim.name": "groups",
+                        "id.token.claim": "true",
+                        "access.token.claim": "true",
+                        "userinfo.token.claim": "true",
+                    },
+                }
+            ],
         }
         clients = []
         for client in self.clients(platform):
@@ -99,12 +162,20 @@ class Keycloak(Unit[KeycloakSettings]):
                 "redirectUris": list(client.redirect_uris),
                 "webOrigins": ["+"],
                 "publicClient": client.secret is None,
-                "protocolMappers": [groups_mapper],
+                # Keycloak answers invalid_scope to a scope the client is not given: every scope a consumer
+                # requests is one of these (the built-in ones and groups).
+                "defaultClientScopes": list(DEFAULT_SCOPES),
             }
             if client.secret is not None:
                 entry["secret"] = f"$(env:{_secret_env(client.client_id)})"
             clients.append(entry)
-        return {"realm": platform.spec.identity.realm, "enabled": True, "groups": groups, "clients": clients}
+        return {
+            "realm": platform.spec.identity.realm,
+            "enabled": True,
+            "groups": groups,
+            "clientScopes": [groups_scope],
+            "clients": clients,
+        }
 
     def values(self, platform: Platform) -> Document:
         settings = self.settings(platform)
@@ -120,8 +191,19 @@ class Keycloak(Unit[KeycloakSettings]):
             "command": ["/opt/keycloak/bin/kc.sh", "start", "--http-port=8080", "--health-enabled=true"],
             # The chart's extraEnv is a template string.
             "extraEnv": json.dumps(env),
-            # An embedded H2 database: enough for one replica; point database at PostgreSQL for production.
-            "database": {"vendor": "dev-file"},
+            # The CloudNativePG cluster below: its read-write service, and the password the operator generated
+            # (keycloakx 7.1.11 templates/statefulset.yaml sets KC_DB, KC_DB_URL_HOST/PORT/DATABASE and
+            # KC_DB_USERNAME from these; templates/_helpers.tpl keycloak.databasePasswordEnv reads KC_DB_PASSWORD
+            # from existingSecret/existingSecretKey).
+            "database": {
+                "vendor": "postgres",
+                "hostname": f"{DB_CLUSTER}-rw",
+                "port": 5432,
+                "database": DB_NAME,
+                "username": DB_OWNER,
+                "existingSecret": DB_APP_SECRET,
+                "existingSecretKey": "password",
+            },
             "http": {"relativePath": "/"},
             "ingress": {
                 "enabled": True,
@@ -145,49 +227,105 @@ class Keycloak(Unit[KeycloakSettings]):
             for client in self.clients(platform)
             if client.secret is not None
         ]
-        digest = hashlib.sha256(realm_json.encode()).hexdigest()[:10]
+        spec: Document = {
+            # Many tries, each waiting up to IMPORT_WAIT for Keycloak: an import started before Keycloak (or its
+            # database) is up keeps trying instead of failing for good.
+            "backoffLimit": 30,
+            # A finished Job (done or failed) goes after an hour. Under Flux, which applies the Job as a plain
+            # object, the next reconciliation creates it again: a failed import is retried, a done one re-applied
+            # (the import is idempotent). Under Argo CD it is a PostSync hook, run after every sync once Keycloak is
+            # healthy and deleted when it succeeds; a failed one fails the sync, which Argo CD retries.
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [
+                        {
+                            "name": "keycloak-config-cli",
+                            "image": CATALOG["components"][self.catalog]["images"]["config_cli"],
+                            "env": [
+                                {"name": "KEYCLOAK_URL", "value": f"http://keycloak-keycloakx-http.{self.namespace}.svc.cluster.local"},
+                                {"name": "KEYCLOAK_USER", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "username"}}},
+                                {"name": "KEYCLOAK_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "password"}}},
+                                {"name": "KEYCLOAK_AVAILABILITYCHECK_ENABLED", "value": "true"},
+                                {"name": "KEYCLOAK_AVAILABILITYCHECK_TIMEOUT", "value": IMPORT_WAIT},
+                                {"name": "IMPORT_FILES_LOCATIONS", "value": "/config/realm.json"},
+                                {"name": "IMPORT_VARSUBSTITUTION_ENABLED", "value": "true"},
+                                *secret_env,
+                            ],
+                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                            "volumeMounts": [{"name": "realm", "mountPath": "/config"}],
+                        }
+                    ],
+                    "volumes": [{"name": "realm", "configMap": {"name": "keelson-realm"}}],
+                }
+            },
+        }
+        # A Job cannot be changed in place: a new realm (or a new Job spec, a new image) is a Job of a new name,
+        # and both engines prune the old one.
+        digest = hashlib.sha256((realm_json + json.dumps(spec, sort_keys=True)).encode()).hexdigest()[:10]
         job = {
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {
-                # A new realm is a new Job (Jobs cannot be changed in place); Flux replaces it by name.
                 "name": f"keelson-realm-import-{digest}",
                 "namespace": self.namespace,
-                # Argo CD runs it after every sync: the realm is applied idempotently each time.
                 "annotations": {
                     "argocd.argoproj.io/hook": "PostSync",
                     "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation,HookSucceeded",
                 },
             },
+            "spec": spec,
+        }
+        return [realm_map, *self._database(platform), job]
+
+    def _database(self, platform: Platform) -> list[Document]:
+        """Keycloak's PostgreSQL: a CloudNativePG Cluster and, with MinIO, its backups there."""
+        database = self.settings(platform).database
+        cluster: Document = {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": {"name": DB_CLUSTER, "namespace": self.namespace},
             "spec": {
-                "backoffLimit": 10,
-                "template": {
-                    "spec": {
-                        "restartPolicy": "OnFailure",
-                        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [
-                            {
-                                "name": "keycloak-config-cli",
-                                "image": CATALOG["components"][self.catalog]["images"]["config_cli"],
-                                "env": [
-                                    {"name": "KEYCLOAK_URL", "value": f"http://keycloak-keycloakx-http.{self.namespace}.svc.cluster.local"},
-                                    {"name": "KEYCLOAK_USER", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "username"}}},
-                                    {"name": "KEYCLOAK_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "password"}}},
-                                    {"name": "KEYCLOAK_AVAILABILITYCHECK_ENABLED", "value": "true"},
-                                    {"name": "IMPORT_FILES_LOCATIONS", "value": "/config/realm.json"},
-                                    {"name": "IMPORT_VARSUBSTITUTION_ENABLED", "value": "true"},
-                                    *secret_env,
-                                ],
-                                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                                "volumeMounts": [{"name": "realm", "mountPath": "/config"}],
-                            }
-                        ],
-                        "volumes": [{"name": "realm", "configMap": {"name": "keelson-realm"}}],
-                    }
-                },
+                "instances": database.instances,
+                "imageName": CATALOG["components"]["cloudnative_pg"]["images"]["postgres"],
+                "storage": {"size": database.storage},
+                "bootstrap": {"initdb": {"database": DB_NAME, "owner": DB_OWNER}},
             },
         }
-        return [realm_map, job]
+        bucket = self._backups(platform)
+        if not bucket:
+            return [cluster]
+        minio = platform.unit("minio").namespace
+        # The operator's own (in-tree) barman-cloud backups: operator 1.30 still carries them (deprecated since
+        # 1.26, removed in 1.31), while the Barman Cloud Plugin would need another component (the plugin, with
+        # its own certificates) that the platform data does not pin. Move to the plugin before operator 1.31.
+        cluster["spec"]["backup"] = {
+            "retentionPolicy": BACKUP_RETENTION,
+            "barmanObjectStore": {
+                "destinationPath": f"s3://{bucket}/",
+                "endpointURL": f"http://minio.{minio}.svc.cluster.local:9000",
+                "s3Credentials": {
+                    "accessKeyId": {"name": BACKUP_SECRET, "key": "ACCESS_KEY_ID"},
+                    "secretAccessKey": {"name": BACKUP_SECRET, "key": "ACCESS_SECRET_KEY"},
+                },
+                "wal": {"compression": "gzip"},
+                "data": {"compression": "gzip"},
+            },
+        }
+        scheduled = {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "ScheduledBackup",
+            "metadata": {"name": f"{DB_CLUSTER}-daily", "namespace": self.namespace},
+            # Six fields, seconds first: every day at 03:00; the first one right away.
+            "spec": {"schedule": "0 0 3 * * *", "immediate": True, "backupOwnerReference": "self", "cluster": {"name": DB_CLUSTER}},
+        }
+        return [cluster, scheduled]
+
+    def buckets(self, platform: Platform) -> list[Bucket]:
+        bucket = self._backups(platform)
+        return [Bucket(bucket, BACKUP_USER, BACKUP_USER_SECRET)] if bucket else []
 
     def credentials(self, platform: Platform) -> list[Credential]:
         result = [
@@ -201,10 +339,24 @@ class Keycloak(Unit[KeycloakSettings]):
                 result.append(
                     Credential(f"oidc-client-{client.client_id}", "alnum", 48, f"OIDC client secret of {client.client_id}", targets)
                 )
+        if self._backups(platform):
+            minio = platform.unit("minio").namespace
+            result.append(
+                Credential(
+                    "keycloak-backup-s3-secret-key",
+                    "alnum",
+                    40,
+                    "S3 secret key Keycloak's database backs up with",
+                    (Target(self.namespace, BACKUP_SECRET, "ACCESS_SECRET_KEY"), Target(minio, BACKUP_USER_SECRET, "secretKey")),
+                )
+            )
         return result
 
     def plain(self, platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
-        return {(self.namespace, ADMIN_SECRET): {"username": "keelson-admin"}}
+        return {
+            (self.namespace, ADMIN_SECRET): {"username": "keelson-admin"},
+            (self.namespace, BACKUP_SECRET): {"ACCESS_KEY_ID": BACKUP_USER},
+        }
 
 
 UNIT = Keycloak()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Final, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._components import weaviate
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     BASELINE,
+    CA_SECRET,
     Credential,
     Document,
     HostClaim,
@@ -18,6 +18,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     OidcClient,
     Target,
     Unit,
+    ca_secret,
     chart_ingress,
     enabled_field,
     host_field,
@@ -117,21 +118,14 @@ class MinIO(Unit[MinIOSettings]):
                         "statements": [{"resources": resources, "actions": ["s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject"]}],
                     }
                 )
-        backups = platform.unit_settings(weaviate.UNIT)
-        if platform.enabled(weaviate.UNIT.name) and backups.backup_bucket:
-            bucket = backups.backup_bucket
-            buckets.append({"name": bucket, "policy": "none", "purge": False})
-            policies.append(
-                {"name": user_policy(weaviate.BACKUP_USER), "statements": [{"resources": _bucket_resources([bucket]), "actions": ["s3:*"]}]}
-            )
-            users.append(
-                {
-                    "accessKey": weaviate.BACKUP_USER,
-                    "existingSecret": weaviate.BACKUP_USER_SECRET,
-                    "existingSecretKey": "secretKey",
-                    "policy": user_policy(weaviate.BACKUP_USER),
-                }
-            )
+        for unit in platform.units:  # buckets other components write to, each with its own user
+            for wanted in unit.buckets(platform):
+                buckets.append({"name": wanted.name, "policy": "none", "purge": False})
+                policy = user_policy(wanted.user)
+                policies.append({"name": policy, "statements": [{"resources": _bucket_resources([wanted.name]), "actions": ["s3:*"]}]})
+                users.append(
+                    {"accessKey": wanted.user, "existingSecret": wanted.user_secret, "existingSecretKey": "secretKey", "policy": policy}
+                )
         values: Document = {
             "replicas": settings.replicas,
             "existingSecret": ROOT_SECRET,
@@ -155,6 +149,10 @@ class MinIO(Unit[MinIOSettings]):
                 "claimName": "groups",
                 "redirectUri": f"https://{self.host(platform, CONSOLE_HOST.field)}/oauth_callback",
             }
+            if platform.ca_certificate:
+                # MinIO fetches configUrl over TLS: the chart mounts this Secret at certsPath/CAs, the folder of
+                # certificates MinIO trusts (minio chart 5.4.0 templates/_helpers.tpl, minio.tlsKeysVolume).
+                values["trustedCertsSecret"] = CA_SECRET
         return values
 
     def credentials(self, platform: Platform) -> list[Credential]:
@@ -187,6 +185,9 @@ class MinIO(Unit[MinIOSettings]):
             plain[(tenant.namespaces[0], TENANT_SECRET)] = {"AWS_ACCESS_KEY_ID": s3_user(tenant.name)}
         return plain
 
+    def ca_secrets(self, platform: Platform) -> tuple[Target, ...]:
+        return (ca_secret(self.namespace),) if platform.issuer_url else ()
+
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return OidcClient("minio", (f"https://{self.host(platform, CONSOLE_HOST.field)}/oauth_callback",), OIDC_SECRET)
 
@@ -198,13 +199,3 @@ class MinIO(Unit[MinIOSettings]):
 
 
 UNIT = MinIO()
-
-
-def policy_names(tenant_names: list[str]) -> set[str]:
-    """The names of the MinIO policies keelson gives its service users (each tenant's, Weaviate's backups).
-
-    MinIO maps an OIDC group to the policy of the same name, so validation refuses group names with their prefix
-    (USER_POLICY_PREFIX); ``values`` above names the service users' policies the same way (a unit test holds the
-    two together).
-    """
-    return {user_policy(s3_user(name)) for name in tenant_names} | {user_policy(weaviate.BACKUP_USER)}

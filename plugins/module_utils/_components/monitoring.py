@@ -12,6 +12,8 @@ import json
 from typing import TYPE_CHECKING, Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
+    CA_KEY,
+    CA_SECRET,
     PRIVILEGED,
     Credential,
     Document,
@@ -20,6 +22,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     OidcClient,
     Target,
     Unit,
+    ca_config_map,
     chart_ingress,
     enabled_field,
     host_field,
@@ -39,6 +42,7 @@ DASHBOARD_LABEL: Final = {"grafana_dashboard": "1"}  # what the chart's Grafana 
 FOLDER_ANNOTATION: Final = "keelson.dev/grafana-folder"
 ADMIN_SECRET: Final = "grafana-admin"  # with the chart's keys admin-user and admin-password
 OIDC_SECRET: Final = Target("monitoring", "grafana-oidc", "client-secret")
+CA_MOUNT: Final = "/etc/keelson/platform-ca"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,8 +174,14 @@ class Monitoring(Unit[MonitoringSettings]):
                     "groups_attribute_path": "groups",
                     "role_attribute_path": f"contains(groups[*], '{admins}') && 'Admin' || 'Viewer'",
                     "allow_assign_grafana_admin": True,
+                    "tls_skip_verify_insecure": False,
                 },
             }
+            if platform.ca_certificate:
+                # Grafana verifies Keycloak against the platform CA, mounted from the ConfigMap beside the chart
+                # (grafana chart 12.11.1 templates/_pod.tpl: extraConfigmapMounts -> volumeMounts and volumes).
+                grafana["grafana.ini"]["auth.generic_oauth"]["tls_client_ca"] = f"{CA_MOUNT}/{CA_KEY}"
+                grafana["extraConfigmapMounts"] = [{"name": "platform-ca", "configMap": CA_SECRET, "mountPath": CA_MOUNT, "readOnly": True}]
         storage = {
             "volumeClaimTemplate": {
                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": settings.prometheus_storage}}}
@@ -230,7 +240,7 @@ class Monitoring(Unit[MonitoringSettings]):
             ],
             "platform",
         )
-        result = [platform_board]
+        result = [platform_board, *(ca_config_map(platform, self.namespace) if platform.issuer_url else [])]
         template = _tenant_board()
         stand_in_name, stand_in_selector = _json_text(_NAME), _json_text(_SELECTOR)
         for tenant in platform.spec.tenants:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     BASELINE,
+    Bucket,
     Credential,
     Document,
     HostClaim,
@@ -113,10 +114,18 @@ class Weaviate(Unit[WeaviateSettings]):
                 "groups_claim": "groups",
                 "client_id": "weaviate",
             }
+            if platform.ca_certificate:
+                # Weaviate verifies the issuer against this PEM (its AUTHENTICATION_OIDC_CERTIFICATE setting); the
+                # chart passes env values as quoted strings (weaviate chart 17.8.3 templates/weaviateStatefulset.yaml).
+                env["AUTHENTICATION_OIDC_CERTIFICATE"] = platform.ca_certificate
         return values
 
     def manifests(self, platform: Platform) -> list[Document]:
         return [ingress("weaviate", self.namespace, self.host(platform, HOST.field), "weaviate", 80)]
+
+    def buckets(self, platform: Platform) -> list[Bucket]:
+        bucket = self._backups(platform)
+        return [Bucket(bucket, BACKUP_USER, BACKUP_USER_SECRET)] if bucket else []
 
     def credentials(self, platform: Platform) -> list[Credential]:
         if not self._backups(platform):

@@ -90,6 +90,9 @@ class ArgoCD(Unit[ArgoCDSettings]):
                 "clientSecret": f"${OIDC_SECRET.secret}:{OIDC_SECRET.key}",
                 "requestedScopes": ["openid", "profile", "email", "groups"],
             }
+            if platform.ca_certificate:
+                # The issuer's certificate comes from the platform CA: Argo CD verifies it against this PEM.
+                oidc["rootCA"] = platform.ca_certificate
             configs["cm"]["oidc.config"] = json.dumps(oidc, sort_keys=True)
         values: Document = {
             "global": {"domain": settings.host},

@@ -21,7 +21,8 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import (
 
 COMPONENTS = CATALOG["components"]
 # Images keelson runs itself beside a chart (not the chart's defaults), pinned in the catalog all the same.
-NOT_CHART_IMAGES = {("keycloak", "config_cli")}
+# CloudNativePG's operand is the operator's own default (its pkg/versions), not a value of the chart.
+NOT_CHART_IMAGES = {("keycloak", "config_cli"), ("cloudnative_pg", "postgres")}
 
 
 def _chart_dir(data: Path, chart: dict[str, str]) -> Path:
@@ -89,6 +90,7 @@ def test_expected_chart_versions() -> None:
         "minio": "5.4.0",
         "weaviate": "17.8.3",
         "monitoring": "88.5.3",
+        "cloudnative_pg": "0.29.0",
         "keycloak": "7.1.11",
     }
 

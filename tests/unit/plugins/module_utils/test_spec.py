@@ -381,7 +381,7 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         {"components": {"sealed_secrets": {"enabled": False}}},
         [
             f"components.{name}.enabled: needs components.sealed_secrets (its credentials reach Git only sealed)"
-            for name in ("monitoring", "minio", "keycloak", "weaviate")
+            for name in ("cert_manager", "monitoring", "minio", "keycloak", "weaviate")
         ],
     ),
     (

@@ -24,6 +24,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.vars.manager import VariableManager
 
 from ansible_collections.keelson.platform.plugins.filter.cluster_inventory import cluster_inventory
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import PLATFORM_CA
 from ansible_collections.keelson.platform.plugins.module_utils._engines import Part
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import manifest, record_digests
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
@@ -32,6 +33,9 @@ from ansible_collections.keelson.platform.plugins.plugin_utils import _render
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 REPO = Path(__file__).resolve().parents[4]
+# A real CA certificate (keelson's platform-ca kind, made once; its private key was never kept): the one every
+# rendered OIDC consumer is told to trust. Its stand-in private key is a recognisable PLAINTEXT- value.
+TEST_CA: str = (Path(__file__).parent / "platform-ca.crt").read_text()
 
 
 def inventory_platform(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -51,9 +55,20 @@ def normalised(raw: dict[str, Any], nodes: list[dict[str, Any]]) -> tuple[dict[s
     return validated.spec, validated.nodes
 
 
+def fake_value(name: str, kind: str) -> str:
+    if kind == PLATFORM_CA:  # the test certificate, then a stand-in private key
+        return f"{TEST_CA}-----BEGIN PRIVATE KEY-----\nPLAINTEXT-{name}-0123456789\n-----END PRIVATE KEY-----\n"
+    return f"PLAINTEXT-{name}-0123456789"
+
+
 def fake_values(spec: dict[str, Any]) -> dict[str, str]:
     """Stand-in credentials, recognisable in a tree: a test fails if any of them shows in plain text."""
-    return {credential.name: f"PLAINTEXT-{credential.name}-0123456789" for credential in platform.credentials(spec)}
+    return {credential.name: fake_value(credential.name, credential.kind) for credential in platform.credentials(spec)}
+
+
+def ca_of(spec: dict[str, Any]) -> Any:
+    """The platform CA certificate the render action would pass for ``spec`` (None without a private CA)."""
+    return platform.ca_certificate(spec, fake_values(spec))
 
 
 def double_sealed(spec: dict[str, Any], nodes: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -82,13 +97,13 @@ def example_spec(engine: str = "argocd", changes: Any = None) -> tuple[dict[str,
 def render_example(engine: str = "argocd", changes: Any = None) -> dict[str, str]:
     """inventories/example-ha rendered with the given engine (and edits to the raw spec), double-sealed."""
     spec, nodes = example_spec(engine, changes)
-    return _render.render(spec, nodes, double_sealed(spec, nodes))
+    return _render.render(spec, nodes, double_sealed(spec, nodes), ca_of(spec))
 
 
 def example_parts(engine: str = "argocd", changes: Any = None) -> list[Part]:
     """Every enabled unit of inventories/example-ha rendered (values, manifests), double-sealed."""
     spec, nodes = example_spec(engine, changes)
-    return _render.parts(Platform(spec, nodes), double_sealed(spec, nodes))
+    return _render.parts(Platform(spec, nodes, ca_of(spec)), double_sealed(spec, nodes))
 
 
 def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from render_helpers import double_sealed, example_spec, fake_values
+from render_helpers import ca_of, double_sealed, example_spec, fake_values
 
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import RESERVED_NAMESPACES
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render
@@ -50,7 +50,7 @@ CHART_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 # Secrets that something the tree installs creates, not the tree itself (listed, with who creates them).
 CREATED_IN_CLUSTER: dict[tuple[str, str], str] = {
-    ("cert-manager", "keelson-platform-ca"): "cert-manager, from the Certificate keelson-platform-ca",
+    ("keycloak", "keycloak-db-app"): "CloudNativePG, the owner of Keycloak's database (bootstrap.initdb)",
     ("cert-manager", "keelson-platform-ca-account"): "cert-manager, the ACME account key of the issuer",
 }
 
@@ -58,7 +58,8 @@ CREATED_IN_CLUSTER: dict[tuple[str, str], str] = {
 def _platform(engine: str, variant: str) -> tuple[Platform, dict[tuple[str, str], dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     spec, nodes = example_spec(engine, VARIANTS[variant])
     sealed = double_sealed(spec, nodes)
-    return Platform(spec, nodes), sealed, _render.render_documents(spec, nodes, sealed)
+    ca = ca_of(spec)
+    return Platform(spec, nodes, ca), sealed, _render.render_documents(spec, nodes, sealed, ca)
 
 
 def _sealed_keys(engine: str, variant: str) -> dict[tuple[str, str], set[str]]:
@@ -99,8 +100,13 @@ def _refs(node: Any, namespace: str, path: str = "") -> Iterator[tuple[str, str,
             # weaviate chart: env var VAR from key VAR of the named Secret
             for variable, secret in value.items():
                 yield namespace, secret, variable, f"{here}.{variable}"
-        elif key == "pullSecret" and isinstance(value, str):
+        elif key in ("pullSecret", "trustedCertsSecret") and isinstance(value, str):  # minio: trusted certs, mounted whole
             yield namespace, value, None, here
+        elif key in ("accessKeyId", "secretAccessKey") and isinstance(value, dict):  # CloudNativePG s3Credentials
+            yield namespace, value["name"], value["key"], here
+        elif key == "ca" and isinstance(value, dict) and "secretName" in value:
+            # cert-manager's CA ClusterIssuer: its key pair in cert-manager's own (cluster resource) namespace
+            yield "cert-manager", value["secretName"], None, here
         elif key in ("existingSecretKey", "existingClientSecretKey"):
             continue
         else:
@@ -181,6 +187,7 @@ PLATFORM_LEVELS = {
     "minio": "baseline",
     "weaviate": "baseline",
     "monitoring": "privileged",  # node-exporter reads the host
+    "cnpg-system": "restricted",
     "keycloak": "baseline",
 }
 

@@ -28,12 +28,14 @@ def test_credentials_of_a_full_platform() -> None:
     assert names == [
         "k3s-token",
         "gitops-deploy-key",
+        "platform-ca",
         "grafana-admin-password",
         "minio-root-password",
         "keycloak-admin-password",
         "oidc-client-argocd",
         "oidc-client-grafana",
         "oidc-client-minio",
+        "keycloak-backup-s3-secret-key",
         "weaviate-backup-s3-secret-key",
         "tenant-vision-s3-secret-key",
         "tenant-vision-weaviate-key",
@@ -48,7 +50,10 @@ def test_credentials_follow_the_spec() -> None:
         tenants=[{"name": "vision"}],
         gitops={"engine": "flux", "repo": {"url": "https://git.example.internal/ml.git"}},
     )
-    assert [credential.name for credential in platform.credentials(minimal)] == ["k3s-token"]
+    # The platform CA signs the ingress certificates even without an OIDC issuer; ACME needs none.
+    assert [credential.name for credential in platform.credentials(minimal)] == ["k3s-token", "platform-ca"]
+    acme = spec(components={"cert_manager": {"issuer": "acme", "acme_email": "ops@example.internal"}})
+    assert "platform-ca" not in [credential.name for credential in platform.credentials(acme)]
     flux_ssh = spec(gitops={"engine": "flux", "repo": {"url": "git@git.example.internal:ml.git"}})
     deploy = next(c for c in platform.credentials(flux_ssh) if c.name == "gitops-deploy-key")
     assert deploy.targets == (platform.Target("flux-system", "flux-system", "identity"),)

@@ -220,6 +220,7 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         "minio": "baseline",
         "weaviate": "baseline",
         "monitoring": "privileged",  # node-exporter reads the host
+        "cnpg-system": "restricted",
         "keycloak": "baseline",
         **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }

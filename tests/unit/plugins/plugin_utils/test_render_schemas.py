@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 import yaml
-from render_helpers import double_sealed, example_parts, normalised, render_example
+from render_helpers import ca_of, double_sealed, example_parts, normalised, render_example
 from spec_cases import BASE_NODES, BASE_SPEC
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, default_k3s_version
@@ -83,7 +83,7 @@ def test_every_rendered_document_is_valid(shared_data: Path, engine: str, varian
 
 def test_the_smallest_spec_with_an_embedded_repository_is_valid(shared_data: Path) -> None:
     spec, nodes = normalised(copy.deepcopy(BASE_SPEC), copy.deepcopy(BASE_NODES))
-    files = _render.render(spec, nodes, double_sealed(spec, nodes))
+    files = _render.render(spec, nodes, double_sealed(spec, nodes), ca_of(spec))
     assert _tree_check.validate_tree(files, K8S, _crd_schemas(shared_data), yaml.safe_load(files[".keelson/validate.yaml"])["skip"]) == []
     root = list(yaml.safe_load_all(files["clusters/ml-prod/apps/root.yaml"].split("---\n", 1)[1]))[-1]
     assert root["kind"] == "Application"

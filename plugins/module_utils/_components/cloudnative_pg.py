@@ -1,0 +1,36 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""CloudNativePG: the operator that runs the platform's PostgreSQL clusters (Keycloak's; MLflow's next). The
+components that need a database render their own ``Cluster`` in their namespace; this unit installs the
+operator and its CRDs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Unit, enabled_field
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudNativePGSettings:
+    enabled: bool = enabled_field()
+
+
+class CloudNativePG(Unit[CloudNativePGSettings]):
+    name = "cloudnative-pg"
+    catalog = "cloudnative_pg"
+    namespace = "cnpg-system"
+    # The chart's defaults already meet restricted (cloudnative-pg chart 0.29.0 templates/deployment.yaml puts
+    # values.yaml's podSecurityContext, runAsNonRoot with a RuntimeDefault seccomp profile, on the pod, and its
+    # containerSecurityContext, no privilege escalation, every capability dropped, read-only root, on the
+    # container; no host namespaces unless hostNetwork is set). Its Postgres pods run in each user's namespace.
+    pod_security = RESTRICTED
+    settings_type = CloudNativePGSettings
+    settings_path = ("components", "cloudnative_pg")
+    doc = "CloudNativePG operator: PostgreSQL clusters (Keycloak's database)."
+    server_side_apply = True  # its CRDs are too large for client-side apply's annotation
+    # No values: the chart installs its CRDs (crds.create: true) and watches every namespace by default.
+
+
+UNIT = CloudNativePG()
