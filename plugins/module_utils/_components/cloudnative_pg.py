@@ -8,8 +8,15 @@ operator and its CRDs."""
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Unit, enabled_field
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Network, Unit, enabled_field
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+
+# Where the operator reaches each PostgreSQL instance's manager (status and backups), in the user's namespace.
+INSTANCE_STATUS_PORT = 8000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +37,15 @@ class CloudNativePG(Unit[CloudNativePGSettings]):
     settings_path = ("components", "cloudnative_pg")
     doc = "CloudNativePG operator: PostgreSQL clusters (Keycloak's database)."
     server_side_apply = True  # its CRDs are too large for client-side apply's annotation
+    crd_groups = ("postgresql.cnpg.io",)
     # No values: the chart installs its CRDs (crds.create: true) and watches every namespace by default.
+
+    def network(self, platform: Platform) -> Network:
+        # The operator watches the API server, serves its admission webhook on the chart's webhook.port (9443,
+        # values.yaml), and calls the instance manager of every cluster it runs, in the namespaces of the
+        # components that depend on it.
+        users = tuple((unit.name, (INSTANCE_STATUS_PORT,)) for unit in platform.units if self.name in platform.dependencies(unit))
+        return Network(api=True, webhooks=(9443,), to=users)
 
 
 UNIT = CloudNativePG()

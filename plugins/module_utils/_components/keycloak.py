@@ -20,6 +20,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     Credential,
     Document,
     HostClaim,
+    Network,
     OidcClient,
     Target,
     Unit,
@@ -357,6 +358,11 @@ class Keycloak(Unit[KeycloakSettings]):
             (self.namespace, ADMIN_SECRET): {"username": "keelson-admin"},
             (self.namespace, BACKUP_SECRET): {"ACCESS_KEY_ID": BACKUP_USER},
         }
+
+    def network(self, platform: Platform) -> Network:
+        # Its database's pods run CloudNativePG's instance manager, which watches the API server; their
+        # backups go to MinIO's S3 API. People reach Keycloak through Traefik (its ingress host).
+        return Network(api=True, to=(("minio", (9000,)),) if self._backups(platform) else ())
 
 
 UNIT = Keycloak()
