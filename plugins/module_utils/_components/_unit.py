@@ -117,6 +117,9 @@ class Unit(Generic[S]):
     holds_secrets: bool = False  # its credentials reach Git sealed: needs components.sealed_secrets
     server_side_apply: bool = False  # large CRDs: too big for client-side apply's annotation
     controller: bool = False  # the GitOps controller itself (first, self-managed, never deletes itself)
+    # Secrets the chart renders itself, with no value to turn them off, that the tree carries sealed instead
+    # (a chart's random or lookup-made credential): the engine must keep the tree's copy, not the chart's.
+    chart_secrets: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

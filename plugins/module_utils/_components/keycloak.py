@@ -27,6 +27,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     ingress_annotations,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Int, spec_field
+from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -112,14 +113,17 @@ class Keycloak(Unit[KeycloakSettings]):
             {"name": "KC_BOOTSTRAP_ADMIN_USERNAME", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "username"}}},
             {"name": "KC_BOOTSTRAP_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "password"}}},
             {"name": "KC_HOSTNAME", "value": f"https://{settings.host}"},
-            {"name": "KC_PROXY_HEADERS", "value": "xforwarded"},
-            {"name": "KC_HTTP_ENABLED", "value": "true"},
         ]
         return {
             "replicas": settings.replicas,
             "command": ["/opt/keycloak/bin/kc.sh", "start", "--http-port=8080", "--health-enabled=true"],
-            # The chart's extraEnv is a template string.
-            "extraEnv": json.dumps(env),
+            # charts/keycloakx/templates/statefulset.yaml (keycloakx-7.1.11) line 145 pastes extraEnv, a string, into
+            # the env list (`tpl . $ | nindent 12`): it must be YAML list text. The chart sets KC_PROXY_HEADERS from
+            # proxy.mode (lines 105-108) and KC_HTTP_ENABLED from proxy.http.enabled (lines 109-112, on by
+            # default), so neither is repeated here (a duplicate env name makes server-side apply reject it).
+            "extraEnv": dump_one(env),
+            # Traefik sends X-Forwarded-* headers, not Forwarded (the chart's default mode).
+            "proxy": {"mode": "xforwarded"},
             # An embedded H2 database: enough for one replica; point database at PostgreSQL for production.
             "database": {"vendor": "dev-file"},
             "http": {"relativePath": "/"},

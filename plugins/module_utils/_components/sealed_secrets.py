@@ -36,6 +36,12 @@ class SealedSecrets(Unit[SealedSecretsSettings]):
             "fullnameOverride": "sealed-secrets-controller",
             # keelson owns the keys (backed up, rotated on purpose): no silent rotation by the controller.
             "keyrenewperiod": "0",
+            # Pod Security "restricted" (its namespace): the chart's defaults set neither a seccomp profile nor
+            # allowPrivilegeEscalation. helm/sealed-secrets/templates/deployment.yaml (helm-v2.18.5) renders
+            # podSecurityContext minus "enabled" at line 54 and containerSecurityContext minus "enabled" at line
+            # 225; the chart's own runAsNonRoot, runAsUser 1001 and capabilities drop ALL stay as they are.
+            "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containerSecurityContext": {"allowPrivilegeEscalation": False},
         }
 
 

@@ -75,9 +75,9 @@ def _refs(node: Any, namespace: str, path: str = "") -> Iterator[tuple[str, str,
         for index, item in enumerate(node):
             yield from _refs(item, namespace, f"{path}[{index}]")
         return
-    if isinstance(node, str) and node.startswith("[{"):
-        # keycloakx' extraEnv: a list of env entries given as one string (JSON)
-        yield from _refs(json.loads(node), namespace, path)
+    if isinstance(node, str) and node.startswith("- name: "):
+        # keycloakx' extraEnv: a list of env entries given as one string (YAML text the chart pastes in)
+        yield from _refs(yaml.safe_load(node), namespace, path)
         return
     if not isinstance(node, dict):
         if isinstance(node, str) and "$" in node and node.startswith("{"):
