@@ -177,6 +177,12 @@ class Unit(Generic[S]):
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return None
 
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        """The pod specs the chart renders from ``values`` (its values.yaml with the unit's merged in, as Helm
+        merges them), as far as Pod Security reads them: security contexts, host namespaces, host ports and
+        volumes, each citing the template line it follows. None: the chart's pods are not modelled here."""
+        return None
+
     def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
         """The NetworkPolicies a tenant's namespace needs to reach this component (or to be reached by it)."""
         return []
@@ -203,6 +209,11 @@ def quantity_field(doc: str, default: str, example: str = "") -> Any:
 
 
 # --------------------------------------------------------------------------------------- helpers
+
+
+def without(mapping: Document, key: str) -> Document:
+    """``mapping`` without ``key`` (Helm's ``omit``)."""
+    return {name: value for name, value in mapping.items() if name != key}
 
 
 def ingress_annotations() -> dict[str, str]:

@@ -210,5 +210,31 @@ class Keycloak(Unit[KeycloakSettings]):
     def plain(self, platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
         return {(self.namespace, ADMIN_SECRET): {"username": "keelson-admin"}}
 
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # charts/keycloakx/templates/statefulset.yaml (keycloakx-7.1.11): init container dbchecker with
+        # dbchecker.securityContext (lines 48-53) and extraInitContainers, YAML text (lines 68-70), unless
+        # skipInitContainers (line 45); the container keycloak with securityContext (lines 75-76); extraContainers,
+        # YAML text (lines 188-190); pod securityContext = podSecurityContext (lines 196-197); volumes (line 224)
+        # with extraVolumes, YAML text (lines 236-238).
+        import yaml  # noqa: PLC0415 - rendering only (see _yaml.py)
+
+        def text(key: str) -> list[Document]:
+            loaded = yaml.safe_load(values.get(key) or "[]")
+            return list(loaded or [])
+
+        init: list[Document] = []
+        if not values.get("skipInitContainers"):
+            if (values.get("dbchecker") or {}).get("enabled"):
+                init.append({"name": "dbchecker", "securityContext": values["dbchecker"].get("securityContext") or {}})
+            init += text("extraInitContainers")
+        spec: Document = {
+            "securityContext": values.get("podSecurityContext") or {},
+            "containers": [{"name": "keycloak", "securityContext": values.get("securityContext") or {}}, *text("extraContainers")],
+            "volumes": text("extraVolumes"),
+        }
+        if init:
+            spec["initContainers"] = init
+        return [("StatefulSet keycloak-keycloakx", spec)]
+
 
 UNIT = Keycloak()

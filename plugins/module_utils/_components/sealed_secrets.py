@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Document, Unit
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Document, Unit, without
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Bool, spec_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +43,28 @@ class SealedSecrets(Unit[SealedSecretsSettings]):
             "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "containerSecurityContext": {"allowPrivilegeEscalation": False},
         }
+
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # helm/sealed-secrets/templates/deployment.yaml (helm-v2.18.5): one Deployment (line 1, createController),
+        # pod securityContext = podSecurityContext minus "enabled" (lines 53-55), hostNetwork (lines 57-59), one
+        # container "controller" with containerSecurityContext minus "enabled" (lines 224-226), host ports only
+        # with hostNetwork or hostPorts (lines 185-197), volumes: an emptyDir for /tmp (line 233 on).
+        if not values.get("createController", True):
+            return []
+        pod, container = values.get("podSecurityContext") or {}, values.get("containerSecurityContext") or {}
+        ports = [
+            {"name": name, "hostPort": values["containerPorts"][name] if values.get("hostNetwork") else (values.get("hostPorts") or {}).get(name)}
+            for name in ("http", "metrics")
+        ]
+        controller: Document = {"name": "controller", "ports": [port for port in ports if port["hostPort"]]}
+        if container.get("enabled"):
+            controller["securityContext"] = without(container, "enabled")
+        spec: Document = {"containers": [controller], "volumes": [{"name": "tmp", "emptyDir": {}}]}
+        if pod.get("enabled"):
+            spec["securityContext"] = without(pod, "enabled")
+        if values.get("hostNetwork"):
+            spec["hostNetwork"] = True
+        return [(f"Deployment {values.get('fullnameOverride') or self.name}", spec)]
 
 
 UNIT = SealedSecrets()

@@ -328,6 +328,37 @@ class Weaviate(Unit[WeaviateSettings]):
             plain[(self.namespace, BACKUP_SECRET)] = {"AWS_ACCESS_KEY_ID": BACKUP_USER}
         return plain
 
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # weaviate/templates/weaviateStatefulset.yaml (v17.8.3): pod securityContext = securityContext (lines
+        # 32-33); init containers configure-sysctl (lines 44-53: runAsUser 0, privileged) and
+        # ensure-file-ownership (lines 55-67: the same, when containerSecurityContext has runAsUser and fsGroup),
+        # then extraInitContainers as given (lines 69-70); the container weaviate with containerSecurityContext
+        # (lines 594-595); volumes: ConfigMaps, Secrets and the data PVC, no hostPath. The module Deployments
+        # (contextionary, transformers, ...) render only with their module enabled, which keelson never does.
+        init = values.get("initContainers") or {}
+        container_context = values.get("containerSecurityContext") or {}
+        root = {"runAsUser": 0, "privileged": True}
+        init_containers: list[Document] = []
+        if (init.get("sysctlInitContainer") or {}).get("enabled"):
+            init_containers.append({"name": "configure-sysctl", "securityContext": dict(root)})
+        ownership = init.get("ensureFileOwnershipContainer") or {}
+        if ownership.get("enabled") and container_context.get("runAsUser") and container_context.get("fsGroup"):
+            init_containers.append({"name": "ensure-file-ownership", "securityContext": dict(root)})
+        extra = init.get("extraInitContainers")
+        if isinstance(extra, list):
+            init_containers += extra
+        spec: Document = {
+            "securityContext": values.get("securityContext") or {},
+            "containers": [{"name": "weaviate", "securityContext": container_context}],
+            "volumes": [
+                {"name": "weaviate-config", "configMap": {"name": "weaviate-config"}},
+                {"name": "weaviate-data", "persistentVolumeClaim": {"claimName": "weaviate-data"}},
+            ],
+        }
+        if init_containers:
+            spec["initContainers"] = init_containers
+        return [("StatefulSet weaviate", spec)]
+
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return OidcClient("weaviate", (f"https://{self.host(platform, HOST.field)}/*",))
 
