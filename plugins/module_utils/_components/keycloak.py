@@ -51,6 +51,36 @@ def issuer_url(host: str, realm: str) -> str:
     return f"https://{host}/realms/{realm}"
 
 
+def chart_env_names(values: Document) -> list[str]:
+    """The variables the chart sets itself before extraEnv, from its merged values: extraEnv must not repeat any
+    (charts/keycloakx/templates/statefulset.yaml at keycloakx-7.1.11, the env list, lines 91-143)."""
+    names = ["KC_HTTP_RELATIVE_PATH"]  # lines 92-98, always
+    if (values.get("cache") or {}).get("stack") == "default":
+        names += ["KC_CACHE", "KC_CACHE_STACK"]  # lines 99-104
+    proxy = values.get("proxy") or {}
+    if proxy.get("enabled"):
+        names.append("KC_PROXY_HEADERS")  # lines 105-108, from proxy.mode
+    if (proxy.get("http") or {}).get("enabled"):
+        names.append("KC_HTTP_ENABLED")  # lines 109-112
+    database = values.get("database") or {}
+    for key, name in (
+        ("vendor", "KC_DB"),
+        ("hostname", "KC_DB_URL_HOST"),
+        ("port", "KC_DB_URL_PORT"),
+        ("database", "KC_DB_URL_DATABASE"),
+        ("username", "KC_DB_USERNAME"),
+    ):  # lines 113-132
+        if database.get(key):
+            names.append(name)
+    if database.get("password") or database.get("existingSecret"):
+        names.append("KC_DB_PASSWORD")  # lines 133-135 (_helpers.tpl keycloak.databasePasswordEnv)
+    if (values.get("metrics") or {}).get("enabled"):
+        names.append("KC_METRICS_ENABLED")  # lines 136-139
+    if (values.get("health") or {}).get("enabled"):
+        names.append("KC_HEALTH_ENABLED")  # lines 140-143
+    return names
+
+
 def _secret_env(client_id: str) -> str:
     return f"{client_id.upper().replace('-', '_')}_CLIENT_SECRET"
 

@@ -52,10 +52,8 @@ class SealedSecrets(Unit[SealedSecretsSettings]):
         if not values.get("createController", True):
             return []
         pod, container = values.get("podSecurityContext") or {}, values.get("containerSecurityContext") or {}
-        ports = [
-            {"name": name, "hostPort": values["containerPorts"][name] if values.get("hostNetwork") else (values.get("hostPorts") or {}).get(name)}
-            for name in ("http", "metrics")
-        ]
+        host_ports = values["containerPorts"] if values.get("hostNetwork") else (values.get("hostPorts") or {})
+        ports = [{"name": name, "hostPort": host_ports.get(name)} for name in ("http", "metrics")]
         controller: Document = {"name": "controller", "ports": [port for port in ports if port["hostPort"]]}
         if container.get("enabled"):
             controller["securityContext"] = without(container, "enabled")

@@ -54,12 +54,16 @@ ADMIN_SECRET: Final = "weaviate-admin"  # its API key, for the RBAC Job
 CLUSTER_API_SECRET: Final = "weaviate-cluster-api-basic-auth"
 SERVICE: Final = "weaviate"  # the chart's service.name, port 80 (weaviateService.yaml)
 # What a tenant's role may do on its own collections (Weaviate 1.38's RBAC actions), and its view group's.
-WRITE_ACTIONS: Final = {
+WRITE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     "collections": ("create_collections", "read_collections", "update_collections", "delete_collections"),
     "data": ("create_data", "read_data", "update_data", "delete_data"),
     "tenants": ("create_tenants", "read_tenants", "update_tenants", "delete_tenants"),
 }
-READ_ACTIONS: Final = {"collections": ("read_collections",), "data": ("read_data",), "tenants": ("read_tenants",)}
+READ_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "collections": ("read_collections",),
+    "data": ("read_data",),
+    "tenants": ("read_tenants",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,9 +150,16 @@ class Weaviate(Unit[WeaviateSettings]):
         for tenant in tenants:
             prefix = collection_prefix(tenant.name)
             writers = [group for group in (tenant.groups.admin, tenant.groups.edit) if group]
-            roles.append({"name": f"tenant-{tenant.name}", "permissions": _permissions(prefix, WRITE_ACTIONS), "users": [tenant.name], "groups": writers})
             viewers = [tenant.groups.view] if tenant.groups.view else []
-            roles.append({"name": f"tenant-{tenant.name}-view", "permissions": _permissions(prefix, READ_ACTIONS), "users": [], "groups": viewers})
+            roles += [
+                {
+                    "name": f"tenant-{tenant.name}",
+                    "permissions": _permissions(prefix, WRITE_ACTIONS),
+                    "users": [tenant.name],
+                    "groups": writers,
+                },
+                {"name": f"tenant-{tenant.name}-view", "permissions": _permissions(prefix, READ_ACTIONS), "users": [], "groups": viewers},
+            ]
         return roles
 
     def values(self, platform: Platform) -> Document:

@@ -241,6 +241,11 @@ def test_every_engine_renders_every_enabled_component_and_every_tenant(engine: s
 
 def test_argocd_waves_follow_the_dependencies() -> None:
     platform, _sealed, tree = _platform("argocd", "example")
+    # Waves order the root's Applications only if Argo CD waits for each wave's Applications to be healthy,
+    # which it does not by default since 1.8: the Application health check must be in Argo CD's own values.
+    argocd_values = tree[platform.layout.values_file("argocd")][0]
+    health = argocd_values["configs"]["cm"].get("resource.customizations.health.argoproj.io_Application", "")
+    assert "obj.status.health.status" in health, "Argo CD does not assess Application health: the sync waves order nothing"
     waves = {
         document["metadata"]["name"]: int(document["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
         for documents in tree.values()

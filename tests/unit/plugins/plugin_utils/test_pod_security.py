@@ -67,7 +67,9 @@ def _baseline(spec: dict[str, Any]) -> list[str]:
         selinux = context.get("seLinuxOptions") or {}
         if selinux.get("type", "") not in _SELINUX_TYPES or selinux.get("user") or selinux.get("role"):
             problems.append(f"{where}: seLinuxOptions {selinux}")
-    problems += [f"sysctl {item.get('name')}: not a safe sysctl" for item in pod.get("sysctls", []) if item.get("name") not in _SAFE_SYSCTLS]
+    problems += [
+        f"sysctl {item.get('name')}: not a safe sysctl" for item in pod.get("sysctls", []) if item.get("name") not in _SAFE_SYSCTLS
+    ]
     for container in _containers(spec):
         name, context = container.get("name"), container.get("securityContext") or {}
         if context.get("privileged"):
@@ -125,7 +127,11 @@ def violations(spec: dict[str, Any], level: str) -> list[str]:
         ({"containers": [{"name": "c", "securityContext": {"privileged": True}}]}, BASELINE, ["container c: privileged"]),
         ({"containers": [{"name": "c", "ports": [{"hostPort": 80}]}]}, BASELINE, ["container c: hostPort 80"]),
         ({"volumes": [{"name": "h", "hostPath": {"path": "/"}}], "containers": []}, BASELINE, ["volume h: hostPath"]),
-        ({"containers": [{"name": "c", "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}]}, BASELINE, ["container c: adds capabilities ['SYS_ADMIN']"]),
+        (
+            {"containers": [{"name": "c", "securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}]},
+            BASELINE,
+            ["container c: adds capabilities ['SYS_ADMIN']"],
+        ),
         ({"containers": [{"name": "c", "securityContext": {"privileged": True}}]}, PRIVILEGED, []),
         (
             {
@@ -138,7 +144,10 @@ def violations(spec: dict[str, Any], level: str) -> list[str]:
         (
             {"containers": [{"name": "c", "securityContext": {"runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}}]},
             RESTRICTED,
-            ["container c: allowPrivilegeEscalation is not false", "container c: seccompProfile is None (RuntimeDefault or Localhost, container or pod)"],
+            [
+                "container c: allowPrivilegeEscalation is not false",
+                "container c: seccompProfile is None (RuntimeDefault or Localhost, container or pod)",
+            ],
         ),
     ],
 )
@@ -212,7 +221,9 @@ def test_every_chart_pod_meets_its_namespace_level(shared_data: Path, engine: st
     for part in parts:
         pods = part.unit.chart_pods(helm_merge(_chart_values(shared_data, part.unit), part.values))
         for what, spec in pods or []:
-            assert violations(spec, part.unit.pod_security) == [], f"{part.unit.name}: {what} in {part.unit.pod_security} {part.unit.namespace}"
+            assert violations(spec, part.unit.pod_security) == [], (
+                f"{part.unit.name}: {what} in {part.unit.pod_security} {part.unit.namespace}"
+            )
             checked += 1
     assert checked >= (1 if variant == "lean" else 3)
 
@@ -252,7 +263,14 @@ def test_the_chart_defaults_alone_would_be_refused(shared_data: Path) -> None:
     assert found["keycloak"] == []  # baseline: the chart's defaults pass
 
 
-_POD_KINDS = {"Pod": (), "Deployment": ("template",), "StatefulSet": ("template",), "DaemonSet": ("template",), "ReplicaSet": ("template",), "Job": ("template",)}
+_POD_KINDS = {
+    "Pod": (),
+    "Deployment": ("template",),
+    "StatefulSet": ("template",),
+    "DaemonSet": ("template",),
+    "ReplicaSet": ("template",),
+    "Job": ("template",),
+}
 
 
 def _pod_spec(document: dict[str, Any]) -> Optional[dict[str, Any]]:
@@ -270,8 +288,8 @@ def _pod_spec(document: dict[str, Any]) -> Optional[dict[str, Any]]:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_pod_keelson_renders_meets_restricted(engine: str, variant: str) -> None:
-    platform, _parts_ = _parts(engine, variant)
     spec, nodes = example_spec(engine, VARIANTS[variant])
+    platform = Platform(spec, nodes)
     tree = _render.render_documents(spec, nodes, double_sealed(spec, nodes))
     levels = {unit.namespace: unit.pod_security for unit in platform.units}
     levels.update({namespace: RESTRICTED for tenant in platform.spec.tenants for namespace in tenant.namespaces})
@@ -284,4 +302,7 @@ def test_every_pod_keelson_renders_meets_restricted(engine: str, variant: str) -
         assert violations(pod, levels[namespace]) == [], path
         assert violations(pod, RESTRICTED) == [], path
     if variant != "lean":
-        assert {document["metadata"]["name"].rsplit("-", 1)[0] for _path, document in pods} >= {"keelson-realm-import", "keelson-weaviate-rbac"}
+        assert {document["metadata"]["name"].rsplit("-", 1)[0] for _path, document in pods} >= {
+            "keelson-realm-import",
+            "keelson-weaviate-rbac",
+        }
