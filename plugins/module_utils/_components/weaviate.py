@@ -45,7 +45,9 @@ BACKUP_USER: Final = "weaviate-backup"  # its MinIO user, which is also its S3 a
 BACKUP_SECRET: Final = "weaviate-backup-s3"  # what the chart's backups.s3.envSecrets read
 BACKUP_USER_SECRET: Final = "weaviate-backup-user"  # in MinIO's namespace, for the chart's users list
 API_KEYS_SECRET: Final = "weaviate-api-keys"
-ADMIN_USER: Final = "keelson-admin"  # keelson's own API key user: root, applies the tenants' roles
+# keelson's own API key user: root, applies the tenants' roles. Tenants' API key users are their names, DNS labels,
+# which cannot hold "_": no tenant can be named like it.
+ADMIN_USER: Final = "keelson_admin"
 ADMIN_SECRET: Final = "weaviate-admin"  # its API key, for the RBAC Job
 # The chart renders this Secret itself, with random values unless a cluster lookup finds it
 # (weaviate/templates/weaviateSecretClusterAPI.yaml and _helpers.tpl "cluster_api.secret", lines 239-254 at

@@ -95,7 +95,7 @@ def test_created_once_and_grouped_into_target_secrets(file_backend: VaultFileBac
         "grafana": values["oidc-client-grafana"],
         "minio": values["oidc-client-minio"],
     }
-    # keelson's own root key first: the chart's AUTHENTICATION_APIKEY_USERS names keelson-admin first.
+    # keelson's own root key first: the chart's AUTHENTICATION_APIKEY_USERS names keelson_admin first.
     assert targets[("weaviate", "weaviate-api-keys")] == {
         "AUTHENTICATION_APIKEY_ALLOWED_KEYS": f"{values['weaviate-admin-api-key']},{values['tenant-vision-weaviate-key']}"
     }
