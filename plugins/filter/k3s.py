@@ -32,11 +32,14 @@ def _audit_policy(_input: Any = None) -> dict[str, Any]:
     return _k3s.audit_policy()
 
 
-def _sysctls(hardening: Any) -> dict[str, str]:
-    """``cluster.hardening | keelson.platform.k3s_sysctls``: name -> value of every sysctl a host needs."""
+def _sysctls(hardening: Any, current: Any = None) -> dict[str, str]:
+    """``cluster.hardening | keelson.platform.k3s_sysctls(host.sysctls)``: name -> value of every sysctl a host
+    needs (a minimum the host's ``current`` value already exceeds keeps that value)."""
     if not isinstance(hardening, bool):
         raise AnsibleFilterError(f"k3s_sysctls takes cluster.hardening (true or false), not {hardening!r}")
-    return sysctls_for(hardening)
+    if current is not None and not isinstance(current, dict):
+        raise AnsibleFilterError(f"k3s_sysctls takes the host's sysctls (name -> value, preflight_info's host.sysctls), not {current!r}")
+    return sysctls_for(hardening, {str(name): str(value) for name, value in (current or {}).items()})
 
 
 class FilterModule:

@@ -33,6 +33,13 @@ REQUIRED_SYSCTLS: Final[dict[str, str]] = {
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.bridge.bridge-nf-call-ip6tables": "1",
 }
+# At least these (a host that has more keeps its value): Weaviate's memory-mapped files. 524288 is what the
+# weaviate chart's configure-sysctl init container would write (values.yaml initContainers.sysctlInitContainer,
+# sysctlVmMaxMapCount), which keelson turns off (privileged, as root). Not per container: on a container host its
+# parent must raise it, and until then Weaviate's larger shards fail to open, so preflight warns there.
+MINIMUM_SYSCTLS: Final[dict[str, str]] = {
+    "vm.max_map_count": "524288",
+}
 # The CIS kubelet settings (--protect-kernel-defaults), when hardening is on.
 HARDENING_SYSCTLS: Final[dict[str, str]] = {
     "vm.panic_on_oom": "0",
@@ -71,9 +78,28 @@ def ports_for(role: str) -> list[dict[str, Any]]:
     return sorted(ports, key=lambda item: (item["port"], item["protocol"]))
 
 
-def sysctls_for(hardening: bool) -> dict[str, str]:
-    """The sysctls (name -> value) a host needs: k3s' own, and the CIS kubelet ones when hardening is on."""
-    return {**REQUIRED_SYSCTLS, **(HARDENING_SYSCTLS if hardening else {})}
+def sysctls_for(hardening: bool, current: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """The sysctls (name -> value) a host needs: k3s' own, the minimums, and the CIS kubelet ones when hardening
+    is on. With the host's ``current`` values, a minimum the host already exceeds keeps the host's value."""
+    minimums = {name: _at_least(want, (current or {}).get(name)) for name, want in MINIMUM_SYSCTLS.items()}
+    return {**REQUIRED_SYSCTLS, **minimums, **(HARDENING_SYSCTLS if hardening else {})}
+
+
+def measured_sysctls() -> list[str]:
+    """Every sysctl preflight_info reads (whatever the spec's hardening)."""
+    return sorted({**REQUIRED_SYSCTLS, **MINIMUM_SYSCTLS, **HARDENING_SYSCTLS})
+
+
+def _number(value: Optional[str]) -> Optional[int]:
+    try:
+        return int(str(value).split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def _at_least(want: str, have: Optional[str]) -> str:
+    have_number = _number(have)
+    return str(have_number) if have_number is not None and have_number > int(want) else want
 
 
 def _owned_by_k3s(listener: dict[str, Any]) -> bool:
@@ -122,6 +148,16 @@ def _check_host(host: str, role: str, facts: dict[str, Any], spec: dict[str, Any
     if in_container:
         for name, want in sysctls_for(bool(spec["cluster"]["hardening"])).items():
             have = facts["sysctls"].get(name)
+            if name in MINIMUM_SYSCTLS:
+                have_number = _number(have)
+                if have_number is None or have_number < int(want):
+                    # k3s runs without it; only Weaviate's larger shards fail to open (not enough memory mappings).
+                    problems.warn(
+                        path,
+                        f"sysctl {name} is {have if have is not None else 'absent'}, Weaviate wants at least {want}; "
+                        f"a container cannot raise it, {parent} should (sysctl -w {name}={want}, it is not per container)",
+                    )
+                continue
             if have != want:
                 how = f"e.g. podman run --sysctl {name}={want}" if name.startswith("net.") else "it is not per container"
                 problems.error(

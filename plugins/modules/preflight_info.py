@@ -70,11 +70,7 @@ host:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.keelson.platform.plugins.module_utils._host_probe import measure
-from ansible_collections.keelson.platform.plugins.module_utils._preflight import (
-    HARDENING_SYSCTLS,
-    REQUIRED_SYSCTLS,
-    ports_for,
-)
+from ansible_collections.keelson.platform.plugins.module_utils._preflight import measured_sysctls, ports_for
 
 
 def main() -> None:
@@ -94,8 +90,7 @@ def main() -> None:
         return rc, out, err
 
     params = module.params
-    sysctl_names = sorted({**REQUIRED_SYSCTLS, **HARDENING_SYSCTLS})
-    host = measure(run, params["data_dir"], ports_for(params["role"]), sysctl_names, params["fsync_probe"])
+    host = measure(run, params["data_dir"], ports_for(params["role"]), measured_sysctls(), params["fsync_probe"])
     module.exit_json(changed=False, host=host)
 
 

@@ -170,6 +170,9 @@ class Unit(Generic[S]):
     crd_groups: tuple[str, ...] = ()
     # (API group, resources) of those a tenant's admin and edit roles may write in the tenant's namespaces.
     tenant_resources: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Secrets the chart renders itself, with no value to turn them off, that the tree carries sealed instead
+    # (a chart's random or lookup-made credential): the engine must keep the tree's copy, not the chart's.
+    chart_secrets: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -227,6 +230,12 @@ class Unit(Generic[S]):
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return None
 
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        """The pod specs the chart renders from ``values`` (its values.yaml with the unit's merged in, as Helm
+        merges them), as far as Pod Security reads them: security contexts, host namespaces, host ports and
+        volumes, each citing the template line it follows. None: the chart's pods are not modelled here."""
+        return None
+
     def ca_secrets(self, platform: Platform) -> tuple[Target, ...]:
         """Secrets this component reads the platform CA's certificate from (a chart that mounts a file)."""
         return ()
@@ -272,6 +281,11 @@ def quantity_field(doc: str, default: str, example: str = "") -> Any:
 
 
 # --------------------------------------------------------------------------------------- helpers
+
+
+def without(mapping: Document, key: str) -> Document:
+    """``mapping`` without ``key`` (Helm's ``omit``)."""
+    return {name: value for name, value in mapping.items() if name != key}
 
 
 def ingress_annotations() -> dict[str, str]:

@@ -8,9 +8,9 @@ operator and its CRDs."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Network, Unit, enabled_field
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Document, Network, Unit, enabled_field
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -39,6 +39,22 @@ class CloudNativePG(Unit[CloudNativePGSettings]):
     server_side_apply = True  # its CRDs are too large for client-side apply's annotation
     crd_groups = ("postgresql.cnpg.io",)
     # No values: the chart installs its CRDs (crds.create: true) and watches every namespace by default.
+
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # charts/cloudnative-pg/templates/deployment.yaml: one Deployment, hostNetwork only when set, the container
+        # "manager" with securityContext = containerSecurityContext, the pod's = podSecurityContext, volumes an
+        # emptyDir and the webhook certificate Secret; no host ports (containerPort 8080 and webhook.port only).
+        spec: Document = {
+            "containers": [{"name": "manager", "securityContext": dict(values.get("containerSecurityContext") or {})}],
+            "securityContext": dict(values.get("podSecurityContext") or {}),
+            "volumes": [
+                {"name": "scratch-data", "emptyDir": {}},
+                {"name": "webhook-certificates", "secret": {"secretName": "cnpg-webhook-cert"}},
+            ],
+        }
+        if values.get("hostNetwork"):
+            spec["hostNetwork"] = True
+        return [(f"Deployment {self.name}", spec)]
 
     def network(self, platform: Platform) -> Network:
         # The operator watches the API server, serves its admission webhook on the chart's webhook.port (9443,

@@ -31,6 +31,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
 )
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_s3_bucket
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Int, Nullable, Section, Str, spec_field
+from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -96,6 +97,36 @@ class KeycloakSettings:
 
 def issuer_url(host: str, realm: str) -> str:
     return f"https://{host}/realms/{realm}"
+
+
+def chart_env_names(values: Document) -> list[str]:
+    """The variables the chart sets itself before extraEnv, from its merged values: extraEnv must not repeat any
+    (charts/keycloakx/templates/statefulset.yaml at keycloakx-7.1.11, the env list, lines 91-143)."""
+    names = ["KC_HTTP_RELATIVE_PATH"]  # lines 92-98, always
+    if (values.get("cache") or {}).get("stack") == "default":
+        names += ["KC_CACHE", "KC_CACHE_STACK"]  # lines 99-104
+    proxy = values.get("proxy") or {}
+    if proxy.get("enabled"):
+        names.append("KC_PROXY_HEADERS")  # lines 105-108, from proxy.mode
+    if (proxy.get("http") or {}).get("enabled"):
+        names.append("KC_HTTP_ENABLED")  # lines 109-112
+    database = values.get("database") or {}
+    for key, name in (
+        ("vendor", "KC_DB"),
+        ("hostname", "KC_DB_URL_HOST"),
+        ("port", "KC_DB_URL_PORT"),
+        ("database", "KC_DB_URL_DATABASE"),
+        ("username", "KC_DB_USERNAME"),
+    ):  # lines 113-132
+        if database.get(key):
+            names.append(name)
+    if database.get("password") or database.get("existingSecret"):
+        names.append("KC_DB_PASSWORD")  # lines 133-135 (_helpers.tpl keycloak.databasePasswordEnv)
+    if (values.get("metrics") or {}).get("enabled"):
+        names.append("KC_METRICS_ENABLED")  # lines 136-139
+    if (values.get("health") or {}).get("enabled"):
+        names.append("KC_HEALTH_ENABLED")  # lines 140-143
+    return names
 
 
 def _secret_env(client_id: str) -> str:
@@ -184,14 +215,17 @@ class Keycloak(Unit[KeycloakSettings]):
             {"name": "KC_BOOTSTRAP_ADMIN_USERNAME", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "username"}}},
             {"name": "KC_BOOTSTRAP_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "password"}}},
             {"name": "KC_HOSTNAME", "value": f"https://{settings.host}"},
-            {"name": "KC_PROXY_HEADERS", "value": "xforwarded"},
-            {"name": "KC_HTTP_ENABLED", "value": "true"},
         ]
         return {
             "replicas": settings.replicas,
             "command": ["/opt/keycloak/bin/kc.sh", "start", "--http-port=8080", "--health-enabled=true"],
-            # The chart's extraEnv is a template string.
-            "extraEnv": json.dumps(env),
+            # charts/keycloakx/templates/statefulset.yaml (keycloakx-7.1.11) line 145 pastes extraEnv, a string, into
+            # the env list (`tpl . $ | nindent 12`): it must be YAML list text. The chart sets KC_PROXY_HEADERS from
+            # proxy.mode (lines 105-108) and KC_HTTP_ENABLED from proxy.http.enabled (lines 109-112, on by
+            # default), so neither is repeated here (a duplicate env name makes server-side apply reject it).
+            "extraEnv": dump_one(env),
+            # Traefik sends X-Forwarded-* headers, not Forwarded (the chart's default mode).
+            "proxy": {"mode": "xforwarded"},
             # The CloudNativePG cluster below: its read-write service, and the password the operator generated
             # (keycloakx 7.1.11 templates/statefulset.yaml sets KC_DB, KC_DB_URL_HOST/PORT/DATABASE and
             # KC_DB_USERNAME from these; templates/_helpers.tpl keycloak.databasePasswordEnv reads KC_DB_PASSWORD
@@ -363,6 +397,32 @@ class Keycloak(Unit[KeycloakSettings]):
         # Its database's pods run CloudNativePG's instance manager, which watches the API server; their
         # backups go to MinIO's S3 API. People reach Keycloak through Traefik (its ingress host).
         return Network(api=True, to=(("minio", (9000,)),) if self._backups(platform) else ())
+
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # charts/keycloakx/templates/statefulset.yaml (keycloakx-7.1.11): init container dbchecker with
+        # dbchecker.securityContext (lines 48-53) and extraInitContainers, YAML text (lines 68-70), unless
+        # skipInitContainers (line 45); the container keycloak with securityContext (lines 75-76); extraContainers,
+        # YAML text (lines 188-190); pod securityContext = podSecurityContext (lines 196-197); volumes (line 224)
+        # with extraVolumes, YAML text (lines 236-238).
+        import yaml  # noqa: PLC0415 - rendering only (see _yaml.py)
+
+        def text(key: str) -> list[Document]:
+            loaded = yaml.safe_load(values.get(key) or "[]")
+            return list(loaded or [])
+
+        init: list[Document] = []
+        if not values.get("skipInitContainers"):
+            if (values.get("dbchecker") or {}).get("enabled"):
+                init.append({"name": "dbchecker", "securityContext": values["dbchecker"].get("securityContext") or {}})
+            init += text("extraInitContainers")
+        spec: Document = {
+            "securityContext": values.get("podSecurityContext") or {},
+            "containers": [{"name": "keycloak", "securityContext": values.get("securityContext") or {}}, *text("extraContainers")],
+            "volumes": text("extraVolumes"),
+        }
+        if init:
+            spec["initContainers"] = init
+        return [("StatefulSet keycloak-keycloakx", spec)]
 
 
 UNIT = Keycloak()

@@ -43,6 +43,8 @@ FOLDER_ANNOTATION: Final = "keelson.dev/grafana-folder"
 ADMIN_SECRET: Final = "grafana-admin"  # with the chart's keys admin-user and admin-password
 OIDC_SECRET: Final = Target("monitoring", "grafana-oidc", "client-secret")
 CA_MOUNT: Final = "/etc/keelson/platform-ca"
+# The control-plane parts k3s embeds in its own process (kube-prometheus-stack's value keys).
+K3S_EMBEDDED: Final = ("kubeEtcd", "kubeScheduler", "kubeControllerManager", "kubeProxy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +202,14 @@ class Monitoring(Unit[MonitoringSettings]):
             # The tenant label on namespaces, for the platform dashboard's per-tenant sums.
             "kube-state-metrics": {"metricLabelsAllowlist": ["namespaces=[keelson.dev/tenant]"]},
             "grafana": grafana,
+            # k3s runs etcd, the scheduler, the controller manager and kube-proxy inside its one k3s process, with
+            # their metrics bound to 127.0.0.1 and no Pods or Services of their own: the chart's scrapes of them
+            # (templates/exporters/kube-{etcd,scheduler,controller-manager,proxy}/, each behind its `enabled`)
+            # find no target and TargetDown fires from the first minute. Off, with the rules and dashboards the
+            # chart ties to the same switches (templates/prometheus/rules-1.14/etcd.yaml line 7,
+            # kubernetes-system-scheduler.yaml line 7, kubernetes-system-controller-manager.yaml line 7,
+            # kubernetes-system-kube-proxy.yaml line 7; templates/grafana/dashboards-1.14/*.yaml line 7).
+            **{component: {"enabled": False} for component in K3S_EMBEDDED},
         }
         if not settings.alertmanager:
             values["alertmanager"] = {"enabled": False}

@@ -43,6 +43,27 @@ PROJECTS_WAVE: Final = -2  # before everything, Argo CD's own Application includ
 # (nothing allowed), which would stop the root the moment it synced; not `platform`: that project is defined
 # by the tree the root has not synced yet.
 BOOTSTRAP_PROJECT: Final = "bootstrap"
+# Argo CD stopped assessing Application health in 1.8 (argo-cd#3781), so an app of apps sees every child healthy at
+# once and its sync waves order nothing. The check from Argo CD's docs (operator-manual/health.md, "Argocd App")
+# brings it back: a wave waits until the Applications before it are Healthy.
+APPLICATION_HEALTH: Final = """\
+hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil then
+  if obj.status.health ~= nil then
+    hs.status = obj.status.health.status
+    if obj.status.health.message ~= nil then
+      hs.message = obj.status.health.message
+    end
+  end
+end
+return hs
+"""
+# charts/argo-cd/templates/argocd-configs/argocd-secret.yaml (argo-cd-10.1.1) line 43 writes admin.passwordMtime as
+# `now` unless this is set, once an admin password is given (configs.secret.argocdServerAdminPassword, line 41):
+# every render would then differ (forever OutOfSync, and each sync logs everyone out). Pinned, so it never can.
+ADMIN_PASSWORD_MTIME: Final = "1970-01-01T00:00:00Z"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +100,8 @@ class ArgoCD(Unit[ArgoCDSettings]):
             "params": {"server.insecure": True},  # TLS ends at Traefik
             # Nobody gets a role by default (the chart's default too); Keycloak groups get theirs here.
             "rbac": {"policy.csv": "\n".join(policy) + "\n"},
-            "cm": {"url": f"https://{settings.host}"},
+            "cm": {"url": f"https://{settings.host}", "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH},
+            "secret": {"argocdServerAdminPasswordMtime": ADMIN_PASSWORD_MTIME},
         }
         issuer = platform.issuer_url
         if issuer:

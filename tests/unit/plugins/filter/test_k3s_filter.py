@@ -20,6 +20,7 @@ K3S_NEEDS = {
     "net.ipv4.ip_forward": "1",
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.bridge.bridge-nf-call-ip6tables": "1",
+    "vm.max_map_count": "524288",  # a minimum, for Weaviate (its chart's privileged init container is off)
 }
 CIS_KUBELET = {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1", "kernel.panic": "10", "kernel.panic_on_oops": "1"}
 
@@ -28,6 +29,29 @@ CIS_KUBELET = {"vm.panic_on_oom": "0", "vm.overcommit_memory": "1", "kernel.pani
 def test_the_sysctls_a_host_needs(hardening: bool, expected: dict[str, str]) -> None:
     assert K3S_SYSCTLS(hardening) == expected
     assert sysctls_for(hardening) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        ({}, "524288"),
+        ({"vm.max_map_count": "65530"}, "524288"),  # raised
+        ({"vm.max_map_count": "1048576"}, "1048576"),  # Ubuntu and Fedora's own, higher: never lowered
+        ({"vm.max_map_count": None}, "524288"),  # not measured
+        ({"vm.max_map_count": "garbage"}, "524288"),
+    ],
+)
+def test_a_minimum_never_lowers_the_host(current: dict[str, Any], expected: str) -> None:
+    result = K3S_SYSCTLS(False, current)
+    assert result["vm.max_map_count"] == expected
+    assert {name: value for name, value in result.items() if name != "vm.max_map_count"} == {
+        name: value for name, value in K3S_NEEDS.items() if name != "vm.max_map_count"
+    }
+
+
+def test_takes_the_host_sysctls_as_a_map() -> None:
+    with pytest.raises(AnsibleFilterError, match=r"takes the host's sysctls"):
+        K3S_SYSCTLS(False, ["vm.max_map_count"])
 
 
 @pytest.mark.parametrize("value", ["false", None, 0, {"hardening": True}])

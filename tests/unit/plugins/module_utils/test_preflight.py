@@ -228,3 +228,31 @@ def test_warnings(changes: dict[str, Any], expected: str) -> None:
     report = evaluate(SPEC, NODES, hosts)
     assert report.errors == []
     assert report.warnings == [expected]
+
+
+NET_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1", "net.bridge.bridge-nf-call-ip6tables": "1"}
+
+
+@pytest.mark.parametrize(
+    ("container", "max_map_count", "warned"),
+    [
+        ("podman", "65530", True),  # this machine's default: the test hosts run k3s, Weaviate would be short
+        ("podman", None, True),
+        ("podman", "524288", False),
+        ("podman", "1048576", False),  # more is fine: a minimum
+        ("", "65530", False),  # a real host: prereq raises it, nothing to judge
+    ],
+)
+def test_vm_max_map_count_is_a_minimum_and_only_a_warning_in_a_container(container: str, max_map_count: Any, warned: bool) -> None:
+    """vm.max_map_count is not per container: a container host below Weaviate's minimum still runs k3s, so it is
+    a warning there (not an error, as the net.* sysctls k3s needs are); the molecule test hosts pass preflight."""
+    hosts = measurements()
+    hosts["server-1"].update(container=container, sysctls={**NET_SYSCTLS, "vm.max_map_count": max_map_count})
+    hosts["server-1"]["modules"]["br_netfilter"]["active"] = True
+    report = evaluate(SPEC, NODES, hosts)
+    assert report.errors == []
+    expected = (
+        f"server-1: sysctl vm.max_map_count is {max_map_count if max_map_count is not None else 'absent'}, Weaviate wants at least "
+        f"524288; a container cannot raise it, the podman host running it should (sysctl -w vm.max_map_count=524288, it is not per container)"
+    )
+    assert report.warnings == ([expected] if warned else [])

@@ -126,7 +126,7 @@ def test_complete_manifest_with_template(pair: dict[str, str]) -> None:
     manifest, _changed = sealing.seal(
         name="repo",
         namespace="argocd",
-        data={"url": "git@git:x.git", "sshPrivateKey": "KEY"},
+        data={"url": "git@git:x.git", "sshPrivateKey": "PLAINTEXT-PRIVATE-KEY"},
         certificate=pair["certificate"],
         secret_type="Opaque",
         labels={"argocd.argoproj.io/secret-type": "repository"},
@@ -144,7 +144,8 @@ def test_complete_manifest_with_template(pair: dict[str, str]) -> None:
         "type": "Opaque",
     }
     text = yaml.safe_dump(manifest)
-    assert "KEY" not in text.replace("sshPrivateKey", "") and "git@git" not in text
+    # A plaintext long enough that random ciphertext cannot contain it by chance (a bare "KEY" sometimes did).
+    assert "PLAINTEXT-PRIVATE-KEY" not in text and "git@git" not in text
 
 
 def test_stable_when_nothing_changed_and_only_changed_keys_reseal(pair: dict[str, str]) -> None:

@@ -76,9 +76,9 @@ def _refs(node: Any, namespace: str, path: str = "") -> Iterator[tuple[str, str,
         for index, item in enumerate(node):
             yield from _refs(item, namespace, f"{path}[{index}]")
         return
-    if isinstance(node, str) and node.startswith("[{"):
-        # keycloakx' extraEnv: a list of env entries given as one string (JSON)
-        yield from _refs(json.loads(node), namespace, path)
+    if isinstance(node, str) and node.startswith("- name: "):
+        # keycloakx' extraEnv: a list of env entries given as one string (YAML text the chart pastes in)
+        yield from _refs(yaml.safe_load(node), namespace, path)
         return
     if not isinstance(node, dict):
         if isinstance(node, str) and "$" in node and node.startswith("{"):
@@ -248,6 +248,11 @@ def test_every_engine_renders_every_enabled_component_and_every_tenant(engine: s
 
 def test_argocd_waves_follow_the_dependencies() -> None:
     platform, _sealed, tree = _platform("argocd", "example")
+    # Waves order the root's Applications only if Argo CD waits for each wave's Applications to be healthy,
+    # which it does not by default since 1.8: the Application health check must be in Argo CD's own values.
+    argocd_values = tree[platform.layout.values_file("argocd")][0]
+    health = argocd_values["configs"]["cm"].get("resource.customizations.health.argoproj.io_Application", "")
+    assert "obj.status.health.status" in health, "Argo CD does not assess Application health: the sync waves order nothing"
     waves = {
         document["metadata"]["name"]: int(document["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
         for documents in tree.values()

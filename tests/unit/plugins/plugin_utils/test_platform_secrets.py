@@ -36,6 +36,8 @@ def test_credentials_of_a_full_platform() -> None:
         "oidc-client-grafana",
         "oidc-client-minio",
         "keycloak-backup-s3-secret-key",
+        "weaviate-admin-api-key",
+        "weaviate-cluster-api-password",
         "weaviate-backup-s3-secret-key",
         "tenant-vision-s3-secret-key",
         "tenant-vision-weaviate-key",
@@ -98,7 +100,16 @@ def test_created_once_and_grouped_into_target_secrets(file_backend: VaultFileBac
         "grafana": values["oidc-client-grafana"],
         "minio": values["oidc-client-minio"],
     }
-    assert targets[("weaviate", "weaviate-api-keys")] == {"AUTHENTICATION_APIKEY_ALLOWED_KEYS": values["tenant-vision-weaviate-key"]}
+    # keelson's own root key first: the chart's AUTHENTICATION_APIKEY_USERS names keelson_admin first.
+    assert targets[("weaviate", "weaviate-api-keys")] == {
+        "AUTHENTICATION_APIKEY_ALLOWED_KEYS": f"{values['weaviate-admin-api-key']},{values['tenant-vision-weaviate-key']}"
+    }
+    assert targets[("weaviate", "weaviate-admin")] == {"api-key": values["weaviate-admin-api-key"]}
+    # The Secret the weaviate chart would otherwise generate at random (no cluster lookup under Argo CD).
+    assert targets[("weaviate", "weaviate-cluster-api-basic-auth")] == {
+        "username": "weaviate-cluster",
+        "password": values["weaviate-cluster-api-password"],
+    }
     assert targets[("weaviate", "weaviate-backup-s3")] == {
         "AWS_ACCESS_KEY_ID": "weaviate-backup",
         "AWS_SECRET_ACCESS_KEY": values["weaviate-backup-s3-secret-key"],

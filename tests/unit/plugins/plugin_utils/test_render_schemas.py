@@ -146,6 +146,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "configs.cm.oidc.config": "argocd-cm keys (dotted, one key each)",
         "configs.cm.admin.enabled": "argocd-cm keys",
         "configs.cm.url": "argocd-cm keys",
+        "configs.cm.resource.customizations.health.argoproj.io_Application": "argocd-cm keys (the Application health check)",
         "configs.rbac.policy.csv": "argocd-rbac-cm keys",
         "configs.rbac.policy.default": "argocd-rbac-cm keys",
         "configs.rbac.scopes": "argocd-rbac-cm keys",
@@ -168,6 +169,12 @@ ALLOWED: dict[str, dict[str, str]] = {
         "prometheus.prometheusSpec.storageSpec": "passed through to the Prometheus resource's storage (the operator's CRD checks it)",
     },
     "minio": {"ingress.annotations": "free-form map", "consoleIngress.annotations": "free-form map"},
+    "sealed-secrets": {
+        # helm/sealed-secrets/templates/deployment.yaml (helm-v2.18.5) lines 54 and 225: each map, minus
+        # "enabled", is the pod's / container's securityContext as it stands (any securityContext field).
+        "podSecurityContext.seccompProfile": "a PodSecurityContext field; the chart passes the map through (deployment.yaml line 54)",
+        "containerSecurityContext.allowPrivilegeEscalation": "a SecurityContext field; the chart passes the map through (line 225)",
+    },
     "weaviate": {
         "env": "free-form map of Weaviate's environment variables",
         "envSecrets": "free-form map: variable -> Secret",
@@ -178,6 +185,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "authentication.oidc.username_claim": "listed commented out in values.yaml",
         "authentication.oidc.groups_claim": "listed commented out in values.yaml",
         "authentication.oidc.client_id": "listed commented out in values.yaml",
+        "authorization.rbac.root_users": "listed commented out in values.yaml",
+        # weaviate/templates/weaviateConfigMap.yaml line 15 writes the whole authorization map into conf.yaml.
+        "authorization.rbac.root_groups": "Weaviate's rbac config key (rbacconf.Config root_groups); the chart passes the map through",
     },
     "keycloak": {"ingress.annotations": "free-form map"},
 }
