@@ -47,11 +47,18 @@ def one(tenants: int, crds: str) -> dict[str, Any]:
     stages: dict[str, float] = {}
     validated = _timed(stages, "validate spec", lambda: validate_platform(raw_spec(tenants), NODES))
     spec, nodes = validated.spec, validated.nodes
-    values = {credential.name: f"bench-{credential.name}" for credential in _platform_secrets.credentials(spec)}
+    # Stand-in passwords; the platform CA is a real one (its certificate goes into the consumers' configs).
+    values = {
+        credential.name: _platform_secrets.create(credential.kind, credential.length)
+        if credential.kind == "platform-ca"
+        else f"bench-{credential.name}"
+        for credential in _platform_secrets.credentials(spec)
+    }
+    ca = _platform_secrets.ca_certificate(spec, values)
     pair, digest_key = generate_key_pair(), parse_digest_key(generate_digest_key())
     secrets = _render.secrets_to_seal(spec, nodes, values)
     sealed = _timed(stages, "seal", lambda: _render_files.seal_all(secrets, pair["certificate"], [pair["key"]], {}, digest_key=digest_key))
-    files = _timed(stages, "render", lambda: _render.render(spec, nodes, sealed))
+    files = _timed(stages, "render", lambda: _render.render(spec, nodes, sealed, ca))
     urls = [url for component in CATALOG["components"].values() for url in component.get("crds", [])]
     schemas = _tree_check.crd_schemas(_tree_check._load_crds(crds, urls)) if crds else {}
     skip = [".github/*", ".gitlab-ci.yml", ".keelson/*", "platform/*/values.yaml"]
