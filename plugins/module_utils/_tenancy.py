@@ -82,7 +82,9 @@ def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]]) -> list[Document
     (each unit's ``tenant_resources``: SealedSecrets, a GitOps engine's own objects)."""
     writes = _merged([*_WORKLOADS, *extra])
     owned = {(group, resource) for group, resource, _kind in PLATFORM_OWNED}
-    assert not any((group, resource) in owned for group, resources in writes for resource in resources)
+    forbidden = sorted(f"{group}/{resource}" for group, resources in writes for resource in resources if (group, resource) in owned)
+    if forbidden:  # a unit's tenant_resources named what the platform keeps for itself
+        raise ValueError(f"tenant roles would write platform-owned resources: {', '.join(forbidden)}")
     edit = [
         *(_rule(group, resources, (*READ, *WRITE)) for group, resources in writes),
         *(_rule(group, resources, READ) for group, resources in _merged(_READ_ONLY)),
