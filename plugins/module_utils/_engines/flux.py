@@ -131,6 +131,22 @@ class FluxEngine(Engine[FluxSettings]):
             "upgrade": {"crds": "CreateReplace", "strategy": dict(RETRY)},
             "valuesFrom": [{"kind": "ConfigMap", "name": f"{unit.name}-values", "valuesKey": "values.yaml"}],
         }
+        if unit.chart_secrets:
+            # Secrets the chart makes up itself (random values) while the tree carries them sealed: taken out of
+            # the chart's output, so the sealed-secrets controller alone writes them.
+            release["postRenderers"] = [
+                {
+                    "kustomize": {
+                        "patches": [
+                            {
+                                "target": {"version": "v1", "kind": "Secret", "name": name},
+                                "patch": f"$patch: delete\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n",
+                            }
+                            for name in unit.chart_secrets
+                        ]
+                    }
+                }
+            ]
         if chart.oci:
             source = _object(
                 "source.toolkit.fluxcd.io/v1",

@@ -337,3 +337,32 @@ def test_every_oidc_client_a_component_uses_is_in_the_realm_with_its_host(engine
     issuer = next(arg.split("=", 1)[1] for arg in args if arg.startswith("oidc-issuer-url="))
     assert api_client in realm and realm[api_client]["publicClient"] is True
     assert issuer == platform.issuer_url == f"https://{platform.spec.components.keycloak.host}/realms/{_realm(tree)['realm']}"  # type: ignore[attr-defined]
+
+
+def test_flux_keeps_only_the_sealed_copy_of_a_secret_the_chart_makes_up() -> None:
+    """weaviate's chart writes weaviate-cluster-api-basic-auth with random values (no lookup under GitOps): the
+    tree seals it, and the HelmRelease deletes the chart's copy from its output."""
+    platform, _sealed, tree = _platform("flux", "example")
+    produced = _sealed_keys("flux", "example")
+    releases = {
+        document["metadata"]["name"]: document
+        for documents in tree.values()
+        for document in documents
+        if document.get("kind") == "HelmRelease"
+    }
+    checked = 0
+    for unit in platform.units:
+        for name in unit.chart_secrets:
+            assert (unit.namespace, name) in produced, f"{unit.name}: {name} is not sealed in the tree"
+            patches = [
+                patch for renderer in releases[unit.name]["spec"].get("postRenderers", []) for patch in renderer["kustomize"]["patches"]
+            ]
+            deleted = [patch for patch in patches if patch["target"] == {"version": "v1", "kind": "Secret", "name": name}]
+            assert deleted and yaml.safe_load(deleted[0]["patch"]) == {
+                "$patch": "delete",
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name},
+            }
+            checked += 1
+    assert checked >= 1
