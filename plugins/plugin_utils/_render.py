@@ -279,7 +279,7 @@ def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]
         if engine.values_files():
             tree[layout.values_file(part.unit.name)] = [part.values]
         for document in part.manifests:
-            tree[layout.manifest_file(part.unit.name, document)] = [document]
+            tree[layout.manifest_file(part.unit.name, document)] = [engine.manifest(platform, part.unit, document)]
     for role in _tenancy_roles(platform):
         tree[layout.tenancy_file(role)] = [role]
     tenants = tenant_files(platform, sealed)

@@ -63,6 +63,10 @@ class Engine(Generic[S]):
         """(data, labels) of a sealed Secret the controller reads: what it needs beside the credentials."""
         return data, {}
 
+    def manifest(self, platform: Platform, unit: Unit[Any], document: Document) -> Document:
+        """A manifest beside a component's chart as this engine needs it (annotations of its own)."""
+        return document
+
     def values_files(self) -> bool:
         """Whether the chart values are files of their own (platform/<component>/values.yaml)."""
         return False

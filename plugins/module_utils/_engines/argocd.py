@@ -173,6 +173,14 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
     def values_files(self) -> bool:
         return True
 
+    def manifest(self, platform: Platform, unit: Unit[Any], document: Document) -> Document:
+        if document.get("kind") == "SealedSecret" and document["metadata"]["name"] in unit.chart_secrets:
+            # The sealed copy of a Secret the chart makes up: synced (and so decrypted) before the chart's own
+            # objects, whose copy then keeps the live data (ignoreDifferences below).
+            metadata = {**document["metadata"], "annotations": {**document["metadata"].get("annotations", {}), **_wave(-1)}}
+            return {**document, "metadata": metadata}
+        return document
+
     def _application(
         self,
         name: str,
@@ -241,6 +249,15 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
                 finalizer=not unit.controller,
             )
         ]
+        if unit.chart_secrets:
+            # The chart renders these Secrets with random values (its lookup finds nothing under Argo CD's
+            # rendering): their data is the sealed copy's, which Argo CD neither compares nor overwrites.
+            application = applications[0]
+            application["spec"]["ignoreDifferences"] = [
+                {"group": "", "kind": "Secret", "name": name, "namespace": unit.namespace, "jsonPointers": ["/data"]}
+                for name in unit.chart_secrets
+            ]
+            application["spec"]["syncPolicy"]["syncOptions"].append("RespectIgnoreDifferences=true")
         if part.manifests and later:
             applications.append(
                 self._application(

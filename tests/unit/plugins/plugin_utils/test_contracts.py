@@ -366,3 +366,32 @@ def test_flux_keeps_only_the_sealed_copy_of_a_secret_the_chart_makes_up() -> Non
             }
             checked += 1
     assert checked >= 1
+
+
+def test_argocd_keeps_the_sealed_data_of_a_secret_the_chart_makes_up() -> None:
+    """Under Argo CD the chart's copy cannot be left out: the sealed copy syncs first (wave -1 inside the
+    Application) and the Application neither compares nor overwrites that Secret's data."""
+    platform, _sealed, tree = _platform("argocd", "example")
+    applications = {
+        document["metadata"]["name"]: document
+        for documents in tree.values()
+        for document in documents
+        if document.get("kind") == "Application"
+    }
+    sealed = {
+        (document["metadata"]["namespace"], document["metadata"]["name"]): document
+        for documents in tree.values()
+        for document in documents
+        if document.get("kind") == "SealedSecret"
+    }
+    checked = 0
+    for unit in platform.units:
+        for name in unit.chart_secrets:
+            spec = applications[unit.name]["spec"]
+            assert {"group": "", "kind": "Secret", "name": name, "namespace": unit.namespace, "jsonPointers": ["/data"]} in spec[
+                "ignoreDifferences"
+            ]
+            assert "RespectIgnoreDifferences=true" in spec["syncPolicy"]["syncOptions"]
+            assert sealed[(unit.namespace, name)]["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "-1"
+            checked += 1
+    assert checked >= 1
