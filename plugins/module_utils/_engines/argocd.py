@@ -24,6 +24,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     Unit,
     host_field,
     ingress_annotations,
+    without,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Tree
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Bool, spec_field
@@ -143,6 +144,241 @@ class ArgoCD(Unit[ArgoCDSettings]):
     def network(self, platform: Platform) -> Network:
         # The repo server fetches Git and Helm repositories wherever they are; the server checks OIDC tokens.
         return Network(api=True, anywhere=True)
+
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # The argo-cd chart 10.1.1 (argoproj/argo-helm tag argo-cd-10.1.1, charts/argo-cd/templates). Every Argo
+        # CD pod's securityContext is global.securityContext ("with": only when set); each component's main
+        # container has <component>.containerSecurityContext; <component>.extraContainers and .initContainers
+        # are added as given; its volumes are global.extraVolumes + the component's own, then emptyDirs,
+        # ConfigMaps and Secrets of the chart's (no hostPath, no host ports: containerPorts only).
+        def section(key: str) -> Document:
+            return dict(values.get(key) or {})
+
+        pod_context = section("global").get("securityContext") or {}
+        extra_volumes = list(section("global").get("extraVolumes") or [])
+
+        def pod(component: Document, main: str, volumes: list[Document], init: Optional[list[Document]] = None) -> Document:
+            spec: Document = {
+                "securityContext": dict(pod_context),
+                "containers": [
+                    {"name": main, "securityContext": dict(component.get("containerSecurityContext") or {})},
+                    *(component.get("extraContainers") or []),
+                ],
+                "initContainers": [*(init or []), *(component.get("initContainers") or [])],
+                "volumes": volumes,
+            }
+            if component.get("hostNetwork"):
+                spec["hostNetwork"] = True
+            return spec
+
+        def empty(*names: str) -> list[Document]:
+            return [{"name": name, "emptyDir": {}} for name in names]
+
+        def config_maps(*names: str) -> list[Document]:
+            return [{"name": name, "configMap": {"name": name}} for name in names]
+
+        def secrets(*names: str) -> list[Document]:
+            return [{"name": name, "secret": {"secretName": name}} for name in names]
+
+        pods: list[tuple[str, Document]] = []
+        # argocd-application-controller/statefulset.yaml (a Deployment, deployment.yaml, with
+        # dynamicClusterDistribution; the same pod): pod securityContext lines 54-57, container lines 394-397,
+        # extraContainers/initContainers lines 411-417, volumes lines 441-476 (controller.volumes, the emptyDirs
+        # argocd-home and -tmp, the repo-server TLS Secret, the params ConfigMap), hostNetwork lines 477-479.
+        controller = section("controller")
+        volumes = [*extra_volumes, *(controller.get("volumes") or [])]
+        volumes += empty("argocd-home", "argocd-application-controller-tmp")
+        volumes += secrets("argocd-repo-server-tls") + config_maps("argocd-cmd-params-cm")
+        kind = "Deployment" if controller.get("dynamicClusterDistribution") else "StatefulSet"
+        pods.append((f"{kind} argocd-application-controller", pod(controller, "application-controller", volumes)))
+        # argocd-server/deployment.yaml: pod lines 58-61, container lines 459-462, extraContainers lines 467-469;
+        # initContainers (lines 470-495): server.initContainers and, with extensions enabled, one per extension
+        # with server.extensions.containerSecurityContext; volumes lines 519-582 (server.volumes, the emptyDirs
+        # extensions, plugins-home and tmp, ConfigMaps, the repo-server and dex TLS Secrets); hostNetwork 583-585.
+        server = section("server")
+        extensions = dict(server.get("extensions") or {})
+        init = []
+        if extensions.get("enabled"):
+            context = dict(extensions.get("containerSecurityContext") or {})
+            init = [{"name": item.get("name"), "securityContext": context} for item in extensions.get("extensionList") or []]
+        volumes = [*extra_volumes, *(server.get("volumes") or [])]
+        volumes += empty(*(["extensions"] if extensions.get("enabled") else []), "plugins-home", "tmp")
+        volumes += config_maps("argocd-ssh-known-hosts-cm", "argocd-tls-certs-cm", "argocd-styles-cm")
+        volumes += secrets("argocd-repo-server-tls", "argocd-dex-server-tls") + config_maps("argocd-cmd-params-cm")
+        pods.append(("Deployment argocd-server", pod(server, "server", volumes, init)))
+        # argocd-repo-server/deployment.yaml: pod lines 64-67, container lines 421-424, extraContainers lines
+        # 429-431; the init container copyutil (lines 432-449) with repoServer.containerSecurityContext, then
+        # repoServer.initContainers (lines 450-452); volumes lines 476-556 (repoServer.volumes, the emptyDirs
+        # helm-working-dir, plugins, var-files, tmp and gpg-keyring, ConfigMaps, the TLS Secret); hostNetwork
+        # lines 557-559.
+        repo = section("repoServer")
+        volumes = [*extra_volumes, *(repo.get("volumes") or [])]
+        volumes += empty("helm-working-dir", "plugins", "var-files", "tmp", "gpg-keyring")
+        volumes += config_maps("argocd-ssh-known-hosts-cm", "argocd-tls-certs-cm", "argocd-gpg-keys-cm")
+        volumes += secrets("argocd-repo-server-tls")
+        pods.append(
+            (
+                "Deployment argocd-repo-server",
+                pod(
+                    repo,
+                    "repo-server",
+                    volumes,
+                    [{"name": "copyutil", "securityContext": dict(repo.get("containerSecurityContext") or {})}],
+                ),
+            )
+        )
+        # argocd-applicationset/deployment.yaml (always rendered): pod lines 53-56, container lines 293-296,
+        # extraContainers/initContainers lines 315-320, volumes lines 345-386 (applicationSet.extraVolumes,
+        # ConfigMaps, the emptyDirs gpg-keyring and tmp, the TLS Secret, the params ConfigMap); no hostNetwork.
+        appset = without(section("applicationSet"), "hostNetwork")
+        volumes = [*extra_volumes, *(appset.get("extraVolumes") or [])]
+        volumes += config_maps("argocd-ssh-known-hosts-cm", "argocd-tls-certs-cm", "argocd-gpg-keys-cm")
+        volumes += empty("gpg-keyring", "tmp") + secrets("argocd-repo-server-tls") + config_maps("argocd-cmd-params-cm")
+        pods.append(("Deployment argocd-applicationset-controller", pod(appset, "applicationset-controller", volumes)))
+        # argocd-notifications/deployment.yaml (notifications.enabled, line 1): pod lines 54-57, container lines
+        # 165-168, extraContainers/initContainers lines 178-183, volumes lines 208-220 (extraVolumes, the TLS
+        # certificates ConfigMap, the repo-server TLS Secret); no hostNetwork.
+        notifications = without(section("notifications"), "hostNetwork")
+        if notifications.get("enabled"):
+            volumes = [*extra_volumes, *(notifications.get("extraVolumes") or [])]
+            volumes += config_maps("argocd-tls-certs-cm") + secrets("argocd-repo-server-tls")
+            pods.append(("Deployment argocd-notifications-controller", pod(notifications, "notifications-controller", volumes)))
+        # argocd-commit-server/deployment.yaml (commitServer.enabled, line 1): pod lines 52-55, container lines
+        # 150-153, volumes lines 173-197 (extraVolumes, ConfigMaps, emptyDirs, the TLS Secret), hostNetwork 224-226.
+        commit = section("commitServer")
+        if commit.get("enabled"):
+            volumes = [*extra_volumes, *(commit.get("extraVolumes") or [])]
+            volumes += config_maps("argocd-ssh-known-hosts-cm", "argocd-tls-certs-cm", "argocd-gpg-keys-cm")
+            volumes += empty("gpg-keyring", "tmp") + secrets("argocd-commit-server-tls")
+            pods.append(("Deployment argocd-commit-server", pod(commit, "commit-server", volumes)))
+        return pods + _redis_pods(values)
+
+
+def _redis_pods(values: Document) -> list[tuple[str, Document]]:
+    """Argo CD's Redis (the chart's own, its password Job, or redis-ha's) as the argo-cd chart 10.1.1 renders it."""
+    redis, ha = dict(values.get("redis") or {}), dict(values.get("redis-ha") or {})
+    pods: list[tuple[str, Document]] = []
+    # redis/deployment.yaml (redis.enabled and not redis-ha.enabled, line 2): pod securityContext =
+    # redis.securityContext (lines 50-53), the container redis with redis.containerSecurityContext (lines
+    # 120-123), the exporter "metrics" with redis.exporter.containerSecurityContext when enabled (lines
+    # 130-179), extraContainers/initContainers (lines 180-186), volumes: the health ConfigMap and
+    # redis.volumes (lines 210-217).
+    if redis.get("enabled") and not ha.get("enabled"):
+        containers = [{"name": "redis", "securityContext": dict(redis.get("containerSecurityContext") or {})}]
+        exporter = dict(redis.get("exporter") or {})
+        if exporter.get("enabled"):
+            containers.append({"name": "metrics", "securityContext": dict(exporter.get("containerSecurityContext") or {})})
+        spec: Document = {
+            "securityContext": dict(redis.get("securityContext") or {}),
+            "containers": [*containers, *(redis.get("extraContainers") or [])],
+            "initContainers": list(redis.get("initContainers") or []),
+            "volumes": [{"name": "health", "configMap": {"name": "argocd-redis-health-configmap"}}, *(redis.get("volumes") or [])],
+        }
+        pods.append(("Deployment argocd-redis", spec))
+    # redis-secret-init/job.yaml (redisSecretInit.enabled and no externalRedis.host, line 1): the container
+    # secret-init with redisSecretInit.containerSecurityContext (lines 51-54), the pod's
+    # redisSecretInit.securityContext (lines 55-58); no volumes.
+    secret_init = dict(values.get("redisSecretInit") or {})
+    if secret_init.get("enabled") and not (values.get("externalRedis") or {}).get("host"):
+        spec = {
+            "securityContext": dict(secret_init.get("securityContext") or {}),
+            "containers": [{"name": "secret-init", "securityContext": dict(secret_init.get("containerSecurityContext") or {})}],
+        }
+        pods.append(("Job argocd-redis-secret-init", spec))
+    if ha.get("enabled"):
+        pods += _redis_ha_pods(ha)
+    return pods
+
+
+# The redis-ha chart's own defaults (DandyDeveloper/charts tag redis-ha-4.38.0, charts/redis-ha/values.yaml), which
+# Helm merges under the argo-cd chart's "redis-ha" values (its values.yaml is not in the platform data).
+_REDIS_HA_DEFAULTS: Final[Document] = {
+    "securityContext": {"runAsUser": 1000, "fsGroup": 1000, "runAsNonRoot": True},
+    "containerSecurityContext": {
+        "runAsUser": 1000,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "capabilities": {"drop": ["ALL"]},
+    },
+    "haproxy": {
+        "enabled": False,
+        "securityContext": {"runAsUser": 99, "fsGroup": 99, "runAsNonRoot": True},
+        "containerSecurityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "capabilities": {"drop": ["ALL"]},
+        },
+    },
+    "hostPath": {"path": "", "chown": True},
+    "sysctlImage": {"enabled": False, "mountHostSys": False},
+}
+
+
+def _merged(defaults: Document, values: Document) -> Document:
+    """``values`` over ``defaults`` as Helm merges them: maps key by key, anything else replaces."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        both = isinstance(value, dict) and isinstance(defaults.get(key), dict)
+        merged[key] = _merged(defaults[key], value) if both else value
+    return merged
+
+
+def _redis_ha_pods(given: Document) -> list[tuple[str, Document]]:
+    # redis-ha 4.38.0, templates/redis-ha-statefulset.yaml: pod securityContext = securityContext (line 112);
+    # init containers init-sysctl when sysctlImage.enabled (lines 116-128, with containerSecurityContext and the
+    # hostPath host-sys when mountHostSys, lines 604-609), hostpath-chown as root with hostPath.path and chown
+    # (lines 129-143), config-init (lines 144-152), extraInitContainers (lines 277-279); containers redis,
+    # sentinel, split-brain-fix (lines 280-496) and redis-exporter when exporter.enabled (lines 536-544), all with
+    # containerSecurityContext, then extraContainers (lines 594-596); volumes: ConfigMaps, the TLS Secret,
+    # extraVolumes, and data: a PVC with persistentVolume.enabled, else hostPath.path, else an emptyDir
+    # (lines 600-668). templates/redis-haproxy-deployment.yaml (haproxy.enabled, line 1): pod
+    # haproxy.securityContext (line 61), config-init and haproxy with haproxy.containerSecurityContext (lines
+    # 109-132), volumes a ConfigMap, emptyDirs and the TLS Secret (lines 203-217); no host namespaces or ports.
+    values = _merged(_REDIS_HA_DEFAULTS, given)
+    context = dict(values.get("containerSecurityContext") or {})
+    sysctl, host_path = dict(values.get("sysctlImage") or {}), dict(values.get("hostPath") or {})
+    init: list[Document] = []
+    volumes: list[Document] = [{"name": "config", "configMap": {"name": "argocd-redis-ha-configmap"}}]
+    if sysctl.get("enabled"):
+        init.append({"name": "init-sysctl", "securityContext": context})
+        if sysctl.get("mountHostSys"):
+            volumes.append({"name": "host-sys", "hostPath": {"path": "/sys"}})
+    if host_path.get("path") and host_path.get("chown"):
+        init.append({"name": "hostpath-chown", "securityContext": {"runAsUser": 0, "runAsNonRoot": False}})
+    init += [{"name": "config-init", "securityContext": context}, *(values.get("extraInitContainers") or [])]
+    names = ["redis", "sentinel", "split-brain-fix"] + (["redis-exporter"] if (values.get("exporter") or {}).get("enabled") else [])
+    containers = [{"name": name, "securityContext": context} for name in names] + list(values.get("extraContainers") or [])
+    volumes += list(values.get("extraVolumes") or [])
+    if (values.get("persistentVolume") or {}).get("enabled"):
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": "data"}})
+    elif host_path.get("path"):
+        volumes.append({"name": "data", "hostPath": {"path": host_path["path"]}})
+    else:
+        volumes.append({"name": "data", "emptyDir": {}})
+    spec: Document = {
+        "securityContext": dict(values.get("securityContext") or {}),
+        "initContainers": init,
+        "containers": containers,
+        "volumes": volumes,
+    }
+    pods = [("StatefulSet argocd-redis-ha-server", spec)]
+    haproxy = dict(values.get("haproxy") or {})
+    if haproxy.get("enabled"):
+        proxy_context = dict(haproxy.get("containerSecurityContext") or {})
+        proxy: Document = {
+            "securityContext": dict(haproxy.get("securityContext") or {}),
+            "initContainers": [{"name": "config-init", "securityContext": proxy_context}],
+            "containers": [{"name": "haproxy", "securityContext": proxy_context}],
+            "volumes": [
+                {"name": "config-volume", "configMap": {"name": "argocd-redis-ha-configmap"}},
+                {"name": "shared-socket", "emptyDir": {}},
+                {"name": "data", "emptyDir": {}},
+            ],
+        }
+        pods.append(("Deployment argocd-redis-ha-haproxy", proxy))
+    return pods
 
 
 CONTROLLER: Final = ArgoCD()

@@ -21,7 +21,7 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import BASELINE, Document, Network, Target, Unit
@@ -79,6 +79,27 @@ class FluxOperator(Unit[FluxSettings]):
     def network(self, platform: Platform) -> Network:
         # The controllers fetch Git repositories, Helm repositories and OCI artifacts wherever they are.
         return Network(api=True, anywhere=True)
+
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # charts/flux-operator/templates/deployment.yaml (0.49.0): one Deployment; pod securityContext =
+        # podSecurityContext when set (lines 48-51), hostNetwork when set (lines 52-54); one container "manager"
+        # with securityContext = securityContext (lines 101-102), containerPorts 8080, 8081 and 9080 with web
+        # enabled, never a hostPort (lines 105-116); volumes: the emptyDir "temp" (lines 135-136), the web
+        # config Secret with web.config set (lines 137-141), then extraVolumes as given (lines 142-144). The
+        # Flux controllers are the FluxInstance's, rendered by the operator, not by this chart.
+        spec: Document = {
+            "containers": [{"name": "manager", "securityContext": dict(values.get("securityContext") or {})}],
+            "volumes": [{"name": "temp", "emptyDir": {}}],
+        }
+        if values.get("podSecurityContext"):
+            spec["securityContext"] = dict(values["podSecurityContext"])
+        if values.get("hostNetwork"):
+            spec["hostNetwork"] = True
+        web = values.get("web") or {}
+        if web.get("enabled") and web.get("config") and not web.get("configSecretName"):
+            spec["volumes"].append({"name": "web-config", "secret": {"secretName": "flux-operator-web-config"}})
+        spec["volumes"] += list(values.get("extraVolumes") or [])
+        return [("Deployment flux-operator", spec)]
 
 
 CONTROLLER: Final = FluxOperator()
