@@ -129,5 +129,43 @@ class CertManager(Unit[CertManagerSettings]):
         # listens on the chart's webhook.securePort, 10250 (cert-manager values.yaml).
         return Network(api=True, anywhere=self.settings(platform).issuer == "acme", webhooks=(10250,))
 
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # cert-manager chart v1.21.1 (cert-manager/cert-manager tag v1.21.1, deploy/charts/cert-manager/templates),
+        # each pod: securityContext = <component>.securityContext ("with", only when set), one container with
+        # <component>.containerSecurityContext, containerPorts only (no hostPort), volumes the config ConfigMap
+        # (when <component>.config is set) and <component>.volumes as given.
+        # - deployment.yaml (always): pod lines 72-75, volumes lines 76-86, container "cert-manager-controller"
+        #   lines 87-88 with containerSecurityContext lines 165-168, extraContainers lines 221-223;
+        # - webhook-deployment.yaml (always): pod lines 72-75, hostNetwork with webhook.hostNetwork lines 76-78,
+        #   container lines 82-83 with its context lines 169-172, volumes lines 220-229;
+        # - cainjector-deployment.yaml (cainjector.enabled, line 1): pod lines 73-76, container lines 77-78 with
+        #   its context lines 124-127, volumes lines 167-176;
+        # - startupapicheck-job.yaml (startupapicheck.enabled, line 1): pod lines 50-53, container lines 58-59
+        #   with its context lines 69-72, volumes = startupapicheck.volumes lines 110-112.
+        def pod(component: Document, container: str, config: bool = True) -> Document:
+            volumes = [{"name": "config", "configMap": {"name": container}}] if config and component.get("config") else []
+            spec: Document = {
+                "securityContext": dict(component.get("securityContext") or {}),
+                "containers": [{"name": container, "securityContext": dict(component.get("containerSecurityContext") or {})}],
+                "volumes": [*volumes, *(component.get("volumes") or [])],
+            }
+            return spec
+
+        controller = pod(values, "cert-manager-controller")
+        controller["containers"] += list(values.get("extraContainers") or [])
+        pods = [("Deployment cert-manager", controller)]
+        webhook = dict(values.get("webhook") or {})
+        webhook_pod = pod(webhook, "cert-manager-webhook")
+        if webhook.get("hostNetwork"):
+            webhook_pod["hostNetwork"] = True
+        pods.append(("Deployment cert-manager-webhook", webhook_pod))
+        cainjector = dict(values.get("cainjector") or {})
+        if cainjector.get("enabled"):
+            pods.append(("Deployment cert-manager-cainjector", pod(cainjector, "cert-manager-cainjector")))
+        check = dict(values.get("startupapicheck") or {})
+        if check.get("enabled"):
+            pods.append(("Job cert-manager-startupapicheck", pod(check, "cert-manager-startupapicheck", config=False)))
+        return pods
+
 
 UNIT = CertManager()

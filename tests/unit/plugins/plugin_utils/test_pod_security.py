@@ -231,7 +231,6 @@ def test_every_chart_pod_meets_its_namespace_level(shared_data: Path, engine: st
 # Units whose chart pods no model covers yet, and why that is safe for now or whose work it is. A unit in a
 # privileged namespace needs none (any pod is admitted there).
 NOT_MODELLED: dict[str, str] = {
-    "cert-manager": "cert-manager chart (restricted): its defaults meet restricted; model in cert_manager.py",
     "minio": "minio chart (baseline); model in minio.py",
 }
 
