@@ -24,6 +24,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     host_field,
     quantity_field,
     s3_user,
+    without,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Int, spec_field
 
@@ -196,6 +197,70 @@ class MinIO(Unit[MinIOSettings]):
 
     def network(self, platform: Platform) -> Network:
         return Network(tenant_ports=(9000,))  # the S3 API; the console (9001) only through the ingress
+
+    def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
+        # minio chart 5.4.0 (minio/minio commit 43a740296, helm/minio/templates; the StatefulSet, Deployment and
+        # post-job templates are unchanged since). MinIO itself: statefulset.yaml with mode distributed (line 1)
+        # or deployment.yaml with standalone (line 1); the pod's securityContext is securityContext minus
+        # "enabled" and the container "minio"'s is containerSecurityContext, both only when securityContext.enabled
+        # and persistence.enabled (statefulset lines 84-87 and 189-193, deployment lines 56-59 and 171-175);
+        # extraContainers as given (statefulset 194-200, deployment 176-182); volumes: the minio-user Secret,
+        # extra-secret, the TLS and trusted-certificate Secrets (_helpers.tpl minio.tlsKeysVolume, lines
+        # 165-190), extraVolumes, and the data: volumeClaimTemplates (statefulset line 229 on) or a PVC / emptyDir
+        # (deployment lines 194-200); no host namespaces, no host ports.
+        context = dict(values.get("securityContext") or {})
+        secured = bool(context.get("enabled")) and bool((values.get("persistence") or {}).get("enabled"))
+        tls = dict(values.get("tls") or {})
+        volumes: list[Document] = [{"name": "minio-user", "secret": {"secretName": "minio"}}]
+        if values.get("extraSecret"):
+            volumes.append({"name": "extra-secret", "secret": {"secretName": values["extraSecret"]}})
+        if tls.get("enabled"):
+            volumes.append({"name": "cert-secret-volume", "secret": {"secretName": tls.get("certSecret")}})
+        if tls.get("enabled") or values.get("trustedCertsSecret"):
+            volumes.append({"name": "trusted-cert-secret-volume", "secret": {"secretName": values.get("trustedCertsSecret")}})
+        volumes += list(values.get("extraVolumes") or [])
+        persistent = bool((values.get("persistence") or {}).get("enabled"))
+        volumes.append({"name": "export", **({"persistentVolumeClaim": {"claimName": "minio"}} if persistent else {"emptyDir": {}})})
+        container: Document = {"name": "minio"}
+        if secured and values.get("containerSecurityContext"):
+            container["securityContext"] = dict(values["containerSecurityContext"])
+        spec: Document = {"containers": [container, *(values.get("extraContainers") or [])], "volumes": volumes}
+        if secured:
+            spec["securityContext"] = without(context, "enabled")
+        kind = "Deployment" if values.get("mode") == "standalone" else "StatefulSet"
+        pods = [(f"{kind} minio", spec)]
+        # post-job.yaml (buckets, users, policies, customCommands or svcaccts, line 1): the pod's securityContext
+        # is postJob.securityContext minus "enabled" when enabled (lines 41-43); volumes: emptyDirs, a projected
+        # ConfigMap and Secrets, the TLS Secret, customCommandJob.extraVolumes (lines 44-84); the init container
+        # minio-make-policy with policies (lines 88-95), the containers minio-make-bucket, -user,
+        # -custom-command and -svcacct with buckets, users, customCommands, svcaccts (lines 122-231), each with
+        # its job's containerSecurityContext when its securityContext.enabled.
+        jobs = {"policies": ("minio-make-policy", "makePolicyJob"), "buckets": ("minio-make-bucket", "makeBucketJob")}
+        jobs |= {"users": ("minio-make-user", "makeUserJob"), "customCommands": ("minio-custom-command", "customCommandJob")}
+        jobs["svcaccts"] = ("minio-make-svcacct", "makeServiceAccountJob")
+        if not any(values.get(key) for key in jobs):
+            return pods
+        job_containers: dict[str, Document] = {}
+        for key, (name, job_key) in jobs.items():
+            settings = dict(values.get(job_key) or {})
+            if values.get(key):
+                job_containers[key] = {"name": name}
+                if (settings.get("securityContext") or {}).get("enabled") and settings.get("containerSecurityContext"):
+                    job_containers[key]["securityContext"] = dict(settings["containerSecurityContext"])
+        job_volumes: list[Document] = [{"name": "etc-path", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+        job_volumes.append({"name": "minio-configuration", "projected": {"sources": []}})
+        if tls.get("enabled"):
+            job_volumes.append({"name": "cert-secret-volume-mc", "secret": {"secretName": tls.get("certSecret")}})
+        job_volumes += list((values.get("customCommandJob") or {}).get("extraVolumes") or [])
+        job: Document = {
+            "initContainers": [job_containers.pop("policies")] if "policies" in job_containers else [],
+            "containers": list(job_containers.values()),
+            "volumes": job_volumes,
+        }
+        post = dict((values.get("postJob") or {}).get("securityContext") or {})
+        if post.get("enabled"):
+            job["securityContext"] = without(post, "enabled")
+        return [*pods, ("Job minio-post-job", job)]
 
 
 UNIT = MinIO()

@@ -230,9 +230,7 @@ def test_every_chart_pod_meets_its_namespace_level(shared_data: Path, engine: st
 
 # Units whose chart pods no model covers yet, and why that is safe for now or whose work it is. A unit in a
 # privileged namespace needs none (any pod is admitted there).
-NOT_MODELLED: dict[str, str] = {
-    "minio": "minio chart (baseline); model in minio.py",
-}
+NOT_MODELLED: dict[str, str] = {}
 
 
 def test_every_unit_in_a_checked_namespace_models_its_chart_pods_or_says_why_not() -> None:
