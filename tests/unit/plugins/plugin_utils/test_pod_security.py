@@ -201,7 +201,19 @@ def _acme(raw: dict[str, Any]) -> None:
     raw["components"]["cert_manager"] = {"issuer": "acme", "acme_email": "ops@example.com"}
 
 
-VARIANTS: dict[str, Optional[Callable[[dict[str, Any]], None]]] = {"example": None, "lean": _lean, "no-backups": _no_backups, "acme": _acme}
+def _single(raw: dict[str, Any]) -> None:
+    """Argo CD without HA (example-ha runs redis-ha): plain redis and one replica of each."""
+    if "argocd" in raw["gitops"]:
+        raw["gitops"]["argocd"]["ha"] = False
+
+
+VARIANTS: dict[str, Optional[Callable[[dict[str, Any]], None]]] = {
+    "example": None,
+    "lean": _lean,
+    "no-backups": _no_backups,
+    "acme": _acme,
+    "single": _single,
+}
 
 
 def _parts(engine: str, variant: str) -> tuple[Platform, list[Any]]:
