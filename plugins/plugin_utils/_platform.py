@@ -162,9 +162,6 @@ class Platform:
     def enabled(self, name: str) -> bool:
         return any(unit.name == name for unit in self.units)
 
-    def unit_settings(self, unit: Unit[S]) -> S:
-        return unit.settings(self._me)
-
     def crd_owner(self, api_version: str) -> Optional[str]:
         """The enabled unit whose chart installs the custom resources of ``api_version``, if any."""
         group = api_version.rpartition("/")[0]

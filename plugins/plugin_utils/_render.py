@@ -63,11 +63,6 @@ def dump(documents: Iterable[Any], dumper: Any = None) -> str:
     return _yaml.dump(documents, pure=dumper is PURE_DUMPER)
 
 
-def repo_url(spec: dict[str, Any], nodes: list[dict[str, Any]]) -> str:
-    """The GitOps repository's URL as the cluster reaches it (the embedded one lives on the first server)."""
-    return Platform(spec, nodes).repo_url
-
-
 # ------------------------------------------------------------------------------------------- secrets
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document, Target, Unit
 
@@ -89,8 +89,3 @@ class Engine(Generic[S]):
         """Objects in the tenant's namespaces for its extra repositories (``tenants[].repos``), if the engine
         needs any (Argo CD only lists them in the tenant's AppProject)."""
         return []
-
-    def repo_secret(self) -> Optional[tuple[str, str]]:
-        """(namespace, name) of the Secret holding the repository credentials."""
-        target = self.deploy_key()
-        return (target.namespace, target.secret)
