@@ -316,15 +316,14 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
     if not isinstance(components, dict):
         return
     path = "components"
-    sealed = components["sealed_secrets"]
-    if isinstance(sealed, dict) and sealed["enabled"] is False:
-        for unit in COMPONENTS:
-            section = _section(spec, unit)
-            if unit.holds_secrets and isinstance(section, dict) and section["enabled"] is True:
-                problems.error(
-                    child(child(path, unit.key), "enabled"),
-                    "needs components.sealed_secrets (its credentials reach Git only sealed)",
-                )
+    for unit in COMPONENTS:  # what each enabled component cannot run without
+        section = _section(spec, unit)
+        if not (isinstance(section, dict) and section["enabled"] is True):
+            continue
+        for key, reason in unit.requirements:
+            needed = components[key]
+            if isinstance(needed, dict) and needed["enabled"] is False:
+                problems.error(child(child(path, unit.key), "enabled"), reason)
 
     cert_manager = components["cert_manager"]
     if isinstance(cert_manager, dict) and _ok(cert_manager):
@@ -363,13 +362,6 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
             child(child(path, "weaviate"), "backup_bucket"),
             "needs components.minio.enabled (backups go to MinIO); set null to turn backups off",
             bucket,
-        )
-
-    keycloak, postgres = components["keycloak"], components["cloudnative_pg"]
-    if isinstance(keycloak, dict) and isinstance(postgres, dict) and keycloak["enabled"] is True and postgres["enabled"] is False:
-        problems.error(
-            child(child(path, "keycloak"), "enabled"),
-            "needs components.cloudnative_pg.enabled (Keycloak's database is a CloudNativePG cluster)",
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import posixpath
-from typing import Any, Final, Optional, TypeVar
+from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import kube_minor
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
@@ -19,8 +19,6 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, TENANCY, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec
 from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check import CONFIG_PATH
-
-S = TypeVar("S")
 
 EMBEDDED_REPO_ROOT: Final = "/srv/git"  # where the embedded Git server keeps its bare repositories
 # The repository's own CI files: at its top, outside the platform's folder.

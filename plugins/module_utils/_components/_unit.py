@@ -164,6 +164,8 @@ class Unit(Generic[S]):
     doc: str = ""
     hosts: tuple[HostClaim, ...] = ()
     holds_secrets: bool = False  # its credentials reach Git sealed: needs components.sealed_secrets
+    # Other components that must be enabled with this one: (their key under components, why).
+    requires: tuple[tuple[str, str], ...] = ()
     server_side_apply: bool = False  # large CRDs: too big for client-side apply's annotation
     controller: bool = False  # the GitOps controller itself (first, self-managed, never deletes itself)
     # The API groups of the custom resources its chart installs: an object of one of them is applied after it.
@@ -178,6 +180,12 @@ class Unit(Generic[S]):
     def key(self) -> str:
         """The unit's key under its settings path (``components.<key>``)."""
         return self.settings_path[-1] if self.settings_path else self.name
+
+    @property
+    def requirements(self) -> tuple[tuple[str, str], ...]:
+        """(component key, the error when it is off) for every component this one cannot run without."""
+        sealed = (("sealed_secrets", "needs components.sealed_secrets (its credentials reach Git only sealed)"),)
+        return (*(sealed if self.holds_secrets else ()), *((key, f"needs components.{key}.enabled ({why})") for key, why in self.requires))
 
     @property
     def chart(self) -> Chart:

@@ -143,6 +143,7 @@ class Keycloak(Unit[KeycloakSettings]):
     settings_path = ("components", "keycloak")
     doc = "Keycloak: identity, groups and OIDC clients."
     hosts = (HOST,)
+    requires = (("cloudnative_pg", "Keycloak's database is a CloudNativePG cluster"),)
     holds_secrets = True
 
     def dependencies(self, platform: Platform) -> tuple[str, ...]:
