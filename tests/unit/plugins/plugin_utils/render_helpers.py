@@ -115,3 +115,27 @@ def documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
         for document in yaml.safe_load_all(text)
         if isinstance(document, dict) and "apiVersion" in document and "kind" in document
     ]
+
+
+# Edits of the example's raw spec that tests render as variants.
+
+
+def lean(raw: dict[str, Any]) -> None:
+    """Only what cannot be turned off."""
+    for name in ("minio", "weaviate", "monitoring", "keycloak"):
+        raw["components"][name] = {"enabled": False}
+    for tenant in raw["tenants"]:
+        tenant.pop("buckets", None)
+        tenant.pop("weaviate", None)
+
+
+def no_backups(raw: dict[str, Any]) -> None:
+    raw["components"]["weaviate"] = {**raw["components"].get("weaviate", {}), "backup_bucket": None}
+
+
+def acme(raw: dict[str, Any]) -> None:
+    raw["components"]["cert_manager"] = {"issuer": "acme", "acme_email": "ops@example.com"}
+
+
+def absent(raw: dict[str, Any]) -> None:
+    raw["tenants"][0].update(state="absent", confirm_removal="vision")

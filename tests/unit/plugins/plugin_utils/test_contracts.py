@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from render_helpers import ca_of, double_sealed, example_spec, fake_values
+from render_helpers import ca_of, double_sealed, example_spec, fake_values, lean, no_backups
 
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import RESERVED_NAMESPACES
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render
@@ -29,19 +29,7 @@ from ansible_collections.keelson.platform.plugins.plugin_utils._platform import 
 ENGINES = ("argocd", "flux")
 
 
-def _lean(raw: dict[str, Any]) -> None:
-    for name in ("minio", "weaviate", "monitoring", "keycloak"):
-        raw["components"][name] = {"enabled": False}
-    for tenant in raw["tenants"]:
-        tenant.pop("buckets", None)
-        tenant.pop("weaviate", None)
-
-
-def _no_backups(raw: dict[str, Any]) -> None:
-    raw["components"]["weaviate"] = {**raw["components"].get("weaviate", {}), "backup_bucket": None}
-
-
-VARIANTS: dict[str, Optional[Callable[[dict[str, Any]], None]]] = {"example": None, "lean": _lean, "no-backups": _no_backups}
+VARIANTS: dict[str, Optional[Callable[[dict[str, Any]], None]]] = {"example": None, "lean": lean, "no-backups": no_backups}
 
 # Keys a chart reads from a Secret it is pointed at by name only (the chart's defaults), per values path.
 CHART_KEYS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 import yaml
-from render_helpers import double_sealed, example_spec
+from render_helpers import acme, double_sealed, example_spec, lean, no_backups
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import BASELINE, PRIVILEGED, RESTRICTED, Unit
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render
@@ -185,22 +185,6 @@ def _chart_values(shared_data: Path, unit: Unit[Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ variants
 
 
-def _lean(raw: dict[str, Any]) -> None:
-    for name in ("minio", "weaviate", "monitoring", "keycloak"):
-        raw["components"][name] = {"enabled": False}
-    for tenant in raw["tenants"]:
-        tenant.pop("buckets", None)
-        tenant.pop("weaviate", None)
-
-
-def _no_backups(raw: dict[str, Any]) -> None:
-    raw["components"]["weaviate"] = {**raw["components"].get("weaviate", {}), "backup_bucket": None}
-
-
-def _acme(raw: dict[str, Any]) -> None:
-    raw["components"]["cert_manager"] = {"issuer": "acme", "acme_email": "ops@example.com"}
-
-
 def _single(raw: dict[str, Any]) -> None:
     """Argo CD without HA (example-ha runs redis-ha): plain redis and one replica of each."""
     if "argocd" in raw["gitops"]:
@@ -209,9 +193,9 @@ def _single(raw: dict[str, Any]) -> None:
 
 VARIANTS: dict[str, Optional[Callable[[dict[str, Any]], None]]] = {
     "example": None,
-    "lean": _lean,
-    "no-backups": _no_backups,
-    "acme": _acme,
+    "lean": lean,
+    "no-backups": no_backups,
+    "acme": acme,
     "single": _single,
 }
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 import yaml
-from render_helpers import ca_of, double_sealed, example_parts, normalised, render_example
+from render_helpers import absent, acme, ca_of, double_sealed, example_parts, lean, normalised, render_example
 from spec_cases import BASE_NODES, BASE_SPEC
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, default_k3s_version
@@ -27,24 +27,7 @@ from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _
 K8S = ".".join(default_k3s_version().lstrip("v").split(".")[:2])
 
 
-def _acme(raw: dict[str, Any]) -> None:
-    raw["components"]["cert_manager"] = {"issuer": "acme", "acme_email": "ops@example.com"}
-
-
-def _lean(raw: dict[str, Any]) -> None:
-    """Only what cannot be turned off."""
-    for name in ("minio", "weaviate", "monitoring", "keycloak"):
-        raw["components"][name] = {"enabled": False}
-    for tenant in raw["tenants"]:
-        tenant.pop("buckets", None)
-        tenant.pop("weaviate", None)
-
-
-def _absent(raw: dict[str, Any]) -> None:
-    raw["tenants"][0].update(state="absent", confirm_removal="vision")
-
-
-VARIANTS: dict[str, Optional[Callable[[dict[str, Any]], None]]] = {"example": None, "acme": _acme, "lean": _lean, "absent": _absent}
+VARIANTS: dict[str, Optional[Callable[[dict[str, Any]], None]]] = {"example": None, "acme": acme, "lean": lean, "absent": absent}
 
 
 @functools.lru_cache(maxsize=1)
