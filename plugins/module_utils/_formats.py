@@ -322,6 +322,33 @@ def check_repo_url(value: str) -> Optional[str]:
     return "must be embedded, an https:// URL, an ssh:// URL or user@host:path"
 
 
+_HOST_KEY_TYPES: Final = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+
+
+def check_known_hosts_line(value: str) -> Optional[str]:
+    """One OpenSSH known_hosts line: ``HOSTS KEYTYPE BASE64 [comment]``, no markers, no hashed names."""
+    fields = value.split()
+    if len(fields) < 3 or "\n" in value:
+        return "must be one known_hosts line: HOST KEYTYPE KEY (as ssh-keyscan prints it)"
+    if fields[0].startswith(("@", "|")):
+        return "markers (@cert-authority, @revoked) and hashed host names are not supported; give the plain host name"
+    if fields[1] not in _HOST_KEY_TYPES:
+        return f"has an unknown key type {fields[1]!r} (known: {', '.join(_HOST_KEY_TYPES)})"
+    try:
+        base64.b64decode(fields[2], validate=True)
+    except ValueError:
+        return "has a key that is not base64"
+    return None
+
+
 def repo_url_scheme(value: str) -> str:
     """``embedded``, ``https`` or ``ssh`` for a URL that passed check_repo_url."""
     if value == "embedded":

@@ -18,7 +18,14 @@ import json
 from typing import Any, Callable, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, minio
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import DEPLOY_KEY, K3S_TOKEN, PLATFORM_CA, Unit
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
+    DEPLOY_KEY,
+    K3S_TOKEN,
+    KNOWN_HOSTS,
+    PLATFORM_CA,
+    WRITE_KEY,
+    Unit,
+)
 from ansible_collections.keelson.platform.plugins.module_utils._components.cert_manager import LETS_ENCRYPT
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
@@ -58,7 +65,7 @@ TENANT_OBJECT_SUFFIXES: Final = ("apps",)
 KEYCLOAK_ADMIN_REALM: Final = "master"
 # Credentials keelson generates in the secrets backend outside any unit (the rest start with a unit's name or
 # host prefix, "oidc-client-" or "tenant-"); test_spec.py checks every credential a full platform has.
-_PLATFORM_SECRETS: Final = frozenset({K3S_TOKEN, DEPLOY_KEY, PLATFORM_CA})
+_PLATFORM_SECRETS: Final = frozenset({K3S_TOKEN, DEPLOY_KEY, WRITE_KEY, KNOWN_HOSTS, PLATFORM_CA})
 _PLATFORM_SECRET_PREFIXES: Final = tuple(
     sorted(
         {"tenant-", "oidc-client-", "sealed-secrets-"}
@@ -409,6 +416,11 @@ def _check_gitops(spec: dict[str, Any], problems: Problems) -> None:
     repo = gitops["repo"]
     if _ok(repo["url"]) and repo["ca_cert"] is not None and repo_url_scheme(repo["url"]) != "https":
         problems.error("gitops.repo.ca_cert", "only valid with an https:// repository URL")
+    if _ok(repo["url"]) and repo["known_hosts"] and repo_url_scheme(repo["url"]) != "ssh":
+        problems.error(
+            "gitops.repo.known_hosts",
+            "only valid with an external ssh repository (the embedded server's keys are pinned by keelson; https needs none)",
+        )
 
 
 def _check_secrets(spec: dict[str, Any], problems: Problems) -> None:

@@ -27,6 +27,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._formats import (
     check_host_or_ip,
     check_http_url,
     check_ip,
+    check_known_hosts_line,
     check_label_key,
     check_label_value,
     check_pem_certificate,
@@ -240,6 +241,20 @@ class GitRepo:
         Nullable(Str(check_pem_certificate, type_doc="PEM")),
         "CA bundle (PEM) for an https repository with a private CA.",
         default=None,
+    )
+    known_hosts: list[str] = spec_field(
+        ListOf(Str(check_known_hosts_line, type_doc="known_hosts line"), unique=True),
+        "The SSH host keys of an external `ssh://` or `user@host:path` repository, as `ssh-keyscan` prints them (every "
+        "type the server offers). Ansible and the cluster trust exactly these. Leave empty for `embedded`: keelson "
+        "pins the embedded server's own keys at first contact.",
+        default=[],
+        example=["gitlab.example.internal ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"],
+    )
+    mode: str = spec_field(
+        Enum("push", "pull_request"),
+        "`push`: commit to `branch` and push. `pull_request`: push the commit to a branch of its own "
+        "(`keelson/<platform>`) for you to merge into `branch` (for a protected branch); the cluster follows `branch`.",
+        default="push",
     )
 
 

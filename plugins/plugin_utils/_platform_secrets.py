@@ -20,6 +20,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     K3S_TOKEN,
     PLATFORM_CA,
     PRIVATE_KEY,
+    WRITE_KEY,
     Credential,
     Target,
 )
@@ -130,12 +131,16 @@ def ssh_public_key(private_key: str, comment: str = "keelson") -> str:
 
 def credentials(spec: dict[str, Any]) -> list[Credential]:
     """Every credential the normalised spec calls for, in a stable order: the hosts' cluster token, the GitOps
-    repository's deploy key, each enabled unit's (registry order), then each tenant's."""
+    repository's deploy key (and the embedded server's write key), each enabled unit's (registry order), then each
+    tenant's."""
     platform = Platform(spec, [])
     result = [Credential(K3S_TOKEN, "alnum", 48, "k3s cluster token (hosts only, never sealed)")]
-    if repo_url_scheme(platform.spec.gitops.repo.url) != "https":
+    scheme = repo_url_scheme(platform.spec.gitops.repo.url)
+    if scheme != "https":
         key = platform.engine.deploy_key()
-        result.append(Credential(DEPLOY_KEY, "ssh-ed25519", 0, "SSH deploy key of the GitOps repository", (key,)))
+        result.append(Credential(DEPLOY_KEY, "ssh-ed25519", 0, "read-only SSH deploy key of the GitOps repository", (key,)))
+    if scheme == "embedded":
+        result.append(Credential(WRITE_KEY, "ssh-ed25519", 0, "SSH key Ansible pushes to the embedded Git server with (never sealed)"))
     for unit in platform.units:
         result += unit.credentials(platform)
     for tenant in platform.spec.tenants:

@@ -38,9 +38,14 @@ RESTRICTED: Final = "restricted"
 # The platform CA (cert-manager's self-signed issuer): generated once by keelson, its certificate known at render
 # time and written into every OIDC consumer's configuration, its private key only ever sealed.
 PLATFORM_CA: Final = "platform-ca"  # the credential's name and kind
-# The credentials no component owns: the hosts' cluster token and the GitOps repository's deploy key.
+# The credentials no component owns: the hosts' cluster token, the GitOps repository's read-only deploy key (the
+# controller's) and, for the embedded Git server, the key Ansible pushes with (hosts only, never sealed).
 K3S_TOKEN: Final = "k3s-token"
 DEPLOY_KEY: Final = "gitops-deploy-key"
+WRITE_KEY: Final = "gitops-write-key"
+# Not a credential: the embedded Git server's SSH host keys as known_hosts lines, pinned in the secrets backend at
+# first contact (so every later run, the controller machine and the cluster trust exactly those keys).
+KNOWN_HOSTS: Final = "gitops-known-hosts"
 CA_SECRET: Final = "keelson-platform-ca"  # in a consumer's namespace: the certificate alone (Secret or ConfigMap), key CA_KEY
 CA_KEY: Final = "ca.crt"
 CERTIFICATE: Final = "certificate"  # Target.part: the certificate of a CA bundle

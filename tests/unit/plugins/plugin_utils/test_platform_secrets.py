@@ -28,6 +28,7 @@ def test_credentials_of_a_full_platform() -> None:
     assert names == [
         "k3s-token",
         "gitops-deploy-key",
+        "gitops-write-key",
         "platform-ca",
         "grafana-admin-password",
         "minio-root-password",
