@@ -17,6 +17,7 @@ from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _
 from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
 from ansible_collections.keelson.platform.plugins.plugin_utils._action import BACKEND_OPTIONS, KeelsonAction
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import pinned_host_keys
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "spec": {"type": "dict", "required": True},
@@ -27,6 +28,10 @@ ARGUMENT_SPEC: dict[str, Any] = {
 }
 # The collection's own top folder (plugins/action/ is two below it): never a destination.
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_NOT_PINNED = (
+    "the embedded Git server's host keys are not pinned yet (site.yml pins them when it sets the server up): "
+    "the tree tells the GitOps controller no known_hosts for it"
+)
 _RUN_SECRETS = "run the keelson.platform.secrets playbook first (it creates them once, in the secrets backend)"
 
 
@@ -52,12 +57,14 @@ class ActionModule(KeelsonAction):
                 values, missing = platform.ensure(backend, spec, check_mode=True)
                 pairs = keys.load(backend)
                 digest_key = keys.load_digest_key(backend)
+                host_keys = pinned_host_keys(backend)
             finally:
                 backend.close()
             if missing and not check:
                 raise KeelsonError(f"credentials missing from the secrets backend: {', '.join(missing)}; {_RUN_SECRETS}")
             if not pairs and not check:
                 raise KeelsonError(f"no sealing key in the secrets backend; {_RUN_SECRETS}")
+            warnings += [_NOT_PINNED] if model.spec.gitops.repo.url == "embedded" and not host_keys else []
             if missing or not pairs:
                 pairs = pairs or [generate_key_pair()]
                 warnings.append(
@@ -71,13 +78,13 @@ class ActionModule(KeelsonAction):
             _render_files.check_destination(dest, CHECKOUT, force=args["force"])
             existing = _render_files.generated_files(dest, model.layout.base, model.spec.name)
             sealed = _render_files.seal_all(
-                _render.secrets_to_seal(spec, nodes, values),
+                _render.secrets_to_seal(spec, nodes, values, host_keys),
                 keys.active(pairs)["certificate"],
                 [pair["key"] for pair in pairs],
                 _render_files.sealed_in(existing),
                 digest_key=digest_key,
             )
-            files = _render.render(spec, nodes, sealed, platform.ca_certificate(spec, values))
+            files = _render.render(spec, nodes, sealed, platform.ca_certificate(spec, values), host_keys)
             plan = _render_files.plan(dest, files, model.layout.base, existing, model.spec.name)
             if plan.changed and not check:
                 _render_files.apply(dest, plan)

@@ -128,12 +128,21 @@ class Platform:
     """A validated platform: ``spec`` typed, the inventory's nodes, the platform CA's certificate, and what is
     derived from them."""
 
-    def __init__(self, spec: dict[str, Any], nodes: list[dict[str, Any]], ca_certificate: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        nodes: list[dict[str, Any]],
+        ca_certificate: Optional[str] = None,
+        host_keys: tuple[str, ...] = (),
+    ) -> None:
         self.spec: PlatformSpec = SPEC.build(spec)
         self.nodes = tuple(Node(node["host"], node["role"], node["address"]) for node in nodes)
         # The platform CA's certificate (PEM) every OIDC consumer trusts: the credential keelson generated
         # (_platform_secrets.ca_certificate); None with a public CA (ACME) or where nothing is rendered.
         self.ca_certificate = ca_certificate
+        # The embedded Git server's host keys as known_hosts lines, as pinned in the secrets backend (empty
+        # before the first site run pinned them, and for an external repository, whose keys the spec gives).
+        self._host_keys = host_keys
         # What units are handed. mypy knows this file under two module names (plugins.… as checked, and
         # ansible_collections.… as the units import it), so it is told this is the latter.
         self._me: Any = self
@@ -202,6 +211,13 @@ class Platform:
             return url
         first = next(node for node in self.nodes if node.role == "server")
         return f"ssh://git@{first.address}{EMBEDDED_REPO_ROOT}/{self.spec.name}.git"
+
+    @property
+    def known_hosts(self) -> tuple[str, ...]:
+        """The known_hosts lines the cluster (and Ansible) trust for the GitOps repository: the spec's for an
+        external ssh repository, the pinned ones for the embedded server, none for https."""
+        repo = self.spec.gitops.repo
+        return tuple(repo.known_hosts) if repo.url != "embedded" else self._host_keys
 
     @functools.cached_property
     def layout(self) -> Layout:

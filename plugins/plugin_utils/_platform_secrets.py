@@ -18,6 +18,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     CERTIFICATE,
     DEPLOY_KEY,
     K3S_TOKEN,
+    KNOWN_HOSTS,
     PLATFORM_CA,
     PRIVATE_KEY,
     WRITE_KEY,
@@ -37,6 +38,7 @@ __all__ = [
     "credentials",
     "ensure",
     "part_of",
+    "pinned_host_keys",
     "ssh_public_key",
     "target_secrets",
 ]
@@ -183,6 +185,12 @@ def target_secrets(spec: dict[str, Any], values: dict[str, str]) -> dict[tuple[s
             value = part_of(values[credential.name], target.part)
             data[target.key] = f"{data[target.key]},{value}" if target.join and target.key in data else value
     return dict(sorted(secrets_.items()))
+
+
+def pinned_host_keys(backend: Backend) -> tuple[str, ...]:
+    """The embedded Git server's host keys as pinned in the backend (known_hosts lines), or none yet."""
+    text = backend.get(KNOWN_HOSTS)
+    return tuple(line for line in (text or "").splitlines() if line.strip())
 
 
 def ca_certificate(spec: dict[str, Any], values: dict[str, str]) -> Optional[str]:

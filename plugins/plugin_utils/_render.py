@@ -74,10 +74,12 @@ class SecretToSeal:
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def secrets_to_seal(spec: dict[str, Any], nodes: list[dict[str, Any]], values: dict[str, str]) -> dict[tuple[str, str], SecretToSeal]:
+def secrets_to_seal(
+    spec: dict[str, Any], nodes: list[dict[str, Any]], values: dict[str, str], host_keys: tuple[str, ...] = ()
+) -> dict[tuple[str, str], SecretToSeal]:
     """(namespace, name) -> every Secret the tree carries sealed, from the credentials' ``values``, with what
-    the engine's controller needs beside them (labels, the repository URL)."""
-    platform = Platform(spec, nodes)
+    the engine's controller needs beside them (labels, the repository URL, its known_hosts)."""
+    platform = Platform(spec, nodes, host_keys=host_keys)
     result = {}
     for key, credentials in target_secrets(spec, values).items():
         data, labels = platform.engine.secret(platform, key, dict(credentials))
@@ -259,11 +261,16 @@ def parts(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> 
 
 
 def render_documents(
-    spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]], ca_certificate: Optional[str] = None
+    spec: dict[str, Any],
+    nodes: list[dict[str, Any]],
+    sealed: dict[tuple[str, str], dict[str, Any]],
+    ca_certificate: Optional[str] = None,
+    host_keys: tuple[str, ...] = (),
 ) -> Tree:
     """The tree's YAML files as data: relative path -> documents. ``sealed`` maps (namespace, Secret name) to
-    the SealedSecret that carries it; ``ca_certificate`` is the platform CA's (see :class:`Platform`)."""
-    return _documents(Platform(spec, nodes, ca_certificate), sealed)
+    the SealedSecret that carries it; ``ca_certificate`` is the platform CA's, ``host_keys`` the embedded Git
+    server's pinned keys (see :class:`Platform`)."""
+    return _documents(Platform(spec, nodes, ca_certificate, host_keys), sealed)
 
 
 def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> Tree:
@@ -301,12 +308,17 @@ def _tenant_readme(name: str, namespaces: list[str]) -> str:
 
 
 def render(
-    spec: dict[str, Any], nodes: list[dict[str, Any]], sealed: dict[tuple[str, str], dict[str, Any]], ca_certificate: Optional[str] = None
+    spec: dict[str, Any],
+    nodes: list[dict[str, Any]],
+    sealed: dict[tuple[str, str], dict[str, Any]],
+    ca_certificate: Optional[str] = None,
+    host_keys: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The whole tree as file contents: relative path -> text, each file behind the generated-file header.
-    ``ca_certificate``: the platform CA's, which every OIDC consumer is told to trust."""
+    ``ca_certificate``: the platform CA's, which every OIDC consumer is told to trust; ``host_keys``: the
+    embedded Git server's pinned keys, which the GitOps controller is told to trust."""
     with _no_cycle_collection():
-        return _render(Platform(spec, nodes, ca_certificate), sealed)
+        return _render(Platform(spec, nodes, ca_certificate, host_keys), sealed)
 
 
 @contextlib.contextmanager

@@ -117,6 +117,10 @@ class ArgoCD(Unit[ArgoCDSettings]):
                 # The issuer's certificate comes from the platform CA: Argo CD verifies it against this PEM.
                 oidc["rootCA"] = platform.ca_certificate
             configs["cm"]["oidc.config"] = json.dumps(oidc, sort_keys=True)
+        if platform.known_hosts:
+            # Added to the chart's known hosts (GitHub, GitLab, … stay, for tenants' own repositories): the repo
+            # server verifies the platform repository's host against exactly these keys.
+            configs["ssh"] = {"extraHosts": "\n".join(platform.known_hosts) + "\n"}
         values: Document = {
             "global": {"domain": settings.host},
             "configs": configs,

@@ -123,6 +123,13 @@ class FluxEngine(Engine[FluxSettings]):
     def deploy_key(self) -> Target:
         return DEPLOY_KEY
 
+    def secret(self, platform: Platform, key: tuple[str, str], data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        if key == (DEPLOY_KEY.namespace, DEPLOY_KEY.secret) and platform.known_hosts:
+            # source-controller verifies an ssh repository's host against the pull Secret's known_hosts, and
+            # refuses to connect without them.
+            data = {**data, "known_hosts": "\n".join(platform.known_hosts) + "\n"}
+        return data, {}
+
     def _interval(self, platform: Platform) -> str:
         return CONTROLLER.settings(platform).interval
 
