@@ -349,6 +349,16 @@ def check_known_hosts_line(value: str) -> Optional[str]:
     return None
 
 
+def ssh_url(value: str) -> str:
+    """An scp-like ``user@host:path`` as ``ssh://user@host/path`` (Flux's GitRepository accepts only URLs with a
+    scheme); any other URL as it is. The path becomes absolute, as hosting services (GitHub, GitLab, Gitea) read it."""
+    match = None if "://" in value else _SCP_LIKE.match(value)
+    if match is None:
+        return value
+    user = value[: value.index("@") + 1] if "@" in value.split(":", 1)[0] else ""
+    return f"ssh://{user}{match['host']}/{match['path']}"
+
+
 def repo_url_scheme(value: str) -> str:
     """``embedded``, ``https`` or ``ssh`` for a URL that passed check_repo_url."""
     if value == "embedded":

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, Optional
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import BASELINE, Document, Network, Target, Unit
 from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Tree
-from ansible_collections.keelson.platform.plugins.module_utils._formats import check_duration
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_duration, ssh_url
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Str, spec_field
 from ansible_collections.keelson.platform.plugins.module_utils._tenancy import ADMIN
 from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one
@@ -292,7 +292,7 @@ class FluxEngine(Engine[FluxSettings]):
                 },
                 "sync": {
                     "kind": "GitRepository",
-                    "url": platform.repo_url,
+                    "url": ssh_url(platform.repo_url),
                     "ref": f"refs/heads/{repo.branch}",
                     "path": layout.apps_dir,
                     "pullSecret": DEPLOY_KEY.secret,
@@ -316,7 +316,7 @@ class FluxEngine(Engine[FluxSettings]):
         for url in tenant.repos:
             slug = re.sub(r"[^a-z0-9-]+", "-", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").lower()).strip("-")[:40]
             name = f"{slug or 'repo'}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
-            source = {"interval": interval, "url": url, "ref": {"branch": "main"}}
+            source = {"interval": interval, "url": ssh_url(url), "ref": {"branch": "main"}}
             documents.append(
                 {
                     "apiVersion": "source.toolkit.fluxcd.io/v1",

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Callable, Optional
 
@@ -171,3 +172,18 @@ def test_quantities_compare_across_suffixes() -> None:
 @pytest.mark.parametrize(("raw", "tidy"), [("./a/b/", "a/b"), ("", "."), ("/", "."), (" x ", "x"), (".", ".")])
 def test_normalise_repo_path(raw: str, tidy: str) -> None:
     assert f.normalise_repo_path(raw) == tidy
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("git@git.example.internal:platform/ml-prod.git", "ssh://git@git.example.internal/platform/ml-prod.git"),
+        ("git.example.internal:platform/ml-prod.git", "ssh://git.example.internal/platform/ml-prod.git"),
+        ("ssh://git@git.example.internal:2222/p.git", "ssh://git@git.example.internal:2222/p.git"),
+        ("https://git.example.internal/p.git", "https://git.example.internal/p.git"),
+    ],
+)
+def test_an_scp_like_url_becomes_one_flux_accepts(given: str, expected: str) -> None:
+    assert f.ssh_url(given) == expected
+    # The GitRepository CRD's pattern (source-controller v1.8.4): ^(http|https|ssh)://.*$
+    assert re.match(r"^(http|https|ssh)://.*$", f.ssh_url(given))

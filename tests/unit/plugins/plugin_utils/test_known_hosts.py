@@ -7,6 +7,7 @@ known-hosts ConfigMap, Flux through the pull Secret's known_hosts; the spec chec
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,18 @@ def test_the_mode_is_push_or_pull_request() -> None:
     assert validate_platform(copy.deepcopy(BASE_SPEC)).spec["gitops"]["repo"]["mode"] == "push"
     problems = _problems(mode="merge")
     assert any(problem.startswith("gitops.repo.mode") for problem in problems), problems
+
+
+def test_flux_is_given_a_repository_url_its_gitrepository_accepts(shared_data: Path) -> None:
+    """example-ha's repository is scp-like (git@host:path); the FluxInstance's sync becomes a GitRepository, whose
+    CRD allows only URLs with a scheme."""
+    crd = yaml.safe_load(
+        next((shared_data / "crds").glob("flux-source-controller-*")).joinpath("source.toolkit.fluxcd.io_gitrepositories.yaml").read_text()
+    )
+    version = next(version for version in crd["spec"]["versions"] if version["name"] == "v1")
+    pattern = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["url"]["pattern"]
+    spec, nodes = example_spec("flux")
+    assert ":" in spec["gitops"]["repo"]["url"] and "://" not in spec["gitops"]["repo"]["url"]
+    files = _render.render(spec, nodes, {}, None)
+    root = next(yaml.safe_load_all(files[Platform(spec, nodes).layout.root_file]))
+    assert re.match(pattern, root["spec"]["sync"]["url"]), root["spec"]["sync"]["url"]
