@@ -141,6 +141,20 @@ CATALOG: Final[dict[str, Any]] = {
 }
 
 
+# Tools the controller machine runs. helm renders the GitOps controller's own chart for the bootstrap (through
+# kubernetes.core.helm_template); it is fetched once from the release URL and checked against the checksum, or
+# taken from the air-gap folder, or a helm on PATH of exactly this version is used.
+CATALOG["tools"] = {
+    "helm": {
+        "version": "3.17.2",
+        "url": "https://get.helm.sh/helm-v{version}-linux-{arch}.tar.gz",
+        # SHA-256 of the release archive per architecture (Helm publishes them beside each archive). Only
+        # amd64 is pinned: elsewhere give a helm of this version (PATH, or keelson_helm_binary).
+        "sha256": {"amd64": "90c28792a1eb5fb0b50028e39ebf826531ebfcf73f599050dbd79bab2f277241"},
+    },
+}
+
+
 # What the rendered GitOps repository's own CI runs (.keelson/validate.py), pinned like the rest.
 CATALOG["validate"] = {
     "python_image": "docker.io/library/python:3.12.12-slim",

@@ -84,3 +84,17 @@ def dump_one(document: Any) -> str:
     import yaml  # noqa: PLC0415
 
     return yaml.dump(document, Dumper=dumper(), sort_keys=False, default_flow_style=False, width=1000)
+
+
+def load_all(text: str) -> list[Any]:
+    """Every document of a YAML text (libyaml's parser when PyYAML has it), empty ones left out."""
+    import yaml  # noqa: PLC0415
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [document for document in yaml.load_all(text, Loader=loader) if document is not None]
+
+
+def load_one(text: str) -> Any:
+    """The one document of a YAML text (a values file inside a ConfigMap)."""
+    documents = load_all(text)
+    return documents[0] if documents else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Final, Generic, Optional, TypeVar
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document, Target, Unit
 
@@ -26,6 +26,45 @@ S = TypeVar("S")
 Tree = dict[str, list[Document]]
 # The Application / Kustomization that applies the tenant roles (platform/tenancy): what tenants' folders need.
 TENANCY: Final = "tenancy"
+# A tree file (or every YAML file of a tree folder) as the pushed repository holds it: what the bootstrap reads.
+Reader = Callable[[str], list[Document]]
+# Kinds without a namespace among those the controllers' charts render (what the tracking and namespace defaults
+# need to know without asking the API server).
+CLUSTER_SCOPED: Final = frozenset(
+    {
+        "APIService",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "PersistentVolume",
+        "PriorityClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """The controller's own chart as the tree installs it: what the bootstrap hands ``helm template``, so that
+    what it applies is what the controller renders when it takes itself over."""
+
+    chart: str  # the chart's name in ``repo``, or its whole oci:// reference
+    repo: Optional[str]  # the chart repository's URL; None for an OCI reference
+    version: str
+    name: str  # the release name
+    namespace: str
+    values: Document
+    owner: str  # the Application / HelmRelease that manages the release from Git
+
+
+class TreeError(Exception):
+    """The pushed tree does not hold what the bootstrap needs (a hand edit, or a tree of another keelson)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +89,10 @@ class Engine(Generic[S]):
     controller: Unit[Any]  # installs and manages the engine itself
     # Annotations that keep an object from being pruned or deleted by this engine.
     protect: ClassVar[Mapping[str, str]]
+    # The field managers the controller applies with: its own chart's objects, and the root's (the bootstrap
+    # applies both as the controller will, so that when it takes them over nothing changes hands or values).
+    chart_manager: ClassVar[str]
+    root_manager: ClassVar[str]
 
     @property
     def namespace(self) -> str:
@@ -75,6 +118,40 @@ class Engine(Generic[S]):
         """The root object, the documents that install each component, apply the tenant roles
         (:data:`TENANCY`, ``layout.tenancy_dir``) and each tenant's folders. ``tenant_needs``: tenant name ->
         what its platform folder needs first (unit names, :data:`TENANCY`)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------ bootstrap
+
+    def release(self, platform: Platform, read: Reader) -> Release:
+        """The controller's chart, version, release name, namespace and values as the pushed tree holds them."""
+        raise NotImplementedError
+
+    def namespace_object(self, platform: Platform, read: Reader, unit: Unit[Any]) -> Document:
+        """A unit's namespace as the tree makes it (labels, annotations): the bootstrap creates the controller's
+        and the sealing controller's first, with the field manager that owns them later (:attr:`namespace_manager`)."""
+        raise NotImplementedError
+
+    namespace_manager: ClassVar[str]
+
+    def adopt(self, release: Release, document: Document) -> Document:
+        """A chart object as the controller marks what it applies (tracking annotation, Helm ownership)."""
+        return document
+
+    def root(self, platform: Platform, read: Reader) -> list[Document]:
+        """The root objects (the bootstrap applies them last, with :attr:`root_manager`)."""
+        return read(platform.layout.root_file)
+
+    # ------------------------------------------------------------------------------ status
+
+    # The kinds whose status says whether the cluster has applied the tree: (apiVersion, kind).
+    watched: ClassVar[tuple[tuple[str, str], ...]]
+
+    def watch_paths(self, platform: Platform) -> list[str]:
+        """The tree files and folders that hold every object of a watched kind keelson renders."""
+        return [platform.layout.apps_dir]
+
+    def assess(self, platform: Platform, document: Document, revision: str) -> Optional[str]:
+        """None when the live object is reconciled at ``revision`` (the pushed commit), else why not, in words."""
         raise NotImplementedError
 
     def tenant_accounts(self, platform: Platform, tenant: Tenant) -> list[Document]:

@@ -26,7 +26,16 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     ingress_annotations,
     without,
 )
-from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import (
+    CLUSTER_SCOPED,
+    TENANCY,
+    Engine,
+    Part,
+    Reader,
+    Release,
+    Tree,
+    TreeError,
+)
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Bool, spec_field
 from ansible_collections.keelson.platform.plugins.module_utils._tenancy import PLATFORM_OWNED
 
@@ -399,8 +408,99 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
     controller = CONTROLLER
     protect: ClassVar[Mapping[str, str]] = {"argocd.argoproj.io/sync-options": "Prune=false,Delete=false"}
 
+    # The application controller applies as argocd-controller, with server-side apply (ServerSideApply=true on
+    # Argo CD's own Application) and without; managedNamespaceMetadata too.
+    chart_manager = "argocd-controller"
+    root_manager = "argocd-controller"
+    namespace_manager = "argocd-controller"
+
     def deploy_key(self) -> Target:
         return REPO_SECRET
+
+    # ------------------------------------------------------------------------------ bootstrap
+
+    def _chart_application(self, platform: Platform, read: Reader, unit: Unit[Any]) -> Document:
+        path = platform.layout.app_file(unit.name)
+        for document in read(path):
+            if document.get("kind") == "Application" and document.get("metadata", {}).get("name") == unit.name:
+                return document
+        raise TreeError(f"{path} holds no Application {unit.name}")
+
+    def release(self, platform: Platform, read: Reader) -> Release:
+        application = self._chart_application(platform, read, CONTROLLER)
+        spec = application["spec"]
+        path = platform.layout.app_file(CONTROLLER.name)
+        source = next((source for source in spec.get("sources") or [spec.get("source", {})] if "chart" in source), None)
+        if source is None:
+            raise TreeError(f"the Application {CONTROLLER.name} in {path} installs no chart")
+        helm = source.get("helm", {})
+        if helm.get("values") or helm.get("valuesObject") or helm.get("parameters") or len(helm.get("valueFiles", [])) > 1:
+            raise TreeError(f"the Application {CONTROLLER.name} in {path} has values keelson does not render (one valueFiles entry only)")
+        values: Document = {}
+        for file in helm.get("valueFiles", []):
+            if not file.startswith("$values/"):
+                raise TreeError(f"the Application {CONTROLLER.name} in {path} reads values from {file}, not from this repository")
+            values = dict((read(file[len("$values/") :]) or [{}])[0] or {})
+        repo: Optional[str] = source["repoURL"]
+        chart = source["chart"]
+        if not str(repo).startswith(("https://", "http://")):  # Argo CD names an OCI registry without its scheme
+            chart, repo = f"oci://{repo}/{chart}", None
+        return Release(
+            chart,
+            repo,
+            str(source["targetRevision"]),
+            helm.get("releaseName", application["metadata"]["name"]),
+            spec["destination"]["namespace"],
+            values,
+            application["metadata"]["name"],
+        )
+
+    def namespace_object(self, platform: Platform, read: Reader, unit: Unit[Any]) -> Document:
+        # CreateNamespace=true with managedNamespaceMetadata: Argo CD makes the namespace with those labels.
+        application = self._chart_application(platform, read, unit)
+        labels = application["spec"].get("syncPolicy", {}).get("managedNamespaceMetadata", {}).get("labels", {})
+        return {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": application["spec"]["destination"]["namespace"], "labels": labels},
+        }
+
+    watched = (("argoproj.io/v1alpha1", "Application"),)
+
+    def assess(self, platform: Platform, document: Document, revision: str) -> Optional[str]:
+        spec, status = document.get("spec") or {}, document.get("status") or {}
+        sync, health = status.get("sync") or {}, status.get("health") or {}
+        why = []
+        if sync.get("status") != "Synced":
+            why.append(sync.get("status") or "not synced yet")
+        if health.get("status") != "Healthy":
+            why.append(": ".join(part for part in (health.get("status") or "health unknown", health.get("message")) if part))
+        repo = platform.repo_url
+        if any(source.get("repoURL") == repo for source in spec.get("sources") or [spec.get("source") or {}]):
+            # A multi-source Application reports one revision per source (the chart version, the commit).
+            at = [sync.get("revision"), *(sync.get("revisions") or [])]
+            if revision not in at:
+                current = next((value for value in at if value and len(value) == len(revision)), None)
+                why.append(f"at {current[:12] if current else 'no revision yet'}, not {revision[:12]}")
+        operation = (status.get("operationState") or {}).get("phase")
+        if operation in ("Failed", "Error"):
+            why.append(f"sync {operation.lower()}: {(status.get('operationState') or {}).get('message', '')}".rstrip(": "))
+        why += [
+            condition.get("message", condition.get("type", ""))
+            for condition in status.get("conditions") or []
+            if "Error" in condition.get("type", "")
+        ]
+        return "; ".join(why) if why else None
+
+    def adopt(self, release: Release, document: Document) -> Document:
+        # Argo CD 3 tracks what an Application applied by this annotation (resource tracking "annotation", the
+        # default): <application>:<group>/<kind>:<namespace>/<name>.
+        metadata = dict(document.get("metadata") or {})
+        group = document["apiVersion"].rpartition("/")[0]
+        namespace = "" if document["kind"] in CLUSTER_SCOPED else metadata.get("namespace", release.namespace)
+        tracking = f"{release.owner}:{group}/{document['kind']}:{namespace}/{metadata['name']}"
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), "argocd.argoproj.io/tracking-id": tracking}
+        return {**document, "metadata": metadata}
 
     def secret(self, platform: Platform, key: tuple[str, str], data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         labels = CONTROLLER.secret_labels(platform).get(key, {})

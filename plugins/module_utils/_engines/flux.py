@@ -21,15 +21,15 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar, Final, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import BASELINE, Document, Network, Target, Unit
-from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import TENANCY, Engine, Part, Reader, Release, Tree, TreeError
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_duration, ssh_url
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Str, spec_field
 from ansible_collections.keelson.platform.plugins.module_utils._tenancy import ADMIN
-from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one
+from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one, load_one
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
@@ -120,8 +120,88 @@ class FluxEngine(Engine[FluxSettings]):
     controller = CONTROLLER
     protect: ClassVar[Mapping[str, str]] = {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
 
+    # helm-controller installs and upgrades releases as "helm-controller"; kustomize-controller applies the
+    # folders (the root, the namespaces) as "kustomize-controller".
+    chart_manager = "helm-controller"
+    root_manager = "kustomize-controller"
+    namespace_manager = "kustomize-controller"
+
     def deploy_key(self) -> Target:
         return DEPLOY_KEY
+
+    # ------------------------------------------------------------------------------ bootstrap
+
+    def release(self, platform: Platform, read: Reader) -> Release:
+        folder = platform.layout.release_dir(CONTROLLER.name)
+        documents = read(folder)
+
+        def find(kind: str, name: str) -> Document:
+            for document in documents:
+                if document.get("kind") == kind and document.get("metadata", {}).get("name") == name:
+                    return document
+            raise TreeError(f"{folder} holds no {kind} {name}")
+
+        release = find("HelmRelease", CONTROLLER.name)
+        spec = release["spec"]
+        if spec.get("values") or len(spec.get("valuesFrom", [])) > 1:
+            raise TreeError(f"the HelmRelease {CONTROLLER.name} in {folder} has values keelson does not render (one valuesFrom only)")
+        values: Document = {}
+        for source in spec.get("valuesFrom", []):
+            config = find(source["kind"], source["name"])
+            values = dict(load_one(config["data"][source.get("valuesKey", "values.yaml")]) or {})
+        reference = spec.get("chartRef")
+        if reference is None or reference.get("kind") != "OCIRepository":
+            raise TreeError(f"the HelmRelease {CONTROLLER.name} in {folder} does not take its chart from an OCIRepository")
+        oci = find("OCIRepository", reference["name"])["spec"]
+        return Release(
+            oci["url"],
+            None,
+            str(oci["ref"]["tag"]),
+            spec.get("releaseName", CONTROLLER.name),
+            spec.get("targetNamespace", release["metadata"]["namespace"]),
+            values,
+            CONTROLLER.name,
+        )
+
+    def namespace_object(self, platform: Platform, read: Reader, unit: Unit[Any]) -> Document:
+        path = platform.layout.app_file(unit.name)
+        for document in read(path):
+            if document.get("kind") == "Namespace" and document["metadata"]["name"] == unit.namespace:
+                return document
+        raise TreeError(f"{path} holds no Namespace {unit.namespace}")
+
+    watched = (
+        ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+        ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
+    )
+
+    def watch_paths(self, platform: Platform) -> list[str]:
+        return [platform.layout.apps_dir, *(platform.layout.release_dir(unit.name) for unit in platform.units)]
+
+    def assess(self, platform: Platform, document: Document, revision: str) -> Optional[str]:
+        status = document.get("status") or {}
+        ready = next((condition for condition in status.get("conditions") or [] if condition.get("type") == "Ready"), None)
+        why = []
+        if ready is None or ready.get("status") != "True":
+            why.append(f"{ready.get('reason', 'not ready')}: {ready.get('message', '')}".rstrip(": ") if ready else "not reconciled yet")
+        source = (document.get("spec") or {}).get("sourceRef") or {}
+        if document.get("kind") == "Kustomization" and source.get("kind") == "GitRepository" and source.get("name") == GIT_SOURCE:
+            # lastAppliedRevision: "<branch>@sha1:<commit>"
+            applied = str(status.get("lastAppliedRevision") or "")
+            if not applied.endswith(f":{revision}"):
+                why.append(f"at {applied.rpartition(':')[2][:12] or 'no revision yet'}, not {revision[:12]}")
+        return "; ".join(why) if why else None
+
+    def adopt(self, release: Release, document: Document) -> Document:
+        # Helm installs over objects that already exist only when they say they are this release's.
+        metadata = dict(document.get("metadata") or {})
+        metadata["labels"] = {**(metadata.get("labels") or {}), "app.kubernetes.io/managed-by": "Helm"}
+        metadata["annotations"] = {
+            **(metadata.get("annotations") or {}),
+            "meta.helm.sh/release-name": release.name,
+            "meta.helm.sh/release-namespace": release.namespace,
+        }
+        return {**document, "metadata": metadata}
 
     def secret(self, platform: Platform, key: tuple[str, str], data: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         if key == (DEPLOY_KEY.namespace, DEPLOY_KEY.secret) and platform.known_hosts:
