@@ -6,6 +6,7 @@ showing progress as each object turns. Read-only: the API is read through kubern
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable
 
@@ -29,6 +30,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "context": {"type": "str"},
     "timeout": {"type": "int", "default": 1800},
     "interval": {"type": "int", "default": 10},
+    "smoke": {"type": "bool", "default": True},
+    "ca_certificate": {"type": "str"},
 }
 Lister = Callable[[], dict[status.Ref, dict[str, Any]]]
 
@@ -82,7 +85,13 @@ class ActionModule(KeelsonAction):
             listing = self._lister(platform, connection, task_vars or {})
 
             def look() -> status.Report:
-                return status.assess(platform, wanted, listing(), args["revision"])
+                report = status.assess(platform, wanted, listing(), args["revision"])
+                if not report.done or not args["smoke"]:
+                    return report
+                # Reconciled: every component's ingress must answer too.
+                problems = status.smoke(platform.ingress_urls, args["ca_certificate"])
+                waiting = tuple((status.Ref("Ingress", unit, url), why) for unit, url, why in problems)
+                return dataclasses.replace(report, waiting=waiting)
 
             # Check mode pushed nothing, so there is nothing to wait for: one look, reported.
             report = look() if check else wait(look, timeout=args["timeout"], interval=args["interval"], say=display.display)

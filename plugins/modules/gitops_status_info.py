@@ -64,6 +64,16 @@ options:
     description: Seconds between two looks.
     type: int
     default: 10
+  smoke:
+    description:
+      - Once everything is reconciled, also wait until every component's ingress host answers over HTTPS as a live
+        component does (a status below 400, or 401 / 403); a 404 (Traefik has no route) or a 5xx is not an answer.
+      - The hosts must resolve from the controller machine to the cluster's ingress.
+    type: bool
+    default: true
+  ca_certificate:
+    description: The platform CA's certificate (PEM) the ingress certificates are checked against; the system's CAs when not given (ACME).
+    type: str
 seealso:
   - module: keelson.platform.gitops_bootstrap
   - module: keelson.platform.gitops_repo

@@ -203,6 +203,11 @@ class Platform:
             return None
         return _keycloak.issuer_url(str(_keycloak.UNIT.settings(self._me).host), self.spec.identity.realm)
 
+    @property
+    def ingress_urls(self) -> list[tuple[str, str]]:
+        """(unit name, https URL) of every ingress host an enabled unit claims, in sync order."""
+        return [(unit.name, f"https://{unit.host(self._me, claim.field)}/") for unit in self.units for claim in unit.hosts]
+
     @functools.cached_property
     def repo_url(self) -> str:
         """The GitOps repository's URL as the cluster reaches it (the embedded one lives on the first server)."""

@@ -8,6 +8,10 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
+import ssl
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Optional
 
@@ -93,3 +97,39 @@ def assess(platform: Platform, wanted: Iterable[Ref], live: Mapping[Ref, Documen
         else:
             waiting.append((ref, why))
     return Report(revision, tuple(ready), tuple(waiting))
+
+
+def probe(url: str, ca_certificate: Optional[str], timeout: float = 10.0) -> Optional[str]:
+    """None when ``url`` answers over TLS the platform trusts (its CA, else the system's) with a status a live
+    component gives (below 400, or 401/403: it asks who you are); else what went wrong, in words. A 404 is what
+    Traefik answers for a host it has no route for, and 5xx a backend that is not up."""
+    context = ssl.create_default_context(cadata=ca_certificate) if ca_certificate else ssl.create_default_context()
+    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "keelson-smoke"})
+    host = url.split("/")[2]
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            code = int(response.status)
+    except urllib.error.HTTPError as error:
+        code = int(error.code)
+    except urllib.error.URLError as error:
+        reason = error.reason
+        if isinstance(reason, socket.gaierror):
+            return f"{host} does not resolve from this machine (DNS for the platform's domain must point at the ingress)"
+        if isinstance(reason, ssl.SSLError):
+            return f"TLS to {host} is not trusted: {reason}"
+        return f"{host} does not answer: {reason}"
+    except (OSError, ValueError) as error:
+        return f"{host} does not answer: {error}"
+    if code < 400 or code in (401, 403):
+        return None
+    return f"{url} answers HTTP {code}"
+
+
+def smoke(urls: Iterable[tuple[str, str]], ca_certificate: Optional[str], timeout: float = 10.0) -> list[tuple[str, str, str]]:
+    """(unit, URL, problem) for every ingress URL that does not answer as a live component does."""
+    found = []
+    for unit, url in urls:
+        problem = probe(url, ca_certificate, timeout)
+        if problem:
+            found.append((unit, url, problem))
+    return found

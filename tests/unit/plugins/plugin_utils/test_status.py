@@ -8,10 +8,18 @@ progress lines, the timeout report. Live objects are written here in the shape t
 from __future__ import annotations
 
 import copy
+import datetime
+import http.server
+import ssl
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from render_helpers import double_sealed, example_spec
 
 from ansible_collections.keelson.platform.plugins.action.gitops_status_info import wait
@@ -130,3 +138,83 @@ def test_wait_says_each_change_once_and_stops_when_done_or_at_the_timeout() -> N
     now[0] = 0.0
     late = wait(lambda: stuck, timeout=30, interval=10, say=said.append, clock=lambda: now[0], sleep=sleep)
     assert not late.done and now[0] == pytest.approx(30)
+
+
+# ----------------------------------------------------------------------------------------------- smoke
+
+
+def _tls_server(tmp_path: Path, code: int) -> tuple[str, str, Any]:
+    """A real HTTPS server on localhost with a certificate from a CA made here: (url, CA PEM, server)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(code)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"https://localhost:{server.server_address[1]}/", ca.public_bytes(serialization.Encoding.PEM).decode(), server
+
+
+@pytest.mark.parametrize(("code", "answers"), [(200, True), (302, True), (401, True), (404, False), (503, False)])
+def test_an_ingress_answers_when_a_live_component_would(tmp_path: Path, code: int, answers: bool) -> None:
+    url, ca, server = _tls_server(tmp_path, code)
+    try:
+        problem = status.probe(url, ca, timeout=5)
+        assert (problem is None) is answers, problem
+        if not answers:
+            assert problem == f"{url} answers HTTP {code}"
+        # Without the platform CA the certificate is not trusted, and that is said.
+        untrusted = status.probe(url, None, timeout=5)
+        assert untrusted is not None and untrusted.startswith("TLS to localhost:")
+    finally:
+        server.shutdown()
+
+
+def test_an_ingress_host_that_does_not_resolve_says_so() -> None:
+    problem = status.probe("https://minio.keelson-test.invalid/", None, timeout=5)
+    assert (
+        problem == "minio.keelson-test.invalid does not resolve from this machine (DNS for the platform's domain must point at the ingress)"
+    )
+
+
+def test_every_enabled_components_ingress_is_probed() -> None:
+    spec, nodes = example_spec("argocd")
+    urls = Platform(spec, nodes).ingress_urls
+    assert {unit for unit, _url in urls} >= {"argocd", "monitoring", "minio", "keycloak"}
+    assert all(url.startswith("https://") and url.endswith("/") for _unit, url in urls)
