@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ansible.errors import AnsibleActionFail
 from ansible.utils.display import Display
 
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.plugin_utils import _bootstrap as bootstrap
+from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform_secrets
 from ansible_collections.keelson.platform.plugins.plugin_utils import _status as status
 from ansible_collections.keelson.platform.plugins.plugin_utils._action import KeelsonAction
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -31,7 +32,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "timeout": {"type": "int", "default": 1800},
     "interval": {"type": "int", "default": 10},
     "smoke": {"type": "bool", "default": True},
-    "ca_certificate": {"type": "str"},
+    "backend": {"type": "dict"},
+    "inventory_dir": {"type": "path"},
 }
 Lister = Callable[[], dict[status.Ref, dict[str, Any]]]
 
@@ -74,6 +76,17 @@ class ActionModule(KeelsonAction):
 
         return listing
 
+    def _ca_certificate(self, args: dict[str, Any], task_vars: dict[str, Any]) -> Optional[str]:
+        """The platform CA's certificate the ingress certificates come from (None: a public CA, or no backend)."""
+        if not args["backend"]:
+            return None
+        backend = self.backend(args, task_vars)
+        try:
+            values, _missing = platform_secrets.ensure(backend, args["spec"], check_mode=True)
+        finally:
+            backend.close()
+        return platform_secrets.ca_certificate(args["spec"], values)
+
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = self.arguments(ARGUMENT_SPEC)
@@ -81,6 +94,7 @@ class ActionModule(KeelsonAction):
         connection = {"kubeconfig": args["kubeconfig"], **({"context": args["context"]} if args["context"] else {})}
         try:
             platform = Platform(args["spec"], args["nodes"])
+            ca_certificate = self._ca_certificate(args, task_vars or {}) if args["smoke"] else None
             wanted = status.expected(platform, bootstrap.reader(args["tree"]))
             listing = self._lister(platform, connection, task_vars or {})
 
@@ -89,7 +103,7 @@ class ActionModule(KeelsonAction):
                 if not report.done or not args["smoke"]:
                     return report
                 # Reconciled: every component's ingress must answer too.
-                problems = status.smoke(platform.ingress_urls, args["ca_certificate"])
+                problems = status.smoke(platform.ingress_urls, ca_certificate)
                 waiting = tuple((status.Ref("Ingress", unit, url), why) for unit, url, why in problems)
                 return dataclasses.replace(report, waiting=waiting)
 

@@ -71,9 +71,14 @@ options:
       - The hosts must resolve from the controller machine to the cluster's ingress.
     type: bool
     default: true
-  ca_certificate:
-    description: The platform CA's certificate (PEM) the ingress certificates are checked against; the system's CAs when not given (ACME).
-    type: str
+  backend:
+    description:
+      - The secrets backend (C(keelson_spec.secrets)); the platform CA's certificate, which the ingress certificates
+        are checked against, comes from it. Without it, or with a public CA (ACME), the system's CAs are used.
+    type: dict
+  inventory_dir:
+    description: Where the inventory is (a vault_file backend's path is relative to it); the first inventory source by default.
+    type: path
 seealso:
   - module: keelson.platform.gitops_bootstrap
   - module: keelson.platform.gitops_repo
