@@ -168,7 +168,7 @@ def plan(
                 secret=True,
             )
         )
-    adopted = [engine.adopt(chart, _namespaced(document, chart.namespace)) for document in manifests]
+    adopted = [engine.adopt(chart, _namespaced(document, chart.namespace)) for document in _installed(manifests)]
     crds = tuple(document for document in adopted if document.get("kind") == _CRD)
     rest = tuple(document for document in adopted if document.get("kind") != _CRD)
     known = crd_names(crds)
@@ -176,6 +176,19 @@ def plan(
     steps.append(Step("controller", rest, engine.chart_manager, wait=True, needs=_needs(rest, known)))
     steps.append(Step("root", root, engine.root_manager, needs=_needs(root, known)))
     return [step for step in steps if step.objects]
+
+
+def _hooks(document: Document) -> set[str]:
+    annotations = (document.get("metadata") or {}).get("annotations") or {}
+    return {hook.strip() for hook in str(annotations.get("helm.sh/hook", "")).split(",") if hook.strip()}
+
+
+def _installed(manifests: list[Document]) -> list[Document]:
+    """What an install puts on the cluster, in its order: helm's test hooks never (only ``helm test`` runs them,
+    and Argo CD skips them), pre-install hooks first (the Job that makes a Secret the workloads mount), then the
+    rest in the chart's order."""
+    kept = [document for document in manifests if not _hooks(document) & {"test", "test-success", "test-failure"}]
+    return sorted(kept, key=lambda document: 0 if "pre-install" in _hooks(document) else 1)
 
 
 def _namespaced(document: Document, namespace: str) -> Document:

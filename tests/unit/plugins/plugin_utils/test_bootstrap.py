@@ -53,9 +53,21 @@ def _chart_output(shared_data: Path, engine: str, namespace: str) -> str:
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"{engine}-controller"}, "spec": {"replicas": 1}}
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": f"{engine}-controller"}, "rules": []}
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{engine}-cm", "namespace": namespace}, "data": {}}
-    return yaml.dump_all(
-        [*_crds(shared_data, engine), deployment, role, None, config], Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    )
+    # Hooks as charts have them (argo-cd 10.1.1 with redis-ha: a pre-install Job, helm test Pods).
+    hook = {"helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-delete-policy": "before-hook-creation"}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{engine}-init", "namespace": namespace, "annotations": hook},
+        "spec": {},
+    }
+    test = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{engine}-test", "namespace": namespace, "annotations": {"helm.sh/hook": "test-success"}},
+    }
+    documents = [*_crds(shared_data, engine), deployment, role, None, config, job, test]
+    return yaml.dump_all(documents, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 
 @functools.lru_cache(maxsize=2)
@@ -188,6 +200,15 @@ def test_check_mode_on_a_fresh_cluster_predicts_the_real_run_and_stores_nothing(
     # Once bootstrapped, check mode dry-runs every step and predicts no change.
     again = setup.run(check=True)
     assert all(entry["dry_run"] and not entry["changed"] for entry in again), again
+
+
+def test_the_controller_step_is_what_an_install_creates_in_its_order(tmp_path: Path, shared_data: Path) -> None:
+    setup = Setup(tmp_path, shared_data, "argocd")
+    controller = next(step for step in setup.steps() if step.name == "controller")
+    kinds = [document["kind"] for document in controller.objects]
+    assert kinds[0] == "Job"  # the pre-install hook first, as helm install runs it
+    assert "Pod" not in kinds  # helm test hooks are never installed
+    assert sorted(kinds) == ["ClusterRole", "ConfigMap", "Deployment", "Job"]
 
 
 def test_argocd_chart_objects_carry_its_tracking_annotation(tmp_path: Path, shared_data: Path) -> None:
