@@ -416,6 +416,12 @@ def _check_gitops(spec: dict[str, Any], problems: Problems) -> None:
     repo = gitops["repo"]
     if _ok(repo["url"]) and repo["ca_cert"] is not None and repo_url_scheme(repo["url"]) != "https":
         problems.error("gitops.repo.ca_cert", "only valid with an https:// repository URL")
+    if _ok(repo["url"], repo["known_hosts"]) and not repo["known_hosts"] and repo_url_scheme(repo["url"]) == "ssh":
+        problems.warn(
+            "gitops.repo.known_hosts",
+            "is empty for an ssh repository: neither Ansible nor the GitOps controller can check the server's host key, "
+            "so both refuse to connect; give its keys as `ssh-keyscan HOST` prints them (checked out of band)",
+        )
     if _ok(repo["url"]) and repo["known_hosts"] and repo_url_scheme(repo["url"]) != "ssh":
         problems.error(
             "gitops.repo.known_hosts",

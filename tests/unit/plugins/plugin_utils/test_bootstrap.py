@@ -35,7 +35,7 @@ def _pair() -> dict[str, str]:
 
 
 def _embedded(raw: dict[str, Any]) -> None:
-    raw["gitops"]["repo"]["url"] = "embedded"
+    raw["gitops"]["repo"].update(url="embedded", known_hosts=[])
 
 
 def _crds(shared_data: Path, engine: str) -> list[dict[str, Any]]:

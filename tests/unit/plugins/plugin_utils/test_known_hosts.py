@@ -44,7 +44,7 @@ def test_argocd_adds_the_repository_keys_to_the_charts_known_hosts(shared_data: 
 
 
 def test_the_embedded_servers_pinned_keys_are_what_the_cluster_trusts() -> None:
-    spec, nodes = example_spec("argocd", lambda raw: raw["gitops"]["repo"].update(url="embedded"))
+    spec, nodes = example_spec("argocd", lambda raw: raw["gitops"]["repo"].update(url="embedded", known_hosts=[]))
     pinned = (f"10.0.0.11 {ED25519}",)
     assert _argocd_values(Platform(spec, nodes, host_keys=pinned))["configs"]["ssh"]["extraHosts"] == f"10.0.0.11 {ED25519}\n"
     # Not pinned yet: nothing to tell (the render action warns).
@@ -66,7 +66,7 @@ def test_flux_puts_the_keys_in_the_pull_secret() -> None:
 
 
 def test_https_needs_no_known_hosts() -> None:
-    spec, nodes = example_spec("flux", lambda raw: raw["gitops"]["repo"].update(url="https://git.example.internal/p.git"))
+    spec, nodes = example_spec("flux", lambda raw: raw["gitops"]["repo"].update(url="https://git.example.internal/p.git", known_hosts=[]))
     assert ("flux-system", "flux-system") not in _render.secrets_to_seal(spec, nodes, fake_values(spec))
 
 

@@ -87,7 +87,7 @@ def test_the_policy_names_validation_refuses_are_those_minio_gives_its_service_u
 def test_every_generated_credential_is_refused_as_a_registry_password(engine: str, repo: str) -> None:
     def change(raw: dict[str, Any]) -> None:
         if repo == "https":
-            raw["gitops"]["repo"]["url"] = "https://git.example.internal/platform/ml-prod.git"
+            raw["gitops"]["repo"].update(url="https://git.example.internal/platform/ml-prod.git", known_hosts=[])
 
     spec, _nodes = example_spec(engine, change)
     names = [credential.name for credential in _platform_secrets.credentials(spec)]
