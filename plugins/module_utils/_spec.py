@@ -480,6 +480,13 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
         address = parse_ip(node["address"]) if _ok(node["address"]) else None
         if address is not None:
             addresses.append((child(_host_path(node["host"]), "ansible_host"), address))
+        if address is not None and address.is_loopback:
+            problems.warn(
+                child(_host_path(node["host"]), "ansible_host"),
+                "is a loopback address: other nodes and the cluster's pods (the GitOps controller reading the embedded Git "
+                "server among them) cannot reach it; give the host's address on its network",
+                str(address),
+            )
     for where, address in addresses:
         for key, networks in (("cluster_cidr", pods), ("service_cidr", services)):
             for text, network in networks:

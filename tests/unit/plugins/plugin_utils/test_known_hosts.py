@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from render_helpers import example_spec, fake_values
-from spec_cases import BASE_SPEC
+from spec_cases import BASE_NODES, BASE_SPEC
 
 from ansible_collections.keelson.platform.plugins.module_utils._problems import SpecError
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
@@ -116,3 +116,20 @@ def test_flux_is_given_a_repository_url_its_gitrepository_accepts(shared_data: P
     files = _render.render(spec, nodes, {}, None)
     root = next(yaml.safe_load_all(files[Platform(spec, nodes).layout.root_file]))
     assert re.match(pattern, root["spec"]["sync"]["url"]), root["spec"]["sync"]["url"]
+
+
+def test_an_ssh_repository_without_known_hosts_is_warned_about() -> None:
+    raw = copy.deepcopy(BASE_SPEC)
+    raw["gitops"] = {"repo": {"url": "git@git.example.internal:platform/ml-prod.git"}}
+    warnings = validate_platform(raw).warnings
+    assert any(warning.startswith("gitops.repo.known_hosts: is empty for an ssh repository") for warning in warnings), warnings
+    raw["gitops"]["repo"]["known_hosts"] = [f"git.example.internal {ED25519}"]
+    assert not any("known_hosts" in warning for warning in validate_platform(raw).warnings)
+
+
+def test_a_loopback_node_address_is_warned_about() -> None:
+    nodes = copy.deepcopy(BASE_NODES)
+    nodes[0]["address"] = "127.0.0.1"
+    warnings = validate_platform(copy.deepcopy(BASE_SPEC), nodes).warnings
+    assert any("ansible_host: is a loopback address" in warning and "server-1" in warning for warning in warnings), warnings
+    assert not any("loopback" in warning for warning in validate_platform(copy.deepcopy(BASE_SPEC), copy.deepcopy(BASE_NODES)).warnings)
