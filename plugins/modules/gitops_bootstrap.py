@@ -37,7 +37,7 @@ attributes:
     support: full
     details:
       - Every step is a server-side dry run. A step whose CRDs or namespaces do not exist yet (a fresh cluster)
-        cannot be dry-run; it is reported as what the real run creates (C(dry_run=false) in O(steps)).
+        cannot be dry-run; it is reported as what the real run creates (C(dry_run=false) in RV(steps)).
   diff_mode:
     support: none
     details:

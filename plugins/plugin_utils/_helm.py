@@ -17,8 +17,9 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.error
-import urllib.request
 from typing import Callable, Optional
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
@@ -92,7 +93,7 @@ def _download(url: str, folder: str) -> str:
     os.makedirs(folder, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=folder, prefix=".download-")
     try:
-        with urllib.request.urlopen(url, timeout=120) as response, os.fdopen(handle, "wb") as out:
+        with open_url(url, timeout=120) as response, os.fdopen(handle, "wb") as out:
             shutil.copyfileobj(response, out)
     except (urllib.error.URLError, OSError, ValueError) as error:
         os.unlink(partial)

@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import ssl
+import tempfile
 import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Optional
+
+from ansible.module_utils.urls import SSLValidationError, open_url
 
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document
 from ansible_collections.keelson.platform.plugins.module_utils._engines._unit import Reader
@@ -102,24 +105,31 @@ def assess(platform: Platform, wanted: Iterable[Ref], live: Mapping[Ref, Documen
 def probe(url: str, ca_certificate: Optional[str], timeout: float = 10.0) -> Optional[str]:
     """None when ``url`` answers over TLS the platform trusts (its CA, else the system's) with a status a live
     component gives (below 400, or 401/403: it asks who you are); else what went wrong, in words. A 404 is what
-    Traefik answers for a host it has no route for, and 5xx a backend that is not up."""
-    context = ssl.create_default_context(cadata=ca_certificate) if ca_certificate else ssl.create_default_context()
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "keelson-smoke"})
+    Traefik answers for a host it has no route for, and 5xx a backend that is not up. Redirects are not followed
+    (a redirect to the login page is an answer)."""
     host = url.split("/")[2]
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+    with tempfile.TemporaryDirectory(prefix="keelson-smoke-") as folder:
+        ca_path = None
+        if ca_certificate:
+            ca_path = os.path.join(folder, "ca.crt")
+            with open(ca_path, "w", encoding="utf-8") as handle:
+                handle.write(ca_certificate)
+        try:
+            response = open_url(url, method="GET", timeout=timeout, ca_path=ca_path, follow_redirects="none", http_agent="keelson-smoke")
             code = int(response.status)
-    except urllib.error.HTTPError as error:
-        code = int(error.code)
-    except urllib.error.URLError as error:
-        reason = error.reason
-        if isinstance(reason, socket.gaierror):
-            return f"{host} does not resolve from this machine (DNS for the platform's domain must point at the ingress)"
-        if isinstance(reason, ssl.SSLError):
-            return f"TLS to {host} is not trusted: {reason}"
-        return f"{host} does not answer: {reason}"
-    except (OSError, ValueError) as error:
-        return f"{host} does not answer: {error}"
+        except urllib.error.HTTPError as error:
+            code = int(error.code)
+        except SSLValidationError as error:
+            return f"TLS to {host} is not trusted: {str(error).splitlines()[0]}"
+        except urllib.error.URLError as error:
+            reason = error.reason
+            if isinstance(reason, socket.gaierror):
+                return f"{host} does not resolve from this machine (DNS for the platform's domain must point at the ingress)"
+            if isinstance(reason, ssl.SSLError):
+                return f"TLS to {host} is not trusted: {reason}"
+            return f"{host} does not answer: {reason}"
+        except (OSError, ValueError, ConnectionError) as error:
+            return f"{host} does not answer: {error}"
     if code < 400 or code in (401, 403):
         return None
     return f"{url} answers HTTP {code}"

@@ -156,8 +156,8 @@ def test_bootstrap_on_an_empty_api_server(api: Any, tmp_path: Path, engine: str)
         assert {"namespaces", "sealing keys", "repository credentials", "controller CRDs", "controller", "root"} <= set(steps)
         for step in applied["steps"]:
             for name in step["objects"]:
-                kind, _, where = name.partition(" ")
-                namespace, _, object_name = where.rpartition("/")
+                kind, _space, where = name.partition(" ")
+                namespace, _slash, object_name = where.rpartition("/")
                 found = _find(client, kind, namespace, object_name)
                 assert found, f"{name} is not on the server"
                 managers = {entry.manager for entry in found[0].metadata.managedFields or []}
@@ -185,8 +185,8 @@ def _find(client: Any, kind: str, namespace: str, name: str) -> list[Any]:
 def _cleanup(client: Any, created: list[str], namespaces_before: set[str]) -> None:
     """Delete what the bootstrap created: namespaced objects go with their namespaces; then cluster-scoped ones."""
     for name in reversed(created):
-        kind, _, where = name.partition(" ")
-        namespace, _, object_name = where.rpartition("/")
+        kind, _space, where = name.partition(" ")
+        namespace, _slash, object_name = where.rpartition("/")
         if namespace and namespace in namespaces_before:
             for found in _find(client, kind, namespace, object_name):
                 client.resources.get(api_version=found.apiVersion, kind=kind).delete(name=object_name, namespace=namespace)
