@@ -7,7 +7,8 @@ render (once), then render the tree into a folder and say what changed.
 :func:`read_inputs` reads the credentials, sealing keys, digest key and the embedded Git server's pinned host
 keys, and refuses (outside check mode) when the secrets playbook has not run. :func:`render_into` seals against
 the files already in the folder (unchanged values keep their ciphertext), renders, plans and, unless told not
-to, writes.
+to, writes. :func:`summarise` tells, from the rendered documents themselves, which tenants came or went, which
+components' files changed and which charts moved to another version (gitops_repo's commit message).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import dataclasses
 import os
 from typing import Any, Final, Optional
 
+import yaml
+
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import WRITE_KEY
+from ansible_collections.keelson.platform.plugins.module_utils._engines import TENANCY
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import generate_key_pair
 from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _render_files
 from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
-from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Layout, Platform
 from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import Backend
 
 # The collection's own top folder (plugins/plugin_utils/ is two below it): never a destination.
@@ -32,6 +36,7 @@ _NOT_PINNED: Final = (
     "the tree tells the GitOps controller no known_hosts for it"
 )
 RUN_SECRETS: Final = "run the keelson.platform.secrets playbook first (it creates them once, in the secrets backend)"
+_HELM_LAYER: Final = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,3 +136,110 @@ def render_into(
         if tenant.state == "absent":
             warnings.append(f"tenant {tenant.name} is state: absent: removing its entry next deletes its namespaces and volumes")
     return Rendered(plan, files, existing, warnings)
+
+
+# ------------------------------------------------------------------------------------------ summary
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartChange:
+    component: str  # the Application / HelmRelease / OCIRepository name
+    chart: str
+    old: str
+    new: str
+
+    def __str__(self) -> str:
+        name = self.component if self.chart == self.component else f"{self.component} ({self.chart})"
+        return f"{name} {self.old} -> {self.new}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What a render changed, in the platform's terms."""
+
+    tenants_added: tuple[str, ...] = ()
+    tenants_removed: tuple[str, ...] = ()
+    tenants_changed: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()  # components (and the tenancy roles) whose files changed
+    charts: tuple[ChartChange, ...] = ()
+    other: tuple[str, ...] = ()  # changed files of neither a tenant nor a component (root, projects, CI)
+    first: bool = False  # the folder held none of the platform's files before
+
+
+def _owner(layout: Layout, units: frozenset[str], tenants: frozenset[str], path: str) -> tuple[str, str]:
+    """("tenant", name), ("component", name) or ("other", path) for a path of the tree."""
+    tenant = layout.tenant_of(path)
+    if tenant is not None:
+        return "tenant", tenant
+    platform_dir = layout.path("platform") + "/"
+    if path.startswith(platform_dir):
+        return "component", path[len(platform_dir) :].split("/", maxsplit=1)[0]
+    apps_dir = layout.apps_dir + "/"
+    if path.startswith(apps_dir) and path.endswith(".yaml") and "/" not in path[len(apps_dir) :]:
+        stem = path[len(apps_dir) : -len(".yaml")]
+        if stem.startswith("tenant-") and stem[len("tenant-") :] in tenants:
+            return "tenant", stem[len("tenant-") :]
+        if stem in units:
+            return "component", stem
+    return "other", path
+
+
+def _documents(text: str) -> list[dict[str, Any]]:
+    try:
+        found = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError:
+        return []  # a hand-damaged file: no chart versions read from it
+    return [document for document in found if isinstance(document, dict)]
+
+
+def chart_versions(texts: list[str]) -> dict[tuple[str, str], str]:
+    """(component, chart) -> version, for every chart the documents install: Argo CD Applications' chart
+    sources, Flux HelmReleases' charts and Flux OCIRepositories that hold a Helm chart."""
+    found: dict[tuple[str, str], str] = {}
+    for text in texts:
+        if "chart" not in text and _HELM_LAYER not in text:
+            continue
+        for document in _documents(text):
+            name = str((document.get("metadata") or {}).get("name"))
+            spec = document.get("spec") or {}
+            kind = document.get("kind")
+            if not isinstance(spec, dict):
+                continue
+            if kind == "Application":
+                sources = [spec["source"]] if isinstance(spec.get("source"), dict) else spec.get("sources") or []
+                for source in sources:
+                    if isinstance(source, dict) and source.get("chart"):
+                        found[(name, str(source["chart"]))] = str(source.get("targetRevision"))
+            elif kind == "HelmRelease":
+                chart = ((spec.get("chart") or {}).get("spec")) or {}
+                if chart.get("chart") and chart.get("version"):
+                    found[(name, str(chart["chart"]))] = str(chart["version"])
+            elif kind == "OCIRepository" and (spec.get("layerSelector") or {}).get("mediaType") == _HELM_LAYER:
+                tag = (spec.get("ref") or {}).get("tag")
+                if tag:
+                    found[(name, str(spec.get("url", "")).rstrip("/").rsplit("/", 1)[-1])] = str(tag)
+    return found
+
+
+def summarise(spec: dict[str, Any], nodes: list[dict[str, Any]], rendered: Rendered) -> Summary:
+    """What ``rendered`` changes in the folder it was rendered into."""
+    model = Platform(spec, nodes)
+    layout, plan = model.layout, rendered.plan
+    before = {name for name in map(layout.tenant_of, rendered.existing) if name is not None}
+    after = {name for name in map(layout.tenant_of, rendered.files) if name is not None}
+    tenants = frozenset(before | after)
+    units = frozenset({unit.name for unit in model.registered} | {TENANCY})
+    owners = [_owner(layout, units, tenants, path) for path in sorted({*plan.write, *plan.remove})]
+    added, removed = after - before, before - after
+    old = chart_versions([plan.before[path] for path in sorted(plan.before)])
+    new = chart_versions([plan.write[path] for path in sorted(plan.write)])
+    charts = tuple(ChartChange(name, chart, old[(name, chart)], new[(name, chart)]) for name, chart in sorted(old.keys() & new.keys()))
+    return Summary(
+        tenants_added=tuple(sorted(added)),
+        tenants_removed=tuple(sorted(removed)),
+        tenants_changed=tuple(sorted({name for kind, name in owners if kind == "tenant"} - added - removed)),
+        components=tuple(sorted({name for kind, name in owners if kind == "component"})),
+        charts=tuple(change for change in charts if change.old != change.new),
+        other=tuple(sorted(name for kind, name in owners if kind == "other")),
+        first=not rendered.existing,
+    )
