@@ -35,7 +35,6 @@ def _message(outcome: _git.Outcome, target: _git.Target, check: bool, existed: b
     files = f"{len(plan.write)} written and {len(plan.remove)} removed file(s)"
     subject = (outcome.message or "").split("\n", 1)[0]
     branch, review = target.branch, target.review
-    pending = target.mode == "pull_request" and not outcome.merged
     merge = f"merge {review} into {branch}: the cluster follows {branch} and changes only after the merge"
     if check:
         if not existed:
@@ -63,7 +62,7 @@ def _message(outcome: _git.Outcome, target: _git.Target, check: bool, existed: b
         return (
             f"pushed {_short(outcome.commit)} to {branch}, which the cluster follows (committed by an earlier run that could not push it)"
         )
-    if pending:
+    if outcome.pending:
         return f"nothing new to commit; {review} at {_short(outcome.commit)} is not merged yet: {merge}"
     return f"nothing to commit: {branch} at {_short(outcome.revision)} already holds the render ({len(outcome.rendered.files)} files)"
 
@@ -81,7 +80,7 @@ class ActionModule(KeelsonAction):
             raise AnsibleActionFail(str(error)) from error
         plan = outcome.rendered.plan
         warnings = [*outcome.rendered.warnings, *outcome.notes]
-        if target.mode == "pull_request" and not outcome.merged and not check:
+        if outcome.pending and not check:
             warnings.append(
                 f"{target.review} is not merged into {target.branch}: review and merge it; until then the cluster keeps "
                 f"running {target.branch} at {_short(outcome.revision)}"
@@ -93,6 +92,7 @@ class ActionModule(KeelsonAction):
             revision=outcome.revision,
             branch_pushed=outcome.branch_pushed,
             merged=outcome.merged,
+            pending=outcome.pending,
             message=outcome.message,
             written=sorted(plan.write),
             removed=plan.remove,

@@ -141,6 +141,12 @@ merged:
   description: Whether the branch the cluster follows holds O(commit); false in pull_request mode until someone merges it.
   returned: success
   type: bool
+pending:
+  description:
+    - True in pull_request mode while keelson's commit waits in C(keelson/<platform>) for a merge; the cluster does
+      not run it yet, so there is nothing to bootstrap or wait for. Always false in push mode.
+  returned: success
+  type: bool
 message:
   description: The new commit's message; null when no commit was made (in check mode, the message it would have).
   returned: success

@@ -614,6 +614,7 @@ class Outcome:
     merged: bool  # whether the cluster's branch holds ``commit`` (pull_request mode: whether it was merged)
     notes: list[str]
     would_push: bool = False  # check mode: whether a real run would push
+    pending: bool = False  # pull_request mode: keelson's commit waits in the review branch for a merge
 
 
 Render = Callable[[str, bool], Rendered]  # (folder, write) -> the render
@@ -683,6 +684,7 @@ def publish(target: Target, environ: Mapping[str, str], credentials: Credentials
                 f"the remote's branch {target.pushed_to} at {target.url} kept moving while keelson pushed ({ATTEMPTS} tries); run again"
             )
     head, revision = copy.head(), copy.tracked()[target.branch]
+    merged = head is not None and revision is not None and copy.git.is_ancestor(head, revision)
     return Outcome(
         changed=message is not None or pushed is not None,
         commit=head,
@@ -690,8 +692,9 @@ def publish(target: Target, environ: Mapping[str, str], credentials: Credentials
         branch_pushed=pushed,
         message=message,
         rendered=rendered,
-        merged=head is not None and revision is not None and copy.git.is_ancestor(head, revision),
+        merged=merged,
         notes=copy.notes,
+        pending=target.mode == "pull_request" and not merged,
     )
 
 
@@ -733,6 +736,7 @@ def preview(target: Target, environ: Mapping[str, str], render: Render, describe
         message = _commit_render(copy, rendered, describe)
         new_head, start, revision = copy.head(), copy.start(remote), remote[target.branch]
         would_push = new_head is not None and new_head != start
+        merged = head is not None and revision is not None and copy.git.is_ancestor(head, revision)
         return Outcome(
             changed=message is not None or would_push,
             commit=head,
@@ -740,9 +744,10 @@ def preview(target: Target, environ: Mapping[str, str], render: Render, describe
             branch_pushed=None,
             message=message,
             rendered=rendered,
-            merged=head is not None and revision is not None and copy.git.is_ancestor(head, revision),
+            merged=merged,
             notes=copy.notes,
             would_push=would_push,
+            pending=target.mode == "pull_request" and (would_push or (head is not None and not merged)),
         )
 
 

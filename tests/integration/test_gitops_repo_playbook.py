@@ -67,7 +67,7 @@ def test_push_check_apply_rerun_change(ansible: Runner, tmp_path: Path, inventor
     first = ansible(*push, env=env)
     assert first.returncode == 0, _failed(first)
     pushed = _result(result)
-    assert pushed["changed"] and pushed["branch_pushed"] == "main" and pushed["merged"]
+    assert pushed["changed"] and pushed["branch_pushed"] == "main" and pushed["merged"] and not pushed["pending"]
     assert pushed["commit"] == pushed["revision"] == _git(remote, "rev-parse", "main")
     assert pushed["workdir"] == str(workdir) and (workdir / ".git").is_dir()
     assert (

@@ -212,7 +212,7 @@ def world(tmp_path: Path, backend_template: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_first_run_starts_the_branch_on_an_empty_remote_and_a_rerun_commits_nothing(world: World) -> None:
     first = world.run()
-    assert first.changed and first.branch_pushed == "main"
+    assert first.changed and first.branch_pushed == "main" and first.merged and not first.pending
     assert first.commit == first.revision == world.head()
     assert world.log() == [f"keelson: Render {PLATFORM}: first render, 9 component(s) and 2 tenant(s)"]
     message = git(world.remote, "log", "-1", "--format=%B")
@@ -429,7 +429,7 @@ def test_pull_request_mode_pushes_the_review_branch_and_leaves_main_alone(world:
         add_tenant(raw)
 
     outcome = world.run(proposal)
-    assert outcome.changed and outcome.branch_pushed == REVIEW and not outcome.merged
+    assert outcome.changed and outcome.branch_pushed == REVIEW and not outcome.merged and outcome.pending
     assert world.head() == first.commit == outcome.revision  # main did not move: the cluster runs what it ran
     assert world.head(REVIEW) == outcome.commit and git(world.remote, "rev-parse", f"{REVIEW}^") == first.commit
     assert world.log(REVIEW)[0].startswith(f"keelson: Render {PLATFORM}: add tenant forecasting")
@@ -437,6 +437,7 @@ def test_pull_request_mode_pushes_the_review_branch_and_leaves_main_alone(world:
     # Nothing new: nothing pushed, the proposal is still open.
     again = world.run(proposal)
     assert not again.changed and again.branch_pushed is None and not again.merged and again.commit == outcome.commit
+    assert again.pending and world.run(proposal, check=True).pending
 
     # A further change while the proposal is open extends it (never rewrites it).
     def more(raw: dict[str, Any]) -> None:
@@ -452,7 +453,7 @@ def test_pull_request_mode_pushes_the_review_branch_and_leaves_main_alone(world:
     git(merger, "merge", "--quiet", "--ff-only", f"origin/{REVIEW}")
     git(merger, "push", "--quiet", "origin", "main")
     merged = world.run(more)
-    assert not merged.changed and merged.merged and merged.commit == world.head() == extended.commit
+    assert not merged.changed and merged.merged and not merged.pending and merged.commit == world.head() == extended.commit
 
 
 def test_pull_request_mode_on_top_of_a_moved_main_after_the_merge(world: World) -> None:
