@@ -105,6 +105,13 @@ def url_host(url: str) -> Optional[str]:
     return url.split(":", 1)[0].rsplit("@", 1)[-1] or None
 
 
+def known_hosts_name(url: str) -> Optional[str]:
+    """The name ssh looks an ssh URL's host key up under in known_hosts: ``host``, or ``[host]:port`` off port 22."""
+    host = url_host(url)
+    port = urlsplit(url).port if "://" in url else None
+    return host if host is None or port in (None, 22) else f"[{host}]:{port}"
+
+
 def environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The minimal environment every git command runs in."""
     env = {name: environ[name] for name in _PASSED if environ.get(name)}
@@ -802,7 +809,7 @@ def credentials_for(model: Platform, url: str, inputs: Inputs) -> Credentials:
     else:
         key, known = None, tuple(repo.known_hosts)
     # The keys are pinned under the host the cluster reaches; Ansible may reach the server by another name.
-    pinned, reached = url_host(model.repo_url), url_host(url)
+    pinned, reached = known_hosts_name(model.repo_url), known_hosts_name(url)
     alias = pinned if known and pinned and reached and pinned != reached else None
     return Credentials(key=key, known_hosts=known, host_key_alias=alias)
 

@@ -565,6 +565,32 @@ def test_url_kinds(url: str, kind: str, host: Optional[str]) -> None:
         assert _git.url_host(url) == host
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("ssh://git@10.0.0.1/srv/git/x.git", "10.0.0.1"),
+        ("ssh://git@10.0.0.1:22/srv/git/x.git", "10.0.0.1"),
+        ("ssh://git@localhost:2222/srv/git/x.git", "[localhost]:2222"),
+        ("git@gitlab.example.internal:platform/ml-prod.git", "gitlab.example.internal"),
+    ],
+)
+def test_host_keys_are_looked_up_under_the_name_ssh_uses(url: str, name: str) -> None:
+    assert _git.known_hosts_name(url) == name
+
+
+def test_a_port_forward_to_the_embedded_server_checks_the_keys_pinned_for_the_cluster_address(world: World) -> None:
+    spec, nodes = normalised()
+    pinned = "192.168.10.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    backend = world.backend(spec)
+    backend.put(KNOWN_HOSTS, pinned + "\n")
+    inputs = _render_core.read_inputs(backend, spec, check=False)
+    model = Platform(spec, nodes)
+    forwarded = _git.credentials_for(model, "ssh://git@localhost:2222/srv/git/ml-prod.git", inputs)
+    assert forwarded.host_key_alias == "192.168.10.11" and forwarded.known_hosts == (pinned,) and forwarded.key == inputs.write_key
+    direct = _git.credentials_for(model, model.repo_url, inputs)
+    assert direct.host_key_alias is None and direct.known_hosts == (pinned,)
+
+
 def test_git_runs_in_a_minimal_environment() -> None:
     env = _git.environment(
         {"PATH": "/usr/bin", "HOME": "/home/ops", "GIT_DIR": "/elsewhere", "AWS_SECRET_ACCESS_KEY": "x", "SSH_AUTH_SOCK": "/run/a"}
