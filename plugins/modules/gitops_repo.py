@@ -130,7 +130,7 @@ commit:
 revision:
   description:
     - What the branch the cluster follows (C(gitops.repo.branch)) points at on the remote after the run (in check
-      mode, as last fetched). In pull_request mode this is not O(commit) until the review branch is merged.
+      mode, as last fetched). In pull_request mode this is not RV(commit) until the review branch is merged.
   returned: success
   type: str
 branch_pushed:
@@ -138,7 +138,7 @@ branch_pushed:
   returned: success
   type: str
 merged:
-  description: Whether the branch the cluster follows holds O(commit); false in pull_request mode until someone merges it.
+  description: Whether the branch the cluster follows holds RV(commit); false in pull_request mode until someone merges it.
   returned: success
   type: bool
 pending:
