@@ -220,7 +220,16 @@ _NETWORK_HINTS: Final = (
         "the server's TLS certificate is not trusted: give its CA bundle as gitops.repo.ca_cert",
     ),
     (
-        ("does not appear to be a git repository", "Repository not found", "repository not found", "not found"),
+        ("ssh: not found", "ssh: command not found", "cannot run ssh"),
+        "ssh is not installed on the controller (the machine Ansible runs on); install the OpenSSH client",
+    ),
+    (
+        (
+            "does not appear to be a git repository",
+            "Repository not found",
+            "repository not found",
+            "project you were looking for could not be found",
+        ),
         "there is no repository at that URL: create it (for the embedded server, run the Git server play first)",
     ),
 )

@@ -591,6 +591,31 @@ def test_a_port_forward_to_the_embedded_server_checks_the_keys_pinned_for_the_cl
     assert direct.host_key_alias is None and direct.known_hosts == (pinned,)
 
 
+@pytest.mark.parametrize(
+    ("said", "hint"),
+    [
+        ("Host key verification failed.", "not one keelson trusts"),
+        ("git@server: Permission denied (publickey).", "refused the SSH key"),
+        ("ssh: Could not resolve hostname nowhere.invalid: Name or service not known", "cannot be reached from this machine"),
+        ("fatal: could not read Username for 'https://git.example.internal': terminal prompts disabled", "credential helper"),
+        ("SSL certificate problem: unable to get local issuer certificate", "gitops.repo.ca_cert"),
+        ("sh: 1: ssh: not found", "ssh is not installed"),
+        ("fatal: '/srv/x.git' does not appear to be a git repository", "there is no repository at that URL"),
+    ],
+)
+def test_network_failures_come_with_what_to_do(said: str, hint: str) -> None:
+    found = _git.network_hint(said)
+    assert found is not None and hint in found
+
+
+def test_an_unreachable_remote_is_a_plain_message(world: World) -> None:
+    with pytest.raises(
+        _git.GitError,
+        match=r"git ls-remote failed \(list the branches of .*nowhere.git\): .*does not appear to be a git repository.*there is no repository at that URL",
+    ):
+        world.run(url=str(world.root / "nowhere.git"))
+
+
 def test_git_runs_in_a_minimal_environment() -> None:
     env = _git.environment(
         {"PATH": "/usr/bin", "HOME": "/home/ops", "GIT_DIR": "/elsewhere", "AWS_SECRET_ACCESS_KEY": "x", "SSH_AUTH_SOCK": "/run/a"}
