@@ -32,8 +32,8 @@ description:
     an external ssh repository with your own SSH agent or keys, trusting exactly C(gitops.repo.known_hosts) (your
     known_hosts when the spec gives none); https with your git credential helper, trusting C(gitops.repo.ca_cert)
     when given. keelson never prompts and never takes credentials in a URL."
-  - git runs as a subprocess (it must be installed on the controller) with a minimal environment; every failure
-    is reported with what failed and what to do.
+  - git runs as a subprocess (git 2.29 or later must be installed on the controller) with a minimal environment;
+    every failure is reported with what failed and what to do.
 author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:

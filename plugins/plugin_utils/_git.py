@@ -45,6 +45,7 @@ ATTEMPTS: Final = 3  # pushes tried while the remote keeps moving
 NETWORK_TIMEOUT: Final = 300  # seconds for one fetch or push
 LOCAL_TIMEOUT: Final = 120
 _SUBJECT_LENGTH: Final = 72
+MINIMUM_GIT: Final = (2, 29)  # --no-write-fetch-head (2.29), --initial-branch (2.28), rebase --empty (2.26)
 # What git and ssh are given from the controller's environment (nothing else reaches them).
 _PASSED: Final = (
     "PATH",
@@ -297,6 +298,14 @@ class Git:
 
     def subject(self, commit: str) -> str:
         return self("log", "-1", "--format=%h %s", commit).stdout.strip()
+
+
+def check_version(said: str) -> None:
+    """Refuse a git older than keelson needs, from what ``git version`` says."""
+    found = re.search(r"(\d+)\.(\d+)", said)
+    if found is None or (int(found.group(1)), int(found.group(2))) < MINIMUM_GIT:
+        wanted = ".".join(map(str, MINIMUM_GIT))
+        raise GitError(f"keelson needs git {wanted} or later on the controller, found {said.strip() or 'no version'}; upgrade git")
 
 
 # ------------------------------------------------------------------------------------------- messages
@@ -650,6 +659,7 @@ def publish(target: Target, environ: Mapping[str, str], credentials: Credentials
     """The real run: fetch, sync, render, commit when the content changed, push (again after a rebase while
     the remote moves)."""
     copy = WorkingCopy(target, Git(target.workdir, environment(environ)))
+    check_version(Git(os.sep, copy.git.env)("version", doing="tell git's version").stdout)
     if not copy.exists():
         copy.create()
     copy.check(discard=True)
@@ -722,6 +732,7 @@ def preview(target: Target, environ: Mapping[str, str], render: Render, describe
     with tempfile.TemporaryDirectory(prefix="keelson-plan-") as folder:
         scratch = os.path.join(folder, "repo")
         copy = WorkingCopy(dataclasses.replace(target, workdir=scratch), Git(scratch, env))
+        check_version(Git(os.sep, env)("version", doing="tell git's version").stdout)
         copy.create()
         head = None
         if original.exists():

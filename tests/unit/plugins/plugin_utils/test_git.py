@@ -616,6 +616,17 @@ def test_an_unreachable_remote_is_a_plain_message(world: World) -> None:
         world.run(url=str(world.root / "nowhere.git"))
 
 
+@pytest.mark.parametrize("said", ["git version 2.29.0", "git version 2.39.5", "git version 3.0.1.windows.1"])
+def test_a_recent_git_is_taken(said: str) -> None:
+    _git.check_version(said)
+
+
+@pytest.mark.parametrize("said", ["git version 2.25.1", "git version 1.8.3.1", ""])
+def test_an_old_git_is_refused(said: str) -> None:
+    with pytest.raises(_git.GitError, match=r"keelson needs git 2.29 or later on the controller"):
+        _git.check_version(said)
+
+
 def test_git_runs_in_a_minimal_environment() -> None:
     env = _git.environment(
         {"PATH": "/usr/bin", "HOME": "/home/ops", "GIT_DIR": "/elsewhere", "AWS_SECRET_ACCESS_KEY": "x", "SSH_AUTH_SOCK": "/run/a"}
