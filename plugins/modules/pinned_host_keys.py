@@ -57,7 +57,9 @@ options:
     type: bool
     default: false
 seealso:
-  - role: keelson.platform.git_server
+  - name: The embedded Git server
+    description: The git_server role and playbook, which read the host keys this module pins.
+    link: https://github.com/keelson/platform/blob/main/docs/gitops.md#the-embedded-git-server
 """
 
 EXAMPLES = r"""

@@ -90,4 +90,4 @@ def test_the_renderers_read_the_same_url() -> None:
 
 def test_the_renderers_need_a_server_for_the_embedded_url() -> None:
     with pytest.raises(KeelsonError, match="the inventory names none"):
-        _ = _platform("embedded", []).repo_url
+        assert _platform("embedded", []).repo_url
