@@ -31,14 +31,16 @@ class ActionModule(KeelsonAction):
         try:
             backend = self.backend(args, task_vars or {})
             try:
-                _values, created = platform.ensure(backend, args["spec"], bool(self._task.check_mode))
+                values, created = platform.ensure(backend, args["spec"], bool(self._task.check_mode))
             finally:
                 backend.close()
+            keys = platform.public_keys(args["spec"], values)
         except KeelsonError as error:
             raise AnsibleActionFail(str(error)) from error
         result.update(
             changed=bool(created),
             names=[credential.name for credential in platform.credentials(args["spec"])],
             created=created,
+            public_keys=keys,
         )
         return dict(result)

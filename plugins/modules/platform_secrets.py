@@ -16,7 +16,9 @@ description:
     GitOps deploy key (ed25519), and per tenant the S3 access and secret keys and the Weaviate API key.
   - "Sealing is P(keelson.platform.platform_render#module)'s job: it seals the Secrets that carry these credentials
     into the GitOps tree with the active sealing key (P(keelson.platform.sealing_key#module))."
-  - Runs on the controller. Values never reach the output.
+  - The embedded Git server's push key (C(gitops-write-key), only with C(gitops.repo.url=embedded)) is created too; it
+    stays on the controller and is never sealed.
+  - Runs on the controller. Values never reach the output; the public halves of the SSH keys do (RV(public_keys)).
 author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
@@ -57,4 +59,14 @@ created:
   returned: success
   type: list
   elements: str
+public_keys:
+  description:
+    - The public half of every SSH key credential, by name, as an C(authorized_keys) line with a comment saying
+      which key it is (C(keelson-deploy), C(keelson-write)). Not secret. In check mode, for a key not created yet,
+      the public half of a stand-in.
+  returned: success
+  type: dict
+  sample:
+    gitops-deploy-key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtKFHTPOaYonkr1WAm1oQb9JnjKz7T9s8y4KoXW1Xn/ keelson-deploy
+    gitops-write-key: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJvvUTD3zxtFnAUvMWdJeqkj09xNBRcm5QWydLulcbhh keelson-write
 """

@@ -89,6 +89,34 @@ kubeconfig:
   returned: success
   type: str
   sample: ~/.kube/keelson-ml-prod.yaml
+gitops_repo:
+  description:
+    - The GitOps repository's facts, derived once from C(gitops.repo) and the inventory; the validate playbook keeps
+      them as C(keelson_gitops_repo), which the roles and playbooks read.
+    - C(url) is the repository as Ansible pushes to it and the cluster reads it. For C(gitops.repo.url=embedded) it is
+      the bare repository on the first server (C(ssh://git@<address>/srv/git/<name>.git)); C(server) is that
+      server's inventory host, C(user), C(root) and C(path) the system user, its home and the bare repository there.
+    - C(known_hosts_host) is the host field of the repository's known_hosts lines (C(address), or C([address]:port)
+      off port 22); null for https.
+    - C(deploy_key), C(write_key) and C(known_hosts_record) name the secrets backend records of the read-only deploy
+      key, the key Ansible pushes to the embedded server with, and the embedded server's pinned host keys.
+    - The embedded-only fields are null for an external repository; C(url), C(server), C(address) and
+      C(known_hosts_host) are null for an embedded one when O(nodes) was not given.
+  returned: success
+  type: dict
+  sample:
+    url: ssh://git@192.168.10.11/srv/git/ml-prod.git
+    branch: main
+    embedded: true
+    server: server-1
+    address: 192.168.10.11
+    user: git
+    root: /srv/git
+    path: /srv/git/ml-prod.git
+    known_hosts_host: 192.168.10.11
+    deploy_key: gitops-deploy-key
+    write_key: gitops-write-key
+    known_hosts_record: gitops-known-hosts
 nodes:
   description: The normalised cluster hosts (null when O(nodes) was not given).
   returned: success
@@ -107,6 +135,7 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.keelson.platform.plugins.module_utils._gitops import gitops_repo
 from ansible_collections.keelson.platform.plugins.module_utils._problems import SpecError
 from ansible_collections.keelson.platform.plugins.module_utils._spec import kubeconfig_path, validate_platform
 
@@ -125,7 +154,16 @@ def main() -> None:
         module.fail_json(msg=str(error), errors=[str(problem) for problem in error.problems])
     for warning in result.warnings:
         module.warn(warning)
-    module.exit_json(changed=False, spec=result.spec, nodes=result.nodes, kubeconfig=kubeconfig_path(result.spec["name"]))
+    spec = result.spec
+    servers = [(node["host"], node["address"]) for node in result.nodes or [] if node["role"] == "server"]
+    repo = gitops_repo(spec["name"], spec["gitops"]["repo"]["url"], spec["gitops"]["repo"]["branch"], servers)
+    module.exit_json(
+        changed=False,
+        spec=spec,
+        nodes=result.nodes,
+        kubeconfig=kubeconfig_path(spec["name"]),
+        gitops_repo=repo.as_dict(),
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any, Callable, Final, Optional
 from urllib.parse import urlsplit
 
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_repo_url
+from ansible_collections.keelson.platform.plugins.module_utils._gitops import known_hosts_host, ssh_endpoint
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render_core
 from ansible_collections.keelson.platform.plugins.plugin_utils._files import describe_os_error, write_atomic
@@ -108,9 +109,10 @@ def url_host(url: str) -> Optional[str]:
 
 def known_hosts_name(url: str) -> Optional[str]:
     """The name ssh looks an ssh URL's host key up under in known_hosts: ``host``, or ``[host]:port`` off port 22."""
-    host = url_host(url)
-    port = urlsplit(url).port if "://" in url else None
-    return host if host is None or port in (None, 22) else f"[{host}]:{port}"
+    try:
+        return known_hosts_host(*ssh_endpoint(url))
+    except ValueError:  # not an ssh URL (a local path, https)
+        return None
 
 
 def environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -17,10 +17,11 @@ from ansible_collections.keelson.platform.plugins.module_utils._components impor
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, TENANCY, Engine
+from ansible_collections.keelson.platform.plugins.module_utils._gitops import GitopsRepo, gitops_repo
+from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec
 from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check import CONFIG_PATH
 
-EMBEDDED_REPO_ROOT: Final = "/srv/git"  # where the embedded Git server keeps its bare repositories
 # The repository's own CI files: at its top, outside the platform's folder.
 CI_PATHS: Final = (".github/workflows/validate.yml", ".gitlab-ci.yml", ".keelson/validate.py", CONFIG_PATH)
 
@@ -209,13 +210,19 @@ class Platform:
         return [(unit.name, f"https://{unit.host(self._me, claim.field)}/") for unit in self.units for claim in unit.hosts]
 
     @functools.cached_property
+    def repo(self) -> GitopsRepo:
+        """The GitOps repository's facts (module_utils/_gitops.py): the embedded one lives on the first server."""
+        repo = self.spec.gitops.repo
+        servers = [(node.host, node.address) for node in self.nodes if node.role == "server"]
+        return gitops_repo(self.spec.name, repo.url, repo.branch, servers)
+
+    @property
     def repo_url(self) -> str:
-        """The GitOps repository's URL as the cluster reaches it (the embedded one lives on the first server)."""
-        url = self.spec.gitops.repo.url
-        if url != "embedded":
-            return url
-        first = next(node for node in self.nodes if node.role == "server")
-        return f"ssh://git@{first.address}{EMBEDDED_REPO_ROOT}/{self.spec.name}.git"
+        """The GitOps repository's URL as Ansible pushes to it and the cluster reaches it."""
+        url = self.repo.url
+        if url is None:
+            raise KeelsonError("the embedded GitOps repository lives on the first server, and the inventory names none (keelson_servers)")
+        return url
 
     @property
     def known_hosts(self) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ __all__ = [
     "ensure",
     "part_of",
     "pinned_host_keys",
+    "public_keys",
     "ssh_public_key",
     "target_secrets",
 ]
@@ -48,6 +49,8 @@ KINDS: Final = ("alnum", "hex", "urlsafe", "access-key", "ssh-ed25519", PLATFORM
 _ACCESS_KEY_CHARS: Final = string.ascii_uppercase + string.digits
 _CA_YEARS: Final = 10
 _BEGIN_KEY: Final = "-----BEGIN PRIVATE KEY-----"
+# The comment of each SSH key's public half (what authorized_keys shows); others are "keelson-<name>".
+SSH_KEY_COMMENTS: Final = {DEPLOY_KEY: "keelson-deploy", WRITE_KEY: "keelson-write"}
 
 
 def _platform_ca() -> str:
@@ -149,6 +152,16 @@ def credentials(spec: dict[str, Any]) -> list[Credential]:
         for unit in platform.units:
             result += unit.tenant_credentials(platform, tenant)
     return result
+
+
+def public_keys(spec: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+    """The public half (an OpenSSH ``authorized_keys`` line) of every SSH key credential, by credential name.
+    Public keys are not secret; ``values`` (the private keys) never leave this function."""
+    return {
+        credential.name: ssh_public_key(values[credential.name], SSH_KEY_COMMENTS.get(credential.name, f"keelson-{credential.name}"))
+        for credential in credentials(spec)
+        if credential.kind == "ssh-ed25519"
+    }
 
 
 def _plain(platform: Platform) -> dict[tuple[str, str], dict[str, str]]:

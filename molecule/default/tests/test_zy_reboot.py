@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from conftest import AGENTS, SERVERS
+from git_client import REPO, URL, RemoteClient, backend
 from playbook import run_playbook
 
 
@@ -28,3 +29,16 @@ def test_reboot_one_at_a_time(hosts: dict[str, Any]) -> None:
     assert all(after[name] != before[name] for name in hosts)
     for name, host in hosts.items():
         assert host.service("k3s" if name in SERVERS else "k3s-agent").is_running
+
+
+def test_git_server_serves_after_the_reboot(hosts: dict[str, Any]) -> None:
+    """Nothing but sshd serves the repository: after the reboot agent-1 clones again, and server-1 shows the keys
+    that are pinned (its host keys were made once, at its first boot)."""
+    records = backend()
+    remote = RemoteClient(hosts[AGENTS[0]], "/root/keelson-reboot-test", records[REPO.deploy_key], records[REPO.known_hosts_record])
+    try:
+        cloned = remote.git(f"ls-remote {URL}")
+        assert cloned.rc == 0, cloned.stderr
+        assert "refs/heads/molecule-test" in cloned.stdout
+    finally:
+        remote.remove()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import EPHEMERAL, SERVERS, VIP
+from git_client import REPO
 from playbook import run_playbook
 
 K3S_PATHS = [
@@ -35,6 +36,7 @@ def test_reset_check_mode_lists_and_keeps(hosts: dict[str, Any]) -> None:
     assert checked.returncode == 0, checked.stdout[-3000:]
     assert "folder /var/lib/rancher/k3s" in checked.stdout
     assert hosts["server-1"].file("/var/lib/rancher/k3s").exists
+    assert hosts["server-1"].file(f"{REPO.path}/HEAD").exists
 
 
 def test_reset_leaves_no_k3s_behind(hosts: dict[str, Any]) -> None:
@@ -57,3 +59,10 @@ def test_reset_leaves_no_k3s_behind(hosts: dict[str, Any]) -> None:
     assert again.returncode == 0
     assert "nothing left to remove" in again.stdout
     assert all(hosts[name].file("/etc/systemd/system").exists for name in SERVERS)
+
+
+def test_reset_takes_the_git_server_and_its_repository(hosts: dict[str, Any]) -> None:
+    server = hosts["server-1"]
+    assert not server.user(REPO.user).exists
+    assert server.run(f"getent group {REPO.user}").rc == 2
+    assert not server.file(REPO.root).exists

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from module_runner import run_module
 
+from ansible_collections.keelson.platform.plugins.module_utils._gitops import gitops_repo
 from ansible_collections.keelson.platform.plugins.module_utils._spec import kubeconfig_path
 from ansible_collections.keelson.platform.plugins.modules import platform_spec
 
@@ -27,6 +28,16 @@ def test_valid_spec_returns_normalised_spec_and_changes_nothing(capsys: pytest.C
     assert result["spec"]["gitops"]["argocd"]["host"] == "argocd.ml.example.internal"
     assert result["nodes"][0]["name"] == "server-1"
     assert result["kubeconfig"] == kubeconfig_path("ml") == "~/.kube/keelson-ml.yaml"
+
+
+def test_the_gitops_repository_facts_come_back_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, result = run({"spec": {"name": "ml", "domain": "ml.example.internal"}, "nodes": NODES}, capsys)
+    assert code == 0
+    assert result["gitops_repo"] == gitops_repo("ml", "embedded", "main", [("server-1", "192.168.10.11")]).as_dict()
+    assert result["gitops_repo"]["url"] == "ssh://git@192.168.10.11/srv/git/ml.git"
+    assert (result["gitops_repo"]["server"], result["gitops_repo"]["path"]) == ("server-1", "/srv/git/ml.git")
+    alone = run({"spec": {"name": "ml", "domain": "ml.example.internal"}}, capsys)[1]
+    assert alone["gitops_repo"]["url"] is None and alone["gitops_repo"]["embedded"] is True
 
 
 def test_check_mode_gives_the_same_answer(capsys: pytest.CaptureFixture[str]) -> None:

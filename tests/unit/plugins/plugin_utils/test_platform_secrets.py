@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import copy
+import shutil
 import string
+import subprocess
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -82,6 +85,24 @@ def test_ssh_deploy_key() -> None:
     assert platform.ssh_public_key(private).startswith("ssh-ed25519 ")
     with pytest.raises(SecretsError, match="unknown kind of credential"):
         platform.create("rot13", 10)
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs OpenSSH's ssh-keygen")
+def test_public_keys_are_the_halves_of_the_ssh_credentials(file_backend: VaultFileBackend, tmp_path: Path) -> None:
+    full = spec()
+    values, _created = platform.ensure(file_backend, full, False)
+    public = platform.public_keys(full, values)
+    assert sorted(public) == ["gitops-deploy-key", "gitops-write-key"]
+    for name, comment in (("gitops-deploy-key", "keelson-deploy"), ("gitops-write-key", "keelson-write")):
+        key_file = tmp_path / name
+        key_file.write_text(values[name])
+        key_file.chmod(0o600)
+        # OpenSSH derives the same public key from the stored private key.
+        derived = subprocess.run(["ssh-keygen", "-y", "-f", str(key_file)], capture_output=True, text=True, check=True).stdout.split()
+        assert public[name].split() == [*derived[:2], comment]
+        assert "PRIVATE" not in public[name]
+    external = spec(gitops={"repo": {"url": "https://git.example.internal/ml.git"}})
+    assert platform.public_keys(external, platform.ensure(file_backend, external, True)[0]) == {}
 
 
 def test_created_once_and_grouped_into_target_secrets(file_backend: VaultFileBackend) -> None:
