@@ -186,3 +186,17 @@ def test_a_changed_host_key_stops_the_run_until_accepted(records: dict[str, str]
     assert backend()[REPO.known_hosts_record] == real
     recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", accepted.stdout, re.MULTILINE))
     assert recap == {"server-1": "0", "localhost": "1"}  # the pin, and nothing else
+
+
+def test_site_pushed_the_rendered_tree_once_and_the_cluster_side_reads_it(deploy_client: RemoteClient) -> None:
+    """site.yml rendered the platform, committed it once (converge; the idempotence and check runs made no
+    commit) and pushed it to the platform's branch, which a host reads with the deploy key, as the controller would."""
+    cloned = deploy_client.git(f"clone --quiet --branch {REPO.branch} {URL} platform")
+    assert cloned.rc == 0, cloned.stderr
+    root = deploy_client.host.file(f"{deploy_client.folder}/platform/clusters/molecule/apps/root.yaml")
+    assert root.exists and "keelson.platform (platform_render)" in root.content_string
+    log = deploy_client.git("-C platform log --format=%s%n%b").stdout
+    assert log.count("Keelson-Platform: molecule") == 1, log
+    assert log.startswith("Render molecule"), log
+    # No secret in plain text: every Secret in the tree is sealed.
+    assert deploy_client.host.run(f"grep -rl '^kind: Secret$' {deploy_client.folder}/platform").stdout == ""
