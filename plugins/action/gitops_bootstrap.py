@@ -15,11 +15,15 @@ from ansible.utils.display import Display
 
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.plugin_utils import _bootstrap as bootstrap
-from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform_secrets
 from ansible_collections.keelson.platform.plugins.plugin_utils import _render
-from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
-from ansible_collections.keelson.platform.plugins.plugin_utils._action import BACKEND_OPTIONS, KeelsonAction
+from ansible_collections.keelson.platform.plugins.plugin_utils._action import (
+    BACKEND_OPTIONS,
+    CLUSTER_OPTIONS,
+    KeelsonAction,
+    cluster_connection,
+)
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+from ansible_collections.keelson.platform.plugins.plugin_utils._render_core import read_inputs
 
 display = Display()
 
@@ -27,15 +31,13 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "spec": {"type": "dict", "required": True},
     "nodes": {"type": "list", "elements": "dict", "required": True},
     "tree": {"type": "path", "required": True},
-    "kubeconfig": {"type": "path", "required": True},
-    "context": {"type": "str"},
+    **CLUSTER_OPTIONS,
     "helm": {"type": "path", "required": True},
     "chart_path": {"type": "path"},
     "wait": {"type": "bool", "default": True},
     "wait_timeout": {"type": "int", "default": 600},
     **BACKEND_OPTIONS,
 }
-_RUN_SECRETS = "run the keelson.platform.secrets playbook first (site.yml does)"
 Module = Callable[[str, dict[str, Any], bool], dict[str, Any]]
 
 
@@ -114,17 +116,11 @@ class ActionModule(KeelsonAction):
         task_vars = task_vars or {}
         check = bool(self._task.check_mode)
         module = self._module(task_vars)
-        connection = {"kubeconfig": args["kubeconfig"], **({"context": args["context"]} if args["context"] else {})}
+        connection = cluster_connection(args)
         try:
-            backend = self.backend(args, task_vars)
-            try:
-                values, missing = platform_secrets.ensure(backend, args["spec"], check_mode=True)
-                pairs = keys.load(backend)
-                host_keys = platform_secrets.pinned_host_keys(backend)
-            finally:
-                backend.close()
-            if missing or not pairs:
-                raise KeelsonError(f"credentials or the sealing key are missing from the secrets backend; {_RUN_SECRETS}")
+            # What the render read, refused without it (the cluster cannot be given stand-ins, not even in check mode).
+            inputs = read_inputs(self.backend(args, task_vars), args["spec"], check=False)
+            values, pairs, host_keys = inputs.values, inputs.pairs, inputs.host_keys
             platform = Platform(args["spec"], args["nodes"], host_keys=host_keys)
             read = bootstrap.reader(args["tree"])
             release = bootstrap.release(platform, read)

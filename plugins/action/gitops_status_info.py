@@ -17,7 +17,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._problems import 
 from ansible_collections.keelson.platform.plugins.plugin_utils import _bootstrap as bootstrap
 from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform_secrets
 from ansible_collections.keelson.platform.plugins.plugin_utils import _status as status
-from ansible_collections.keelson.platform.plugins.plugin_utils._action import KeelsonAction
+from ansible_collections.keelson.platform.plugins.plugin_utils._action import CLUSTER_OPTIONS, KeelsonAction, cluster_connection
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 display = Display()
@@ -27,8 +27,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "nodes": {"type": "list", "elements": "dict", "required": True},
     "tree": {"type": "path", "required": True},
     "revision": {"type": "str", "required": True},
-    "kubeconfig": {"type": "path", "required": True},
-    "context": {"type": "str"},
+    **CLUSTER_OPTIONS,
     "timeout": {"type": "int", "default": 1800},
     "interval": {"type": "int", "default": 10},
     "smoke": {"type": "bool", "default": True},
@@ -91,7 +90,7 @@ class ActionModule(KeelsonAction):
         result = super().run(tmp, task_vars)
         args = self.arguments(ARGUMENT_SPEC)
         check = bool(self._task.check_mode)
-        connection = {"kubeconfig": args["kubeconfig"], **({"context": args["context"]} if args["context"] else {})}
+        connection = cluster_connection(args)
         try:
             platform = Platform(args["spec"], args["nodes"])
             ca_certificate = self._ca_certificate(args, task_vars or {}) if args["smoke"] else None

@@ -20,6 +20,18 @@ BACKEND_OPTIONS: dict[str, Any] = {
     "backend": {"type": "dict", "required": True},
     "inventory_dir": {"type": "path"},
 }
+# The cluster the kubernetes.core modules an action calls reach, and how they are told.
+CLUSTER_OPTIONS: dict[str, Any] = {
+    "kubeconfig": {"type": "path", "required": True},
+    "context": {"type": "str"},
+}
+
+
+def cluster_connection(args: dict[str, Any]) -> dict[str, Any]:
+    """The kubernetes.core connection arguments from an action's CLUSTER_OPTIONS."""
+    return {"kubeconfig": args["kubeconfig"], **({"context": args["context"]} if args["context"] else {})}
+
+
 _NO_PASSWORD = (
     "the vault_file secrets backend needs a vault password: pass --vault-password-file "
     "(or set ANSIBLE_VAULT_PASSWORD_FILE, or vault_password_file in ansible.cfg); key bundles are encrypted with it too"

@@ -26,7 +26,7 @@ import base64
 import dataclasses
 import os
 from collections.abc import Iterable, Mapping
-from typing import Final, Optional
+from typing import Final
 
 from ansible_collections.keelson.platform.plugins.module_utils._components import sealed_secrets
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document
@@ -218,17 +218,6 @@ def missing_crds(steps: list[Step], installed: Iterable[str]) -> dict[str, list[
     those steps cannot be dry-run, only predicted)."""
     have = set(installed)
     return {step.name: [name for name in step.needs if name not in have] for step in steps if any(name not in have for name in step.needs)}
-
-
-def helm_binary_name(version: str, arch: str) -> str:
-    """Where in the cache (or the air-gap folder) helm of ``version`` for ``arch`` lives."""
-    return f"helm-v{version}-linux-{arch}"
-
-
-def check_helm_version(output: str, wanted: str) -> Optional[str]:
-    """None when ``helm version --short`` printed ``wanted`` (v3.17.2+g…), else what it printed."""
-    printed = output.strip().split("+")[0].lstrip("v")
-    return None if printed == wanted else output.strip() or "nothing"
 
 
 def check_chart(path: str, release: Release) -> None:

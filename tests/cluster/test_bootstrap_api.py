@@ -103,7 +103,8 @@ PLAYBOOK = """
         timeout: 15
         interval: 5
         smoke: false
-      ignore_errors: true
+      # The timeout is what the test looks at: its message and list are kept in the result, the run goes on.
+      failed_when: false
       when: not ansible_check_mode
 """
 
@@ -163,7 +164,8 @@ def test_bootstrap_on_an_empty_api_server(api: Any, tmp_path: Path, engine: str)
                 managers = {entry.manager for entry in found[0].metadata.managedFields or []}
                 assert step["field_manager"] in managers, (name, managers)
         waited = _task(output, "Wait")
-        assert waited.get("failed") and "are not reconciled at 000000000000" in waited["msg"], waited
+        assert "are not reconciled at 000000000000" in waited["msg"], waited
+        assert waited["waiting"], waited
         assert all(entry["reason"] for entry in waited["waiting"])
 
         again = _task(_ansible(tmp_path, *run), "Bootstrap")
