@@ -30,6 +30,8 @@ description:
 author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
+  - keelson.platform.platform
+  - keelson.platform.platform.CLUSTER
   - keelson.platform.attributes
   - keelson.platform.backend
 attributes:
@@ -45,26 +47,10 @@ attributes:
   idempotent:
     support: full
 options:
-  spec:
-    description: The normalised platform spec (the C(spec) that P(keelson.platform.platform_spec#module) returns).
-    type: dict
-    required: true
-  nodes:
-    description: The normalised nodes.
-    type: list
-    elements: dict
-    required: true
   tree:
     description: The working copy of the GitOps repository at the pushed commit (the top of the repository).
     type: path
     required: true
-  kubeconfig:
-    description: The admin kubeconfig of the cluster.
-    type: path
-    required: true
-  context:
-    description: The kubeconfig context to use (its current one when not given).
-    type: str
   helm:
     description: The helm binary M(kubernetes.core.helm_template) runs (the version the catalog pins).
     type: path

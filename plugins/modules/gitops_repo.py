@@ -37,6 +37,7 @@ description:
 author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
+  - keelson.platform.platform
   - keelson.platform.attributes
   - keelson.platform.backend
 attributes:
@@ -55,15 +56,6 @@ attributes:
   idempotent:
     support: full
 options:
-  spec:
-    description: The normalised platform spec (the C(spec) that P(keelson.platform.platform_spec#module) returns).
-    type: dict
-    required: true
-  nodes:
-    description: The normalised nodes (the C(nodes) that P(keelson.platform.platform_spec#module) returns).
-    type: list
-    elements: dict
-    required: true
   workdir:
     description:
       - The working copy to use. A missing or empty folder is made one; a folder with files must be the top folder

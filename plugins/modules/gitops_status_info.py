@@ -24,6 +24,8 @@ description:
 author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
+  - keelson.platform.platform
+  - keelson.platform.platform.CLUSTER
   - keelson.platform.attributes
   - keelson.platform.attributes.READ_ONLY
 attributes:
@@ -32,15 +34,6 @@ attributes:
     details:
       - It looks once and reports, without waiting and without failing (check mode pushed nothing to wait for).
 options:
-  spec:
-    description: The normalised platform spec.
-    type: dict
-    required: true
-  nodes:
-    description: The normalised nodes.
-    type: list
-    elements: dict
-    required: true
   tree:
     description: The working copy of the GitOps repository at O(revision).
     type: path
@@ -49,13 +42,6 @@ options:
     description: The commit the cluster must be at (the full SHA P(keelson.platform.gitops_repo#module) returns).
     type: str
     required: true
-  kubeconfig:
-    description: The admin kubeconfig of the cluster.
-    type: path
-    required: true
-  context:
-    description: The kubeconfig context to use.
-    type: str
   timeout:
     description: How long to wait, in seconds.
     type: int

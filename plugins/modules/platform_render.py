@@ -36,6 +36,7 @@ description:
 author:
   - keelson maintainers (@keelson)
 extends_documentation_fragment:
+  - keelson.platform.platform
   - keelson.platform.attributes
   - keelson.platform.backend
 attributes:
@@ -51,15 +52,6 @@ attributes:
   idempotent:
     support: full
 options:
-  spec:
-    description: The normalised platform spec (the C(spec) that P(keelson.platform.platform_spec#module) returns).
-    type: dict
-    required: true
-  nodes:
-    description: The normalised nodes (the C(nodes) that P(keelson.platform.platform_spec#module) returns).
-    type: list
-    elements: dict
-    required: true
   dest:
     description:
       - The GitOps repository's working copy. The platform's files go below C(gitops.repo.path) in it, the CI files
