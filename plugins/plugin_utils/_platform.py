@@ -170,10 +170,14 @@ class Platform:
     def enabled(self, name: str) -> bool:
         return any(unit.name == name for unit in self.units)
 
-    def crd_owner(self, api_version: str) -> Optional[str]:
-        """The enabled unit whose chart installs the custom resources of ``api_version``, if any."""
+    def crd_owner(self, api_version: str, kind: str = "") -> Optional[str]:
+        """The enabled unit whose chart installs the custom resources of ``api_version`` (and ``kind``, where two
+        charts serve one group: :attr:`Unit.crd_kinds`), if any."""
         group = api_version.rpartition("/")[0]
-        return next((unit.name for unit in self.units if group in unit.crd_groups), None) if group else None
+        if not group:
+            return None
+        by_kind = next((unit.name for unit in self.units for owned, kinds in unit.crd_kinds if owned == group and kind in kinds), None)
+        return by_kind or next((unit.name for unit in self.units if group in unit.crd_groups), None)
 
     def dependencies(self, unit: Unit[Any]) -> tuple[str, ...]:
         """The enabled components ``unit`` waits for."""

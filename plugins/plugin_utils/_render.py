@@ -223,7 +223,7 @@ def needs(platform: Platform, documents: Iterable[Document]) -> tuple[str, ...]:
     found = set()
     tenant_roles = {role["metadata"]["name"] for role in _tenancy_roles(platform)}
     for document in documents:
-        owner = platform.crd_owner(document["apiVersion"])
+        owner = platform.crd_owner(document["apiVersion"], document.get("kind", ""))
         if owner:
             found.add(owner)
         if document["kind"] == "RoleBinding" and document["roleRef"]["name"] in tenant_roles:

@@ -158,6 +158,10 @@ def tenant_files(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any
         sources = platform.engine.tenant_sources(platform, tenant)
         if sources:
             files[f"{base}/sources.yaml"] = sources
+        for unit in platform.units:
+            documents = unit.tenant_manifests(platform, tenant)
+            if documents:
+                files[f"{base}/{unit.name}.yaml"] = documents
         mine = [manifest for namespace in tenant.namespaces for manifest in by_namespace.get(namespace, [])]
         if mine:
             files[f"{base}/sealed-secrets.yaml"] = mine

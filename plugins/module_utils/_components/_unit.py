@@ -175,6 +175,9 @@ class Unit(Generic[S]):
     controller: bool = False  # the GitOps controller itself (first, self-managed, never deletes itself)
     # The API groups of the custom resources its chart installs: an object of one of them is applied after it.
     crd_groups: tuple[str, ...] = ()
+    # Kinds of a group another unit's chart also serves (``argoproj.io``: Argo CD and Argo Workflows): (group,
+    # kinds) whose objects are applied after this unit rather than after the group's owner in ``crd_groups``.
+    crd_kinds: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # (API group, resources) of those a tenant's admin and edit roles may write in the tenant's namespaces.
     tenant_resources: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Secrets the chart renders itself, with no value to turn them off, that the tree carries sealed instead
@@ -255,6 +258,12 @@ class Unit(Generic[S]):
 
     def buckets(self, platform: Platform) -> list[Bucket]:
         """MinIO buckets this component writes to, each with its own user (MinIO creates them)."""
+        return []
+
+    def tenant_manifests(self, platform: Platform, tenant: Tenant) -> list[Document]:
+        """Objects this component renders for a tenant, in the tenant's namespaces only (the tenant's keelson
+        folder, file ``<unit name>.yaml``): queues, accounts, artifact repositories. Cluster-scoped objects per
+        tenant belong in :meth:`manifests`."""
         return []
 
     def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
