@@ -44,3 +44,9 @@ def mlflow_user(tenant: str) -> str:
 # the NVIDIA container toolkit on a host).
 NVIDIA_RUNTIME_CLASS: Final = "nvidia"
 GPU_RESOURCE: Final = "nvidia.com/gpu"
+
+# The account a project's drift check runs as (it may start the project's training), in the tenant's first
+# namespace; rendered by the platform, since a tenant's own account writes no RBAC.
+TRIGGER_ACCOUNT: Final = "keelson-ml-trigger"
+# The account KServe's predictor pods read a served model from the tenant's bucket with.
+SERVING_ACCOUNT: Final = "keelson-serving"

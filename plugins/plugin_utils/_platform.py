@@ -10,14 +10,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import posixpath
+from collections.abc import Mapping
 from typing import Any, Final, Optional
 
+from ansible_collections.keelson.platform.plugins.module_utils import _ml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import kube_minor
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
+from ansible_collections.keelson.platform.plugins.module_utils._components import minio as _minio
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, TENANCY, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._gitops import GitopsRepo, gitops_repo
+from ansible_collections.keelson.platform.plugins.module_utils._ml_project import Project
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec
 from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check import CONFIG_PATH
@@ -100,6 +104,17 @@ class Layout:
     def tenant_apps(self, tenant: str) -> str:
         return posixpath.join(self.tenant_dir(tenant), "apps")
 
+    def tenant_ml_sources(self, tenant: str) -> str:
+        """The team's ML projects, one folder each (the team's files: keelson reads them, never writes them)."""
+        return posixpath.join(self.tenant_dir(tenant), "ml")
+
+    def tenant_ml(self, tenant: str) -> str:
+        """What keelson renders from the team's ML projects, applied as the tenant's own account."""
+        return posixpath.join(self.tenant_dir(tenant), "keelson-ml")
+
+    def tenant_ml_file(self, tenant: str, project: str) -> str:
+        return posixpath.join(self.tenant_ml(tenant), f"{project}.yaml")
+
     @property
     def values_glob(self) -> str:
         """The chart values files (not Kubernetes manifests)."""
@@ -135,8 +150,11 @@ class Platform:
         nodes: list[dict[str, Any]],
         ca_certificate: Optional[str] = None,
         host_keys: tuple[str, ...] = (),
+        ml_projects: Optional[Mapping[str, tuple[Project, ...]]] = None,
     ) -> None:
         self.spec: PlatformSpec = SPEC.build(spec)
+        # The tenants' ML projects as read from the repository (tenant name -> its projects, checked).
+        self.ml_projects: Mapping[str, tuple[Project, ...]] = ml_projects or {}
         self.nodes = tuple(Node(node["host"], node["role"], node["address"]) for node in nodes)
         # The platform CA's certificate (PEM) every OIDC consumer trusts: the credential keelson generated
         # (_platform_secrets.ca_certificate); None with a public CA (ACME) or where nothing is rendered.
@@ -251,3 +269,26 @@ class Platform:
         """Annotations that keep an object from being pruned or deleted by any engine (switching engines keeps
         the protection)."""
         return {key: value for engine in ENGINES.values() for key, value in engine.protect.items()}
+
+    # ---------------------------------------------------------------------------- ML layer
+
+    def ml_namespace(self, tenant: str) -> str:
+        """Where a tenant's ML projects run: its first namespace, which holds its credentials."""
+        return next(entry.namespaces[0] for entry in self.spec.tenants if entry.name == tenant)
+
+    @functools.cached_property
+    def ml_endpoints(self) -> MLEndpoints:
+        """What a tenant's ML steps are pointed at (the same for every tenant; the credentials are their own)."""
+        minio = self.unit("minio").namespace
+        return MLEndpoints(
+            tracking_uri="http://mlflow.mlflow.svc.cluster.local:5000",
+            s3_endpoint=f"http://minio.{minio}.svc.cluster.local:9000",
+            secrets=(_minio.TENANT_SECRET, _ml.MLFLOW_SECRET),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class MLEndpoints:
+    tracking_uri: str
+    s3_endpoint: str
+    secrets: tuple[str, ...]  # the tenant's Secrets the steps read their credentials from (envFrom)

@@ -31,7 +31,7 @@ import dataclasses
 import gc
 import inspect
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils import _tenancy, _yaml
@@ -48,9 +48,11 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     tcp,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._engines import TENANCY, Part, Tree
+from ansible_collections.keelson.platform.plugins.module_utils._ml_project import Project
 from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import CI_PATHS, Platform
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import target_secrets
+from ansible_collections.keelson.platform.plugins.plugin_utils._render_ml import ml_files
 from ansible_collections.keelson.platform.plugins.plugin_utils._render_tenants import tenant_files
 
 PURE_DUMPER: Final = _yaml.dumper(pure=True)
@@ -266,11 +268,12 @@ def render_documents(
     sealed: dict[tuple[str, str], dict[str, Any]],
     ca_certificate: Optional[str] = None,
     host_keys: tuple[str, ...] = (),
+    ml_projects: Optional[Mapping[str, tuple[Project, ...]]] = None,
 ) -> Tree:
     """The tree's YAML files as data: relative path -> documents. ``sealed`` maps (namespace, Secret name) to
     the SealedSecret that carries it; ``ca_certificate`` is the platform CA's, ``host_keys`` the embedded Git
-    server's pinned keys (see :class:`Platform`)."""
-    return _documents(Platform(spec, nodes, ca_certificate, host_keys), sealed)
+    server's pinned keys, ``ml_projects`` the tenants' ML projects (see :class:`Platform`)."""
+    return _documents(Platform(spec, nodes, ca_certificate, host_keys, ml_projects), sealed)
 
 
 def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> Tree:
@@ -292,7 +295,13 @@ def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]
         if owner is not None:
             by_tenant.setdefault(owner, []).extend(documents)
     tenant_needs = {tenant.name: needs(platform, by_tenant.get(tenant.name, [])) for tenant in platform.spec.tenants}
-    tree.update(engine.tree(platform, rendered, platform.tenant_wave, tenant_needs))
+    ml = ml_files(platform)
+    tree.update(ml)
+    ml_needs = {}
+    for tenant, projects in platform.ml_projects.items():
+        documents = [document for project in projects for document in ml[layout.tenant_ml_file(tenant, project.name)]]
+        ml_needs[tenant] = tuple(name for name in needs(platform, documents) if name != TENANCY)
+    tree.update(engine.tree(platform, rendered, platform.tenant_wave, tenant_needs, ml_needs))
     tree.update(_ci(platform))
     return dict(sorted(tree.items()))
 
@@ -313,12 +322,13 @@ def render(
     sealed: dict[tuple[str, str], dict[str, Any]],
     ca_certificate: Optional[str] = None,
     host_keys: tuple[str, ...] = (),
+    ml_projects: Optional[Mapping[str, tuple[Project, ...]]] = None,
 ) -> dict[str, str]:
     """The whole tree as file contents: relative path -> text, each file behind the generated-file header.
     ``ca_certificate``: the platform CA's, which every OIDC consumer is told to trust; ``host_keys``: the
     embedded Git server's pinned keys, which the GitOps controller is told to trust."""
     with _no_cycle_collection():
-        return _render(Platform(spec, nodes, ca_certificate, host_keys), sealed)
+        return _render(Platform(spec, nodes, ca_certificate, host_keys, ml_projects), sealed)
 
 
 @contextlib.contextmanager

@@ -23,8 +23,8 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
 from ansible_collections.keelson.platform.plugins.module_utils._engines import TENANCY
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.module_utils._sealing import generate_key_pair
+from ansible_collections.keelson.platform.plugins.plugin_utils import _ml_sources, _render, _render_files
 from ansible_collections.keelson.platform.plugins.plugin_utils import _platform_secrets as platform
-from ansible_collections.keelson.platform.plugins.plugin_utils import _render, _render_files
 from ansible_collections.keelson.platform.plugins.plugin_utils import _sealing_keys as keys
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Layout, Platform
 from ansible_collections.keelson.platform.plugins.plugin_utils._secrets import Backend
@@ -122,7 +122,8 @@ def render_into(
         _render_files.sealed_in(existing),
         digest_key=inputs.digest_key,
     )
-    files = _render.render(spec, nodes, sealed, platform.ca_certificate(spec, values), inputs.host_keys)
+    projects = _ml_sources.read_projects(dest, model.layout, model.spec.tenants, existing)
+    files = _render.render(spec, nodes, sealed, platform.ca_certificate(spec, values), inputs.host_keys, projects)
     plan = _render_files.plan(dest, files, model.layout.base, existing, model.spec.name)
     if plan.changed and write:
         _render_files.apply(dest, plan)

@@ -114,10 +114,19 @@ class Engine(Generic[S]):
         """Whether the chart values are files of their own (platform/<component>/values.yaml)."""
         return False
 
-    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int, tenant_needs: Mapping[str, tuple[str, ...]]) -> Tree:
+    def tree(
+        self,
+        platform: Platform,
+        parts: list[Part],
+        tenant_wave: int,
+        tenant_needs: Mapping[str, tuple[str, ...]],
+        ml_needs: Mapping[str, tuple[str, ...]],
+    ) -> Tree:
         """The root object, the documents that install each component, apply the tenant roles
         (:data:`TENANCY`, ``layout.tenancy_dir``) and each tenant's folders. ``tenant_needs``: tenant name ->
-        what its platform folder needs first (unit names, :data:`TENANCY`)."""
+        what its platform folder needs first (unit names, :data:`TENANCY`). ``ml_needs``: tenant name -> what its
+        ML projects' folder (``layout.tenant_ml``, applied as the tenant's own account) needs first, for the
+        tenants that have ML projects."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------ bootstrap

@@ -696,7 +696,14 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
         root["metadata"]["annotations"].update(self.protect)
         return [project, root]
 
-    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int, tenant_needs: Mapping[str, tuple[str, ...]]) -> Tree:
+    def tree(
+        self,
+        platform: Platform,
+        parts: list[Part],
+        tenant_wave: int,
+        tenant_needs: Mapping[str, tuple[str, ...]],
+        ml_needs: Mapping[str, tuple[str, ...]],
+    ) -> Tree:
         layout = platform.layout
         git, branch = platform.repo_url, platform.spec.gitops.repo.branch
         tenancy = [{"repoURL": git, "targetRevision": branch, "path": layout.tenancy_dir}]
@@ -730,6 +737,13 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
                 finalizer=cascade,
             )
             tree[layout.app_file(f"tenant-{tenant.name}")] = [base, own]
+            if tenant.name in ml_needs:
+                # What keelson renders from the team's ML projects: in the tenant's project (its namespaces, no
+                # cluster-scoped kinds), after its platform folder; the components it needs are earlier waves.
+                ml = [{"repoURL": git, "targetRevision": branch, "path": layout.tenant_ml(tenant.name)}]
+                tree[layout.app_file(f"tenant-{tenant.name}")].append(
+                    self._application(f"tenant-{tenant.name}-ml", f"tenant-{tenant.name}", home, ml, tenant_wave + 1, finalizer=cascade)
+                )
         return tree
 
 

@@ -350,7 +350,14 @@ class FluxEngine(Engine[FluxSettings]):
             own["targetNamespace"] = tenant.namespaces[0]
         return [base, _kustomization(f"tenant-{tenant.name}-apps", own)]
 
-    def tree(self, platform: Platform, parts: list[Part], tenant_wave: int, tenant_needs: Mapping[str, tuple[str, ...]]) -> Tree:
+    def tree(
+        self,
+        platform: Platform,
+        parts: list[Part],
+        tenant_wave: int,
+        tenant_needs: Mapping[str, tuple[str, ...]],
+        ml_needs: Mapping[str, tuple[str, ...]],
+    ) -> Tree:
         layout, repo = platform.layout, platform.spec.gitops.repo
         instance = {
             "apiVersion": "fluxcd.controlplane.io/v1",
@@ -385,7 +392,24 @@ class FluxEngine(Engine[FluxSettings]):
             tree.update(self._component(platform, part))
         for tenant in platform.spec.tenants:
             tree[layout.app_file(f"tenant-{tenant.name}")] = self._tenant(platform, tenant, tenant_needs.get(tenant.name, ()))
+            if tenant.name in ml_needs:
+                tree[layout.app_file(f"tenant-{tenant.name}")].append(self._tenant_ml(platform, tenant, ml_needs[tenant.name]))
         return tree
+
+    def _tenant_ml(self, platform: Platform, tenant: Tenant, needs: tuple[str, ...]) -> Document:
+        """What keelson renders from the team's ML projects, applied as the tenant's own account (like its apps),
+        after its platform folder (namespaces, accounts, queues) and the components whose kinds it holds."""
+        spec: Document = {
+            "interval": self._interval(platform),
+            "path": platform.layout.tenant_ml(tenant.name),
+            "prune": True,
+            "deletionPolicy": "Delete" if tenant.state == "absent" else "Orphan",
+            "sourceRef": {"kind": "GitRepository", "name": GIT_SOURCE},
+            "serviceAccountName": f"tenant-{tenant.name}",
+            "targetNamespace": tenant.namespaces[0],
+            "dependsOn": [{"name": name} for name in (f"tenant-{tenant.name}", *needs)],
+        }
+        return _kustomization(f"tenant-{tenant.name}-ml", spec)
 
     def tenant_sources(self, platform: Platform, tenant: Tenant) -> list[Document]:
         """Each extra repository as a GitRepository and a Kustomization of its top folder, in the tenant's first
