@@ -50,3 +50,8 @@ GPU_RESOURCE: Final = "nvidia.com/gpu"
 TRIGGER_ACCOUNT: Final = "keelson-ml-trigger"
 # The account KServe's predictor pods read a served model from the tenant's bucket with.
 SERVING_ACCOUNT: Final = "keelson-serving"
+
+# Labels of what keelson renders from an ML project: the project, and on a training run how it started (``commit``:
+# the run keelson renders for the project's current revision; ``drift``: a run the drift check started).
+PROJECT_LABEL: Final = "keelson.dev/ml-project"
+RUN_LABEL: Final = "keelson.dev/ml-run"

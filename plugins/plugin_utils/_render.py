@@ -268,6 +268,7 @@ def render_documents(
     sealed: dict[tuple[str, str], dict[str, Any]],
     ca_certificate: Optional[str] = None,
     host_keys: tuple[str, ...] = (),
+    *,
     ml_projects: Optional[Mapping[str, tuple[Project, ...]]] = None,
 ) -> Tree:
     """The tree's YAML files as data: relative path -> documents. ``sealed`` maps (namespace, Secret name) to
@@ -322,6 +323,7 @@ def render(
     sealed: dict[tuple[str, str], dict[str, Any]],
     ca_certificate: Optional[str] = None,
     host_keys: tuple[str, ...] = (),
+    *,
     ml_projects: Optional[Mapping[str, tuple[Project, ...]]] = None,
 ) -> dict[str, str]:
     """The whole tree as file contents: relative path -> text, each file behind the generated-file header.

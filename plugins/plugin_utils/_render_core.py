@@ -123,7 +123,7 @@ def render_into(
         digest_key=inputs.digest_key,
     )
     projects = _ml_sources.read_projects(dest, model.layout, model.spec.tenants, existing)
-    files = _render.render(spec, nodes, sealed, platform.ca_certificate(spec, values), inputs.host_keys, projects)
+    files = _render.render(spec, nodes, sealed, platform.ca_certificate(spec, values), inputs.host_keys, ml_projects=projects)
     plan = _render_files.plan(dest, files, model.layout.base, existing, model.spec.name)
     if plan.changed and write:
         _render_files.apply(dest, plan)

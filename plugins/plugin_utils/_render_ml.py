@@ -31,8 +31,8 @@ from ansible_collections.keelson.platform.plugins.module_utils._problems import 
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
-PROJECT_LABEL: Final = "keelson.dev/ml-project"
-RUN_LABEL: Final = "keelson.dev/ml-run"  # on a run keelson renders (commit) or the drift check starts (drift)
+PROJECT_LABEL: Final = _ml.PROJECT_LABEL
+RUN_LABEL: Final = _ml.RUN_LABEL
 REVISION_LABEL: Final = "keelson.dev/ml-revision"
 MODEL_ANNOTATION: Final = "keelson.dev/model"  # the registered model version an InferenceService serves
 PARAMS_ANNOTATION: Final = "keelson.dev/params"  # the run's hyperparameters, the next run's diff is against them

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Optional
 
+from ansible_collections.keelson.platform.plugins.module_utils import _ml
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     BASELINE,
     INGRESS_CLASS,
@@ -70,6 +71,44 @@ if obj.status ~= nil then
 end
 return hs
 """
+# A tenant's ML training run (an Argo Workflows Workflow keelson renders, labelled _ml.RUN_LABEL) is judged Healthy
+# whatever its phase, its phase in the message: Argo CD's own check (resource_customizations/argoproj.io/Workflow/
+# health.lua: Pending and Running are Progressing, Failed and Error Degraded) would hold the tenant's ML
+# Application Progressing for the hours a training takes and Degraded when a model fails its tests, which is the
+# team's to see in Argo Workflows and MLflow, not a platform fault. Every other Workflow keeps Argo CD's semantics.
+WORKFLOW_HEALTH: Final = f"""\
+local hs = {{}}
+local phase = ""
+local message = ""
+if obj.status ~= nil then
+  phase = obj.status.phase or ""
+  message = obj.status.message or ""
+end
+local labels = {{}}
+if obj.metadata ~= nil and obj.metadata.labels ~= nil then
+  labels = obj.metadata.labels
+end
+if labels["{_ml.RUN_LABEL}"] ~= nil then
+  hs.status = "Healthy"
+  if phase == "" then
+    hs.message = "training run: not started yet"
+  else
+    hs.message = "training run: " .. phase .. (message ~= "" and (": " .. message) or "")
+  end
+  return hs
+end
+hs.message = message
+if phase == "" or phase == "Pending" or phase == "Running" then
+  hs.status = "Progressing"
+elseif phase == "Succeeded" then
+  hs.status = "Healthy"
+elseif phase == "Failed" or phase == "Error" then
+  hs.status = "Degraded"
+else
+  hs.status = "Unknown"
+end
+return hs
+"""
 # charts/argo-cd/templates/argocd-configs/argocd-secret.yaml (argo-cd-10.1.1) line 43 writes admin.passwordMtime as
 # `now` unless this is set, once an admin password is given (configs.secret.argocdServerAdminPassword, line 41):
 # every render would then differ (forever OutOfSync, and each sync logs everyone out). Pinned, so it never can.
@@ -110,7 +149,11 @@ class ArgoCD(Unit[ArgoCDSettings]):
             "params": {"server.insecure": True},  # TLS ends at Traefik
             # Nobody gets a role by default (the chart's default too); Keycloak groups get theirs here.
             "rbac": {"policy.csv": "\n".join(policy) + "\n"},
-            "cm": {"url": f"https://{settings.host}", "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH},
+            "cm": {
+                "url": f"https://{settings.host}",
+                "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH,
+                "resource.customizations.health.argoproj.io_Workflow": WORKFLOW_HEALTH,
+            },
             "secret": {"argocdServerAdminPasswordMtime": ADMIN_PASSWORD_MTIME},
         }
         issuer = platform.issuer_url

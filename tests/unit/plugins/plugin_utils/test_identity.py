@@ -324,4 +324,4 @@ def test_the_render_action_hands_the_ca_to_the_renderer() -> None:
     spec, _nodes = example_spec("argocd")
     assert Platform(spec, [], platform_secrets.ca_certificate(spec, fake_values(spec))).ca_certificate == TEST_CA
     source = (Path(__file__).resolve().parents[4] / "plugins" / "plugin_utils" / "_render_core.py").read_text()
-    assert "_render.render(spec, nodes, sealed, platform.ca_certificate(spec, values), inputs.host_keys, projects)" in source
+    assert "_render.render(spec, nodes, sealed, platform.ca_certificate(spec, values), inputs.host_keys, ml_projects=projects)" in source
