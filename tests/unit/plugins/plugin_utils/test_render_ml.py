@@ -1,0 +1,217 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A tenant's ML projects rendered (docs/ml.md): read from a real Git working copy, every object in the tenant's
+first namespace under its accounts, the run named by the training files and stable across re-renders, the
+parameters diff against the run before, restricted pods, and every object valid against the pinned CRDs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from render_helpers import ca_of, documents, double_sealed, example_spec
+from test_pod_security import violations
+from test_render_schemas import _crd_schemas
+
+from ansible_collections.keelson.platform.plugins.module_utils import _ml
+from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
+from ansible_collections.keelson.platform.plugins.plugin_utils import _ml_sources, _render, _render_ml, _tree_check
+from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
+
+PROJECT = Path(__file__).parent / "ml-projects" / "churn"
+GIT = ["git", "-c", "user.name=Team", "-c", "user.email=team@example.internal", "-c", "commit.gpgsign=false"]
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "tenants" / "vision" / "ml").mkdir(parents=True)
+    shutil.copytree(PROJECT, repo / "tenants" / "vision" / "ml" / "churn")
+    subprocess.run([*GIT, "init", "-q", "-b", "main", str(repo)], check=True)
+    _commit(repo, "churn: first version")
+    return repo
+
+
+def _commit(repo: Path, message: str) -> str:
+    subprocess.run([*GIT, "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(repo), "commit", "-q", "-m", message], check=True)
+    return subprocess.run([*GIT, "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _render_repo(repo: Path, engine: str = "argocd", existing: dict[str, str] | None = None) -> dict[str, str]:
+    spec, nodes = example_spec(engine)
+    platform = Platform(spec, nodes)
+    projects = _ml_sources.read_projects(str(repo), platform.layout, list(platform.spec.tenants), existing or {})
+    return _render.render(spec, nodes, double_sealed(spec, nodes), ca_of(spec), ml_projects=projects)
+
+
+def _ml_documents(files: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    return [(path, document) for path, document in documents(files) if "/keelson-ml/" in path or path.endswith("/keelson/ml.yaml")]
+
+
+def _by_kind(files: dict[str, str], kind: str) -> list[dict[str, Any]]:
+    return [document for _path, document in _ml_documents(files) if document["kind"] == kind]
+
+
+def _parameters(run: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in run["spec"]["arguments"]["parameters"]}
+
+
+def test_a_commit_that_changes_the_training_files_is_a_new_run_carrying_what_changed(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    first = _render_repo(repo)
+    [run] = _by_kind(first, "Workflow")
+    first_commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    assert _parameters(run)["commit"] == first_commit
+    assert json.loads(_parameters(run)["params-diff"]) == {
+        "learning_rate": [None, 0.1],
+        "max_depth": [None, 6],
+        "n_estimators": [None, 200],
+    }
+
+    # A re-render of the same files is the same run, byte for byte.
+    assert _render_repo(repo, existing=first) == first
+
+    # serving.yaml only: no new run, the served version moves.
+    serving = repo / "tenants/vision/ml/churn/serving.yaml"
+    serving.write_text(serving.read_text().replace("model_version: 3", "model_version: 4"))
+    _commit(repo, "churn: serve version 4")
+    second = _render_repo(repo, existing=first)
+    assert _by_kind(second, "Workflow") == [run]
+    [service] = _by_kind(second, "InferenceService")
+    assert service["metadata"]["annotations"][_render_ml.MODEL_ANNOTATION] == "vision-churn/4"
+
+    # params.yaml: a new run, named by the new revision, with the commit, the files and the diff.
+    params = repo / "tenants/vision/ml/churn/params.yaml"
+    params.write_text(params.read_text().replace("max_depth: 6", "max_depth: 8"))
+    commit = _commit(repo, "churn: deeper trees")
+    third = _render_repo(repo, existing=second)
+    [new_run] = _by_kind(third, "Workflow")
+    assert new_run["metadata"]["name"] != run["metadata"]["name"]
+    assert new_run["metadata"]["name"].startswith("churn-")
+    assert _parameters(new_run)["commit"] == commit
+    assert json.loads(_parameters(new_run)["changed-files"]) == ["params.yaml"]
+    assert json.loads(_parameters(new_run)["params-diff"]) == {"max_depth": [6, 8]}
+    assert _render_repo(repo, existing=third) == third
+
+
+def test_a_folder_that_is_no_working_copy_renders_runs_without_a_commit(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    shutil.rmtree(repo / ".git")
+    [run] = _by_kind(_render_repo(repo), "Workflow")
+    assert _parameters(run)["commit"] == ""
+
+
+@pytest.mark.parametrize("engine", ["argocd", "flux"])
+def test_every_ml_object_is_in_the_tenants_first_namespace_under_its_own_accounts(tmp_path: Path, engine: str) -> None:
+    files = _render_repo(_repo(tmp_path), engine)
+    spec, nodes = example_spec(engine)
+    vision = next(tenant for tenant in Platform(spec, nodes).spec.tenants if tenant.name == "vision")
+    found = _ml_documents(files)
+    assert {document["kind"] for _path, document in found} >= {
+        "ConfigMap",
+        "WorkflowTemplate",
+        "Workflow",
+        "CronWorkflow",
+        "InferenceService",
+    }
+    for path, document in found:
+        assert document["metadata"]["namespace"] == vision.namespaces[0], path
+        assert path.startswith("tenants/vision/"), path
+    accounts = {_ml.WORKFLOW_ACCOUNT, _ml.TRIGGER_ACCOUNT, _ml.SERVING_ACCOUNT}
+    for document in _by_kind(files, "WorkflowTemplate") + [c["spec"]["workflowSpec"] for c in _by_kind(files, "CronWorkflow")]:
+        spec_part = document.get("spec", document)
+        assert spec_part["serviceAccountName"] in accounts
+        assert spec_part["podMetadata"]["labels"][_ml.QUEUE_LABEL] == _ml.LOCAL_QUEUE
+        for template in spec_part["templates"]:
+            container = template.get("container")
+            if container:
+                assert {item["secretRef"]["name"] for item in container["envFrom"]} <= {"s3-credentials", _ml.MLFLOW_SECRET}
+    [service] = _by_kind(files, "InferenceService")
+    assert service["spec"]["predictor"]["serviceAccountName"] == _ml.SERVING_ACCOUNT
+    # Applied as the tenant's own account, never the platform's.
+    apps = [document for path, document in documents(files) if document["metadata"]["name"] == "tenant-vision-ml"]
+    assert len(apps) == 1
+    if engine == "argocd":
+        assert apps[0]["spec"]["project"] == "tenant-vision"
+    else:
+        assert apps[0]["spec"]["serviceAccountName"] == "tenant-vision"
+        assert {"name": "tenant-vision"} in apps[0]["spec"]["dependsOn"]
+
+
+def test_the_pipelines_pods_meet_restricted_and_ask_for_their_gpus(tmp_path: Path) -> None:
+    files = _render_repo(_repo(tmp_path))
+    [template] = _by_kind(files, "WorkflowTemplate")
+    spec = template["spec"]
+    for step in spec["templates"]:
+        if "container" not in step:
+            continue
+        pod = {
+            "securityContext": spec["securityContext"],
+            "volumes": spec["volumes"],
+            "containers": [{"name": "main", **step["container"]}],
+        }
+        assert violations(pod, "restricted") == [], step["name"]
+    train = next(step for step in spec["templates"] if step["name"] == "train")
+    assert train["container"]["resources"]["limits"][_ml.GPU_RESOURCE] == 1
+    assert json.loads(train["podSpecPatch"]) == {"runtimeClassName": _ml.NVIDIA_RUNTIME_CLASS}
+    assert train["container"]["command"] == ["python", "train.py"]
+    validate = next(step for step in spec["templates"] if step["name"] == "validate")
+    assert "podSpecPatch" not in validate and _ml.GPU_RESOURCE not in validate["container"]["resources"]["limits"]
+    assert spec["activeDeadlineSeconds"] == 7200
+
+
+def test_the_drift_check_starts_the_training_template_past_its_threshold(tmp_path: Path) -> None:
+    files = _render_repo(_repo(tmp_path))
+    [cron] = _by_kind(files, "CronWorkflow")
+    assert cron["spec"]["schedules"] == ["0 6 * * *"] and cron["spec"]["timezone"] == "UTC"
+    workflow = cron["spec"]["workflowSpec"]
+    retrain = next(step for step in workflow["templates"] if step["name"] == "retrain")
+    created = yaml.safe_load(retrain["resource"]["manifest"])
+    assert retrain["resource"]["action"] == "create"
+    assert created["spec"]["workflowTemplateRef"]["name"] == "ml-churn"
+    assert created["metadata"]["labels"][_ml.RUN_LABEL] == "drift"
+    steps = next(step for step in workflow["templates"] if step["name"] == "check")["steps"]
+    assert steps[1][0]["when"] == "{{steps.measure.outputs.parameters.drifted}} == true"
+    # Its account may create Workflows there, nothing more.
+    [role] = [document for _path, document in _ml_documents(files) if document["kind"] == "Role"]
+    assert role["metadata"]["name"] == _ml.TRIGGER_ACCOUNT
+    assert {verb for rule in role["rules"] for verb in rule["verbs"]} <= {"create", "get", "patch"}
+
+
+@pytest.mark.parametrize("engine", ["argocd", "flux"])
+def test_every_ml_object_is_valid_against_the_pinned_crds(tmp_path: Path, shared_data: Path, engine: str) -> None:
+    files = _render_repo(_repo(tmp_path), engine)
+    config = yaml.safe_load(files[".keelson/validate.yaml"])
+    ml_files = {path: text for path, text in files.items() if "/keelson-ml/" in path}
+    assert ml_files
+    assert _tree_check.validate_tree(ml_files, config["kubernetes_version"], _crd_schemas(shared_data), config["skip"]) == []
+
+
+def test_every_problem_of_every_project_is_reported_before_anything_is_rendered(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    (repo / "tenants/vision/ml/churn/project.yaml").write_text("image: reg/churn:latest\ncommand: [python]\n")
+    shutil.copytree(PROJECT, repo / "tenants/vision/ml/Bad")
+    (repo / "tenants/vision/ml/Bad/tests.yaml").unlink()
+    with pytest.raises(_ml_sources.ProjectError) as raised:
+        _render_repo(repo)
+    message = str(raised.value)
+    assert "tenants/vision/ml/churn/project.yaml: image: must be pinned" in message
+    assert "tenants/vision/ml/Bad/tests.yaml: missing" in message
+    assert "tenants/vision/ml/Bad: project name:" in message
+
+
+def test_a_project_needs_its_components(tmp_path: Path) -> None:
+    def no_workflows(raw: dict[str, Any]) -> None:
+        raw["components"]["argo_workflows"] = {"enabled": False}
+
+    spec, nodes = example_spec("argocd", no_workflows)
+    platform = Platform(spec, nodes)
+    projects = _ml_sources.read_projects(str(_repo(tmp_path)), platform.layout, list(platform.spec.tenants), {})
+    with pytest.raises(KeelsonError, match=r"tenants/vision/ml/churn: needs components\.argo_workflows\.enabled"):
+        _render.render(spec, nodes, double_sealed(spec, nodes), ca_of(spec), ml_projects=projects)
