@@ -47,8 +47,10 @@ FILES: Final = (PROJECT, PARAMS, DATA, TESTS, DRIFT, SERVING)
 REQUIRED_FILES: Final = (PROJECT, DATA, TESTS)
 # A change to one of these starts a new training run; serving.yaml redeploys only, drift.yaml reschedules the check.
 TRAINING_FILES: Final = (PROJECT, PARAMS, DATA, TESTS)
-# The files the pipeline's steps read (mounted from a ConfigMap): everything but serving.yaml.
-STEP_FILES: Final = (PROJECT, PARAMS, DATA, TESTS, DRIFT)
+# The files the pipeline's steps read (mounted from a ConfigMap): all of them, serving.yaml too (the version it
+# serves is the champion a new model is tested against). A change to one that is no training file changes the
+# ConfigMap only, which starts nothing.
+STEP_FILES: Final = FILES
 
 _IMAGE: Final = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"

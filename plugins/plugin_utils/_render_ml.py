@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """A tenant's ML projects -> what runs them, in the tenant's first namespace (docs/ml.md):
 
-- ``ml-<project>`` ConfigMap: the project's files the steps read (all but serving.yaml);
+- ``ml-<project>`` ConfigMap: the project's files, for the steps;
 - ``ml-<project>`` WorkflowTemplate: validate data -> train -> test -> register, every pod labelled for the
   tenant's Kueue LocalQueue, as the tenant's workflow account, restricted;
 - ``<project>-<revision>`` Workflow: the run of the current training files (a digest of them names it, so a
