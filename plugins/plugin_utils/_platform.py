@@ -123,6 +123,7 @@ class Node:
     host: str
     role: str  # server or agent
     address: str
+    gpus: int = 0  # keelson_node.gpus
 
 
 class Platform:
@@ -137,7 +138,7 @@ class Platform:
         host_keys: tuple[str, ...] = (),
     ) -> None:
         self.spec: PlatformSpec = SPEC.build(spec)
-        self.nodes = tuple(Node(node["host"], node["role"], node["address"]) for node in nodes)
+        self.nodes = tuple(Node(node["host"], node["role"], node["address"], int(node.get("gpus") or 0)) for node in nodes)
         # The platform CA's certificate (PEM) every OIDC consumer trusts: the credential keelson generated
         # (_platform_secrets.ca_certificate); None with a public CA (ACME) or where nothing is rendered.
         self.ca_certificate = ca_certificate
