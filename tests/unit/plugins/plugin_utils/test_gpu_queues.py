@@ -169,7 +169,9 @@ def test_the_manager_config_keeps_the_charts_own_settings(shared_data: Path) -> 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_tenants_read_their_queues_but_never_write_them(engine: str) -> None:
     _platform, tree = _tree(engine)
-    roles = {role["metadata"]["name"]: role for role in _objects(tree, "ClusterRole") if role["metadata"]["name"].startswith("keelson-tenant-")}
+    roles = {
+        role["metadata"]["name"]: role for role in _objects(tree, "ClusterRole") if role["metadata"]["name"].startswith("keelson-tenant-")
+    }
     assert set(roles) == {"keelson-tenant-admin", "keelson-tenant-edit"}
     for role in roles.values():
         kueue_rules = [rule for rule in role["rules"] if "kueue.x-k8s.io" in rule["apiGroups"]]
@@ -238,7 +240,7 @@ def test_the_device_plugin_runs_only_on_labelled_gpu_hosts_with_the_nvidia_runti
 def test_the_device_plugins_pods_need_a_privileged_namespace(shared_data: Path) -> None:
     """Its DaemonSet mounts the kubelet's device-plugins folder from the host: baseline refuses that."""
     chart = yaml.safe_load((shared_data / "charts" / "nvidia-device-plugin-0.20.0" / "values.yaml").read_text())
-    platform, _tree_ = _tree("argocd")
+    platform = _tree("argocd")[0]
     pods = nvidia_device_plugin.UNIT.chart_pods(helm_merge(chart, nvidia_device_plugin.UNIT.values(platform)))
     assert pods is not None
     ((_what, spec),) = pods
