@@ -137,6 +137,20 @@ CATALOG: Final[dict[str, Any]] = {
                 "config_cli": "docker.io/adorsys/keycloak-config-cli:6.5.0-26.5.4",
             },
         },
+        "nvidia_device_plugin": {
+            "chart": {"repo": "https://nvidia.github.io/k8s-device-plugin", "name": "nvidia-device-plugin", "version": "0.20.0"},
+            "images": {"device_plugin": "nvcr.io/nvidia/k8s-device-plugin:v0.20.0"},
+        },
+        "kueue": {
+            "chart": {"repo": "oci://registry.k8s.io/kueue/charts", "name": "kueue", "version": "0.19.2"},
+            # The published chart's image (kubernetes-sigs/kueue hack/helm-chart-package.sh rewrites values.yaml's
+            # staging repository and release-0.19 tag to these); KueueViz stays off, so its images are not pinned.
+            "images": {"controller": "registry.k8s.io/kueue/kueue:v0.19.2"},
+            "crds": [
+                f"{_RAW}/kubernetes-sigs/kueue/v0.19.2/config/components/crd/bases/kueue.x-k8s.io_{kind}.yaml"
+                for kind in ("resourceflavors", "clusterqueues", "localqueues")
+            ],
+        },
     },
 }
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import socket
 import tempfile
 import time
 from typing import Any, Callable, Optional
+
+from ansible_collections.keelson.platform.plugins.module_utils._preflight import NVIDIA_CONTAINER_RUNTIME
 
 # (protocol file, transport) in /proc/net; TCP sockets count when listening (state 0A), UDP when bound.
 _SOCKET_TABLES = (("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp"))
@@ -248,4 +251,7 @@ def measure(run: Runner, data_dir: str, ports: list[dict[str, Any]], sysctl_name
         "addresses": addresses(run),
         "firewalls": active_firewalls(run),
         "fsync": fsync_probe(parent) if probe else None,
+        # k3s registers the "nvidia" containerd runtime when it finds this on the host (the NVIDIA container
+        # toolkit's runtime); "" when it is not on PATH.
+        "nvidia_container_runtime": shutil.which(NVIDIA_CONTAINER_RUNTIME) or "",
     }

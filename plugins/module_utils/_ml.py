@@ -55,3 +55,14 @@ SERVING_ACCOUNT: Final = "keelson-serving"
 # the run keelson renders for the project's current revision; ``drift``: a run the drift check started).
 PROJECT_LABEL: Final = "keelson.dev/ml-project"
 RUN_LABEL: Final = "keelson.dev/ml-run"
+
+# The node label k3s sets (``node-label`` in the host's config.yaml) on hosts whose ``keelson_node.gpus`` > 0:
+# the device plugin's DaemonSet and the RuntimeClass select on it (the chart's own affinity wants NFD's labels).
+GPU_NODE_LABEL: Final = "keelson.dev/gpu"
+GPU_NODE_VALUE: Final = "true"
+
+
+def runtime_class(gpus: int) -> dict[str, str]:
+    """The pod spec fields a step that asks for ``gpus`` GPUs needs (``runtimeClassName``); none without GPUs.
+    The project renderer merges them into the training step's pod spec when ``compute.gpu`` > 0."""
+    return {"runtimeClassName": NVIDIA_RUNTIME_CLASS} if gpus > 0 else {}

@@ -47,6 +47,8 @@ HARDENING_SYSCTLS: Final[dict[str, str]] = {
     "kernel.panic": "10",
     "kernel.panic_on_oops": "1",
 }
+# The NVIDIA container toolkit's runtime, which a GPU host needs on PATH (measured by _host_probe).
+NVIDIA_CONTAINER_RUNTIME: Final = "nvidia-container-runtime"
 FSYNC_WARN_MS: Final = 10.0  # etcd's guidance: 99th percentile WAL fsync under 10 ms
 
 
@@ -201,6 +203,18 @@ def _check_host(host: str, role: str, facts: dict[str, Any], spec: dict[str, Any
         )
 
 
+def _check_gpu_runtime(node: dict[str, Any], facts: dict[str, Any], problems: Problems) -> None:
+    """A host that declares GPUs needs the NVIDIA container runtime, from which k3s configures containerd's
+    ``nvidia`` runtime (the handler of the RuntimeClass the GPU pods and the device plugin run with)."""
+    if int(node.get("gpus") or 0) > 0 and not facts.get("nvidia_container_runtime"):
+        problems.error(
+            node["host"],
+            f"keelson_node.gpus is {node['gpus']} but {NVIDIA_CONTAINER_RUNTIME} is not on PATH: install the NVIDIA "
+            "container toolkit (nvidia-container-toolkit, with the NVIDIA driver) so that k3s registers the nvidia "
+            "containerd runtime, or set keelson_node.gpus to 0",
+        )
+
+
 def _check_addresses(host: str, address: str, facts: dict[str, Any], problems: Problems) -> None:
     wanted = parse_ip(address)
     if wanted is None:
@@ -277,6 +291,7 @@ def evaluate(spec: dict[str, Any], nodes: list[dict[str, Any]], hosts: dict[str,
         facts = hosts[node["host"]]
         _check_host(node["host"], node["role"], facts, spec, problems)
         _check_addresses(node["host"], node["address"], facts, problems)
+        _check_gpu_runtime(node, facts, problems)
     _check_cluster(measured, hosts, spec, skew_limit, problems)
     figures = [_figures(node, hosts[node["host"]]) for node in measured]
     return Report([str(p) for p in problems.errors], [str(p) for p in problems.warnings], figures)

@@ -156,6 +156,15 @@ def _derive(spec: dict[str, Any], problems: Problems) -> None:
                 _fill(tenant["groups"], role, f"{tenant['name']}-{suffix}")
 
 
+def _derive_from_nodes(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]]) -> None:
+    """The defaults the inventory decides: the NVIDIA device plugin is on when some host declares GPUs. Without
+    the inventory the field stays null, and the renderer decides from the nodes it is given."""
+    components = spec["components"]
+    if nodes is not None and isinstance(components, dict):
+        have_gpus = any(_ok(node["gpus"]) and node["gpus"] > 0 for node in nodes)
+        _fill(components["nvidia_device_plugin"], "enabled", have_gpus)
+
+
 def _settle(value: Any) -> Any:
     """Replace what stayed UNSET (a derived default that does not apply) with null."""
     if value is UNSET:
@@ -675,6 +684,7 @@ def validate_platform(raw: Any, nodes: Any = None) -> Validated:
     normalised_nodes = _normalise_nodes(nodes, problems)
     spec = SPEC.normalise(raw, "", problems)
     _derive(spec, problems)
+    _derive_from_nodes(spec, normalised_nodes)
     spec = _settle(spec)
     for rule in RULES:
         rule(spec, normalised_nodes, problems)

@@ -23,6 +23,9 @@ Document = dict[str, Any]
 
 READ: Final = ("get", "list", "watch")
 WRITE: Final = ("create", "delete", "deletecollection", "patch", "update")
+# The label every tenant namespace carries, its value the tenant's name (what selectors that admit a tenant's
+# namespaces match: Kueue's ClusterQueues, its pod webhook).
+TENANT_LABEL: Final = "keelson.dev/tenant"
 ADMIN: Final = "keelson-tenant-admin"
 EDIT: Final = "keelson-tenant-edit"
 # The ClusterRole each tenant role is bound to in the tenant's namespaces.
@@ -35,6 +38,8 @@ PLATFORM_OWNED: Final = (
     ("networking.k8s.io", "networkpolicies", "NetworkPolicy"),
     ("rbac.authorization.k8s.io", "roles", "Role"),
     ("rbac.authorization.k8s.io", "rolebindings", "RoleBinding"),
+    # Kueue's LocalQueue: the platform binds each tenant namespace to the tenant's ClusterQueue.
+    ("kueue.x-k8s.io", "localqueues", "LocalQueue"),
 )
 
 # What a team reads and writes: Kubernetes' edit role (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/
@@ -77,9 +82,10 @@ def _merged(entries: Iterable[tuple[str, tuple[str, ...]]]) -> list[tuple[str, t
     return [(group, tuple(sorted(resources))) for group, resources in merged.items()]
 
 
-def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]]) -> list[Document]:
+def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]], reads: Iterable[tuple[str, tuple[str, ...]]] = ()) -> list[Document]:
     """The tenant roles. ``extra``: (API group, resources) of the platform's custom resources a team writes
-    (each unit's ``tenant_resources``: SealedSecrets, a GitOps engine's own objects)."""
+    (each unit's ``tenant_resources``: SealedSecrets, a GitOps engine's own objects); ``reads``: those it may
+    only read (each unit's ``tenant_reads``: Kueue's queues and workloads)."""
     writes = _merged([*_WORKLOADS, *extra])
     owned = {(group, resource) for group, resource, _kind in PLATFORM_OWNED}
     forbidden = sorted(f"{group}/{resource}" for group, resources in writes for resource in resources if (group, resource) in owned)
@@ -87,7 +93,7 @@ def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]]) -> list[Document
         raise ValueError(f"tenant roles would write platform-owned resources: {', '.join(forbidden)}")
     edit = [
         *(_rule(group, resources, (*READ, *WRITE)) for group, resources in writes),
-        *(_rule(group, resources, READ) for group, resources in _merged(_READ_ONLY)),
+        *(_rule(group, resources, READ) for group, resources in _merged([*_READ_ONLY, *reads])),
         _rule("", ("serviceaccounts/token",), ("create",)),
         _rule("", ("pods/eviction",), ("create",)),
     ]

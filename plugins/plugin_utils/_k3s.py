@@ -15,6 +15,7 @@ from typing import Any, Final, Optional
 
 import yaml
 
+from ansible_collections.keelson.platform.plugins.module_utils import _ml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, kube_minor
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import CERTIFICATE, K3S_TOKEN, PLATFORM_CA
@@ -99,8 +100,12 @@ def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, An
         result["cluster-init"] = True
     else:
         result["server"] = join_url(spec, nodes, node["role"])
-    if node["labels"]:
-        result["node-label"] = [f"{key}={value}" for key, value in sorted(node["labels"].items())]
+    labels = dict(node["labels"])
+    if node["gpus"] > 0:
+        # What the NVIDIA device plugin and its RuntimeClass select on (components/nvidia_device_plugin.py).
+        labels[_ml.GPU_NODE_LABEL] = _ml.GPU_NODE_VALUE
+    if labels:
+        result["node-label"] = [f"{key}={value}" for key, value in sorted(labels.items())]
     if node["taints"]:
         result["node-taint"] = list(node["taints"])
     kubelet_args = []

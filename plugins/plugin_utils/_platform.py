@@ -138,6 +138,7 @@ class Node:
     host: str
     role: str  # server or agent
     address: str
+    gpus: int = 0  # keelson_node.gpus
 
 
 class Platform:
@@ -155,7 +156,7 @@ class Platform:
         self.spec: PlatformSpec = SPEC.build(spec)
         # The tenants' ML projects as read from the repository (tenant name -> its projects, checked).
         self.ml_projects: Mapping[str, tuple[Project, ...]] = ml_projects or {}
-        self.nodes = tuple(Node(node["host"], node["role"], node["address"]) for node in nodes)
+        self.nodes = tuple(Node(node["host"], node["role"], node["address"], int(node.get("gpus") or 0)) for node in nodes)
         # The platform CA's certificate (PEM) every OIDC consumer trusts: the credential keelson generated
         # (_platform_secrets.ca_certificate); None with a public CA (ACME) or where nothing is rendered.
         self.ca_certificate = ca_certificate

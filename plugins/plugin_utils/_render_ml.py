@@ -42,6 +42,9 @@ OUTPUTS_DIR: Final = "/outputs"
 STEP_MODULE: Final = ("python", "-m", "keelson_ml")
 # The generic steps' resources (the training step's are the project's compute).
 STEP_RESOURCES: Final = {"cpu": "500m", "memory": "1Gi"}
+# A step whose pod went away (Kueue reclaiming borrowed quota deletes the pod, a node drained) is an error, not a
+# failure: it is tried again; a step that fails (a model below its thresholds) is not.
+RETRY: Final = {"limit": 3, "retryPolicy": "OnError"}
 PARAMETERS: Final = (("commit", ""), ("changed-files", "[]"), ("params-diff", "{}"), ("trigger", "manual"))
 _DURATION_PART: Final = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _SECONDS: Final[dict[str, Decimal]] = {
@@ -154,7 +157,7 @@ def _step(platform: Platform, project: Project, name: str, *, inputs: tuple[str,
     container["env"] += [
         {"name": f"KEELSON_{item.upper().replace('-', '_')}", "value": f"{{{{inputs.parameters.{item}}}}}"} for item in inputs
     ]
-    template: Document = {"name": name, "container": container}
+    template: Document = {"name": name, "container": container, "retryStrategy": dict(RETRY)}
     if inputs:
         template["inputs"] = {"parameters": [{"name": item} for item in inputs]}
     if outputs:
@@ -169,11 +172,16 @@ def _from(step: str, output: str) -> Document:
 def workflow_template(platform: Platform, project: Project, namespace: str) -> Document:
     compute = project.project.compute
     train = _container(platform, project, project.project.command, {"cpu": compute.cpu, "memory": compute.memory}, compute.gpu)
-    train_template: Document = {"name": "train", "container": train, "outputs": {"parameters": [_output("run-id")]}}
+    train_template: Document = {
+        "name": "train",
+        "container": train,
+        "outputs": {"parameters": [_output("run-id")]},
+        "retryStrategy": dict(RETRY),
+    }
     if compute.gpu:
         # The NVIDIA container runtime (k3s registers it on the hosts that have the toolkit); templates take no
         # runtimeClassName field, so it is patched into the pod.
-        train_template["podSpecPatch"] = dumps({"runtimeClassName": _ml.NVIDIA_RUNTIME_CLASS})
+        train_template["podSpecPatch"] = dumps(_ml.runtime_class(compute.gpu))
     pipeline = [
         [{"name": "validate", "template": "validate"}],
         [{"name": "train", "template": "train"}],

@@ -21,7 +21,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
 )
 from ansible_collections.keelson.platform.plugins.module_utils._components.keycloak import OIDC_PREFIX
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
-from ansible_collections.keelson.platform.plugins.module_utils._tenancy import TENANT_ROLES
+from ansible_collections.keelson.platform.plugins.module_utils._tenancy import TENANT_LABEL, TENANT_ROLES
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
 
 # Every tenant namespace's Pod Security level.
@@ -29,7 +29,7 @@ TENANT_POD_SECURITY: Final = RESTRICTED
 
 
 def _namespaces(platform: Platform, tenant: Tenant) -> list[Document]:
-    labels = {"keelson.dev/tenant": tenant.name, **platform.pod_security_labels(TENANT_POD_SECURITY)}
+    labels = {TENANT_LABEL: tenant.name, **platform.pod_security_labels(TENANT_POD_SECURITY)}
     metadata: Document = {"labels": labels}
     if tenant.state == "absent":
         metadata["annotations"] = {"keelson.dev/state": "absent"}

@@ -17,8 +17,10 @@ from ansible_collections.keelson.platform.plugins.module_utils._components impor
     cert_manager,
     cloudnative_pg,
     keycloak,
+    kueue,
     minio,
     monitoring,
+    nvidia_device_plugin,
     sealed_secrets,
     weaviate,
 )
@@ -32,6 +34,8 @@ COMPONENTS: Final[tuple[Unit[Any], ...]] = (
     cloudnative_pg.UNIT,
     keycloak.UNIT,
     weaviate.UNIT,
+    nvidia_device_plugin.UNIT,
+    kueue.UNIT,
 )
 
 __all__ = ["COMPONENTS", "Unit"]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -73,3 +74,4 @@ def test_measure_this_machine(tmp_path: Path) -> None:
     assert facts["listeners"] == []
     assert facts["fsync"] is None
     assert any(item["address"] == "127.0.0.1" for item in facts["addresses"])
+    assert facts["nvidia_container_runtime"] == (shutil.which("nvidia-container-runtime") or "")

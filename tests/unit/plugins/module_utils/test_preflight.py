@@ -45,6 +45,7 @@ def healthy(host: str, address: str, index: int) -> dict[str, Any]:
         ],
         "firewalls": [],
         "fsync": {"directory": "/var/lib", "p99_ms": 2.5, "mean_ms": 1.0},
+        "nvidia_container_runtime": "/usr/bin/nvidia-container-runtime",
     }
 
 
@@ -256,3 +257,19 @@ def test_vm_max_map_count_is_a_minimum_and_only_a_warning_in_a_container(contain
         f"524288; a container cannot raise it, the podman host running it should (sysctl -w vm.max_map_count=524288, it is not per container)"
     )
     assert report.warnings == ([expected] if warned else [])
+
+
+def test_a_gpu_host_needs_the_nvidia_container_runtime() -> None:
+    """k3s registers containerd's nvidia runtime (the RuntimeClass's handler) only where the toolkit is."""
+    hosts = measurements()
+    for facts in hosts.values():
+        facts["nvidia_container_runtime"] = ""
+    report = evaluate(SPEC, NODES, hosts)
+    gpu = next(node for node in NODES if node["gpus"] > 0)
+    assert report.errors == [
+        f"{gpu['host']}: keelson_node.gpus is {gpu['gpus']} but nvidia-container-runtime is not on PATH: install the NVIDIA "
+        "container toolkit (nvidia-container-toolkit, with the NVIDIA driver) so that k3s registers the nvidia containerd "
+        "runtime, or set keelson_node.gpus to 0"
+    ]
+    hosts[gpu["host"]]["nvidia_container_runtime"] = "/usr/local/nvidia/toolkit/nvidia-container-runtime"
+    assert evaluate(SPEC, NODES, hosts).errors == []

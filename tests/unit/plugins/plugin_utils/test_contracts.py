@@ -177,6 +177,8 @@ PLATFORM_LEVELS = {
     "monitoring": "privileged",  # node-exporter reads the host
     "cnpg-system": "restricted",
     "keycloak": "baseline",
+    "nvidia-device-plugin": "privileged",  # hostPath: the kubelet's device-plugins folder
+    "kueue-system": "restricted",
 }
 
 

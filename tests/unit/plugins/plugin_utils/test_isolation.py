@@ -142,6 +142,7 @@ def test_the_tenant_app_project_denies_rbac_and_what_the_platform_sets() -> None
             ("networking.k8s.io", "NetworkPolicy"),
             ("rbac.authorization.k8s.io", "Role"),
             ("rbac.authorization.k8s.io", "RoleBinding"),
+            ("kueue.x-k8s.io", "LocalQueue"),
         }
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from spec_cases import BASE_NODES, BASE_SPEC
 
+from ansible_collections.keelson.platform.plugins.module_utils import _ml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
 from ansible_collections.keelson.platform.plugins.plugin_utils import _k3s
@@ -67,7 +68,17 @@ def test_labels_sorted_and_packaged_components_disabled() -> None:
     config = _k3s.config(spec, nodes, node(nodes, "server-1"))
     assert config["disable"] == ["servicelb", "traefik"]
     assert config["tls-san"] == ["192.168.10.10", "k8s.example.internal"]
-    assert _k3s.config(spec, nodes, nodes[3])["node-label"] == ["a.example/a=1", "z.example/b=2"]
+    assert _k3s.config(spec, nodes, nodes[3])["node-label"] == ["a.example/a=1", "keelson.dev/gpu=true", "z.example/b=2"]
+
+
+def test_gpu_hosts_and_only_they_get_the_gpu_label() -> None:
+    """The NVIDIA device plugin and its RuntimeClass select on this label; the chart's default wants NFD's."""
+    spec, nodes = platform()
+    assert node(nodes, "gpu-1")["gpus"] == 2
+    assert _k3s.config(spec, nodes, node(nodes, "gpu-1"))["node-label"] == [f"{_ml.GPU_NODE_LABEL}={_ml.GPU_NODE_VALUE}"]
+    assert "node-label" not in _k3s.config(spec, nodes, node(nodes, "server-2"))
+    node(nodes, "gpu-1")["gpus"] = 0
+    assert "node-label" not in _k3s.config(spec, nodes, node(nodes, "gpu-1"))
 
 
 def test_hardening_flags() -> None:

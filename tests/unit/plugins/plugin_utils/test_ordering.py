@@ -55,6 +55,7 @@ def _owner(platform: Platform, document: dict[str, Any]) -> Optional[str]:
         "monitoring.coreos.com": "monitoring",
         "argoproj.io": "argocd",
         "fluxcd.controlplane.io": "flux-operator",
+        "kueue.x-k8s.io": "kueue",
     }
     owner = groups.get(_group(document))
     return owner if owner and platform.enabled(owner) else None

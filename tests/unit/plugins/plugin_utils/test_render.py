@@ -88,6 +88,7 @@ def test_a_new_tenant_adds_its_files_and_touches_only_the_aggregates(engine: str
     expected = {
         f"{BASE}platform/keycloak/manifests/configmap-keelson-realm.yaml",
         f"{BASE}platform/monitoring/manifests/configmap-dashboard-keelson-tenant-speech.yaml",
+        f"{BASE}platform/kueue/manifests/clusterqueue-tenant-speech.yaml",  # cluster-scoped: Kueue's folder
     }
     expected |= {path for path in touched if "job-keelson-realm-import-" in path}  # the realm changed: a new import Job
     if engine == "argocd":
@@ -221,6 +222,8 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         "weaviate": "baseline",
         "monitoring": "privileged",  # node-exporter reads the host
         "cnpg-system": "restricted",
+        "nvidia-device-plugin": "privileged",  # hostPath: the kubelet's device-plugins folder
+        "kueue-system": "restricted",
         "keycloak": "baseline",
         **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }
