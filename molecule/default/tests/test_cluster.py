@@ -62,7 +62,7 @@ def test_config_per_role(hosts: dict[str, Any], name: str) -> None:
         assert config["server"] == "https://10.89.77.11:6443"
     else:
         assert config["server"] == f"https://{VIP}:6443"
-        assert config["node-label"] == ["example.com/pool=gpu"]
+        assert config["node-label"] == ["example.com/pool=gpu", "keelson.dev/gpu=true"]  # the second from gpus: 1
         assert config["node-taint"] == ["nvidia.com/gpu=true:NoSchedule"]
     if name in SERVERS:
         assert config["tls-san"] == [VIP, "api.molecule.keelson.internal"]
