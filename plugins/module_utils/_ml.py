@@ -40,6 +40,11 @@ def mlflow_user(tenant: str) -> str:
     return f"tenant-{tenant}"
 
 
+# KServe: the service account a tenant's InferenceService pods run as, in the tenant's first namespace. It names
+# the tenant's S3 Secret, from which KServe's webhook gives the storage initializer the tenant's credentials.
+SERVING_ACCOUNT: Final = "keelson-serving"
+
+
 # The NVIDIA container runtime's RuntimeClass (k3s registers the handler ``nvidia`` in containerd when it finds
 # the NVIDIA container toolkit on a host).
 NVIDIA_RUNTIME_CLASS: Final = "nvidia"

@@ -77,9 +77,10 @@ def _merged(entries: Iterable[tuple[str, tuple[str, ...]]]) -> list[tuple[str, t
     return [(group, tuple(sorted(resources))) for group, resources in merged.items()]
 
 
-def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]]) -> list[Document]:
+def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]], reads: Iterable[tuple[str, tuple[str, ...]]] = ()) -> list[Document]:
     """The tenant roles. ``extra``: (API group, resources) of the platform's custom resources a team writes
-    (each unit's ``tenant_resources``: SealedSecrets, a GitOps engine's own objects)."""
+    (each unit's ``tenant_resources``: SealedSecrets, a GitOps engine's own objects); ``reads``: those it only
+    reads (each unit's ``tenant_reads``: what keelson renders from the team's folder, such as InferenceServices)."""
     writes = _merged([*_WORKLOADS, *extra])
     owned = {(group, resource) for group, resource, _kind in PLATFORM_OWNED}
     forbidden = sorted(f"{group}/{resource}" for group, resources in writes for resource in resources if (group, resource) in owned)
@@ -87,7 +88,7 @@ def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]]) -> list[Document
         raise ValueError(f"tenant roles would write platform-owned resources: {', '.join(forbidden)}")
     edit = [
         *(_rule(group, resources, (*READ, *WRITE)) for group, resources in writes),
-        *(_rule(group, resources, READ) for group, resources in _merged(_READ_ONLY)),
+        *(_rule(group, resources, READ) for group, resources in _merged([*_READ_ONLY, *reads])),
         _rule("", ("serviceaccounts/token",), ("create",)),
         _rule("", ("pods/eviction",), ("create",)),
     ]

@@ -233,7 +233,10 @@ def needs(platform: Platform, documents: Iterable[Document]) -> tuple[str, ...]:
 
 def _tenancy_roles(platform: Platform) -> list[Document]:
     """The tenant roles, with the custom resources each enabled unit lets a team write."""
-    return _tenancy.cluster_roles(resource for unit in platform.units for resource in unit.tenant_resources)
+    return _tenancy.cluster_roles(
+        (resource for unit in platform.units for resource in unit.tenant_resources),
+        (resource for unit in platform.units for resource in unit.tenant_reads),
+    )
 
 
 def parts(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> list[Part]:

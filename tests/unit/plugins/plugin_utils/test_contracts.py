@@ -177,6 +177,8 @@ PLATFORM_LEVELS = {
     "monitoring": "privileged",  # node-exporter reads the host
     "cnpg-system": "restricted",
     "keycloak": "baseline",
+    "kserve-crd": "restricted",  # nothing runs there (CRDs only)
+    "kserve": "restricted",
 }
 
 
