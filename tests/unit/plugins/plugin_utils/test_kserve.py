@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from render_helpers import double_sealed, example_spec
 from test_pod_security import helm_merge, violations
 from test_render_schemas import K8S, _crd_schemas
@@ -117,7 +116,7 @@ def test_each_tenant_with_a_bucket_gets_a_serving_account_naming_its_own_secret_
         plain = minio.UNIT.plain(platform)[(tenant.namespaces[0], minio.TENANT_SECRET)]
         assert plain == {"AWS_ACCESS_KEY_ID": f"tenant-{tenant.name}"}
     # Without MinIO nothing (no bucket, no credentials to read a model with).
-    off = Platform(*example_spec(engine, lambda raw: _no_minio(raw)))
+    off = Platform(*example_spec(engine, _no_minio))
     assert all(not kserve.UNIT.tenant_manifests(off, tenant) for tenant in off.spec.tenants)
 
 
@@ -213,7 +212,12 @@ def test_turning_kserve_off_removes_both_units() -> None:
 def test_tenants_read_inference_services_but_never_write_them(engine: str) -> None:
     spec, nodes = example_spec(engine)
     tree = _render.render_documents(spec, nodes, double_sealed(spec, nodes))
-    roles = {doc["metadata"]["name"]: doc for documents in tree.values() for doc in documents if isinstance(doc, dict) and doc.get("kind") == "ClusterRole"}
+    roles = {
+        doc["metadata"]["name"]: doc
+        for documents in tree.values()
+        for doc in documents
+        if isinstance(doc, dict) and doc.get("kind") == "ClusterRole"
+    }
     for name in ("keelson-tenant-admin", "keelson-tenant-edit"):
         rules = [rule for rule in roles[name]["rules"] if "serving.kserve.io" in rule["apiGroups"]]
         assert rules and all(rule["verbs"] == ["get", "list", "watch"] for rule in rules), name
