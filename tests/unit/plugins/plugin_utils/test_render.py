@@ -222,6 +222,8 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         "monitoring": "privileged",  # node-exporter reads the host
         "cnpg-system": "restricted",
         "keycloak": "baseline",
+        "kserve-crd": "restricted",
+        "kserve": "restricted",
         **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }
     assert levels == expected
