@@ -129,6 +129,31 @@ CATALOG: Final[dict[str, Any]] = {
                 f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_scheduledbackups.yaml",
             ],
         },
+        # KServe v0.20.0 in two charts: its CRDs (kserve-crd), then the controller, webhooks and the
+        # inferenceservice-config ConfigMap (kserve-resources). The chart's images have no tag of their own
+        # (tag ""): its templates use kserve.version, v0.20.0 (files/common/configmap-patch.yaml lines 9-113).
+        "kserve_crd": {
+            "chart": {"repo": "oci://ghcr.io/kserve/charts", "name": "kserve-crd", "version": "v0.20.0"},
+            "images": {},
+            "crds": [
+                f"{_RAW}/kserve/kserve/v0.20.0/config/crd/full/serving.kserve.io_inferenceservices.yaml",
+                f"{_RAW}/kserve/kserve/v0.20.0/config/crd/full/serving.kserve.io_clusterservingruntimes.yaml",
+            ],
+        },
+        "kserve": {
+            "chart": {"repo": "oci://ghcr.io/kserve/charts", "name": "kserve-resources", "version": "v0.20.0"},
+            "images": {
+                "controller": "kserve/kserve-controller:v0.20.0",
+                "agent": "kserve/agent:v0.20.0",
+                "router": "kserve/router:v0.20.0",
+                "storage_initializer": "kserve/storage-initializer:v0.20.0",
+                "rbac_proxy": "quay.io/brancz/kube-rbac-proxy:v0.18.0",
+                # The runtime that loads MLflow-format models: KServe's own kserve-mlserver ClusterServingRuntime
+                # (kserve/kserve v0.20.0 config/runtimes/kserve-mlserver.yaml), at the tag its
+                # config/runtimes/kustomization.yaml pins (lines 30-32). Not in kserve-resources: keelson renders it.
+                "mlserver": "docker.io/seldonio/mlserver:1.7.1",
+            },
+        },
         "keycloak": {
             "chart": {"repo": "https://codecentric.github.io/helm-charts", "name": "keycloakx", "version": "7.1.11"},
             "images": {

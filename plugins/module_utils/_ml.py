@@ -40,6 +40,11 @@ def mlflow_user(tenant: str) -> str:
     return f"tenant-{tenant}"
 
 
+# KServe: the service account a tenant's InferenceService pods run as, in the tenant's first namespace. It names
+# the tenant's S3 Secret, from which KServe's webhook gives the storage initializer the tenant's credentials.
+SERVING_ACCOUNT: Final = "keelson-serving"
+
+
 # The NVIDIA container runtime's RuntimeClass (k3s registers the handler ``nvidia`` in containerd when it finds
 # the NVIDIA container toolkit on a host).
 NVIDIA_RUNTIME_CLASS: Final = "nvidia"
@@ -48,8 +53,6 @@ GPU_RESOURCE: Final = "nvidia.com/gpu"
 # The account a project's drift check runs as (it may start the project's training), in the tenant's first
 # namespace; rendered by the platform, since a tenant's own account writes no RBAC.
 TRIGGER_ACCOUNT: Final = "keelson-ml-trigger"
-# The account KServe's predictor pods read a served model from the tenant's bucket with.
-SERVING_ACCOUNT: Final = "keelson-serving"
 
 # Labels of what keelson renders from an ML project: the project, and on a training run how it started (``commit``:
 # the run keelson renders for the project's current revision; ``drift``: a run the drift check started).

@@ -17,7 +17,7 @@ import dataclasses
 import json
 from typing import Any, Callable, Final, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, minio
+from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, SECTIONS, minio
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     DEPLOY_KEY,
     K3S_TOKEN,
@@ -351,7 +351,7 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
                 if cert_manager[key] is not None:
                     problems.error(child(cm_path, key), "only valid with issuer acme", cert_manager[key])
 
-    for unit in COMPONENTS:
+    for unit in SECTIONS:
         section = _section(spec, unit)
         if not isinstance(section, dict):
             continue

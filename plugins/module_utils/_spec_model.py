@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import default_k3s_version, k3s_versions
-from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
+from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, SECTIONS
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import quantity_field
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
@@ -294,7 +294,7 @@ class ComponentsBase:
 
 Components: Final = dataclasses.make_dataclass(
     "Components",
-    [(unit.key, unit.settings_type, spec_field(Section(unit.settings_type), unit.doc, default={})) for unit in COMPONENTS],
+    [(unit.key, unit.settings_type, spec_field(Section(unit.settings_type), unit.doc, default={})) for unit in SECTIONS],
     bases=(ComponentsBase,),
     frozen=True,
 )

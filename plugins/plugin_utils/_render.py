@@ -292,6 +292,8 @@ def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]
     for role in _tenancy_roles(platform):
         tree[layout.tenancy_file(role)] = [role]
     tenants = tenant_files(platform, sealed)
+    served, ml = ml_files(platform)
+    tenants.update(served)
     tree.update(tenants)
     by_tenant: dict[str, list[dict[str, Any]]] = {}
     for path, documents in tenants.items():  # once over the files, not once per tenant
@@ -299,7 +301,6 @@ def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]
         if owner is not None:
             by_tenant.setdefault(owner, []).extend(documents)
     tenant_needs = {tenant.name: needs(platform, by_tenant.get(tenant.name, [])) for tenant in platform.spec.tenants}
-    ml = ml_files(platform)
     tree.update(ml)
     ml_needs = {}
     for tenant, projects in platform.ml_projects.items():

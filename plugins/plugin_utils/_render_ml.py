@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils import _ml
+from ansible_collections.keelson.platform.plugins.module_utils._components import kserve
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document
 from ansible_collections.keelson.platform.plugins.module_utils._ml_project import STEP_FILES, Project, dumps
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
@@ -289,40 +290,30 @@ def config_map(project: Project, namespace: str) -> Document:
     }
 
 
-def inference_service(project: Project, namespace: str) -> Optional[Document]:
-    serving = project.serving
-    if serving is None or not project.served:
-        return None
-    resources = {"cpu": serving.cpu, "memory": serving.memory}
-    return {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": _metadata(
-            project, project.name, namespace, annotations={"keelson.dev/model": f"{project.model}/{serving.model_version}"}
-        ),
-        "spec": {
-            "predictor": {
-                "serviceAccountName": _ml.SERVING_ACCOUNT,
-                "minReplicas": serving.replicas,
-                "maxReplicas": serving.replicas,
-                "model": {
-                    "modelFormat": {"name": "mlflow"},
-                    "protocolVersion": "v2",
-                    "storageUri": serving.storage_uri,
-                    "resources": {"requests": dict(resources), "limits": dict(resources)},
-                },
-            }
-        },
-    }
+def serving(platform: Platform, project: Project, namespace: str) -> list[Document]:
+    """The served version of serving.yaml (KServe's InferenceService and the TLS Ingress of its host), or nothing."""
+    spec = project.serving
+    if spec is None or not project.served or spec.storage_uri is None:
+        return []
+    service = kserve.inference_service(
+        project.name,
+        namespace,
+        spec.storage_uri,
+        replicas=spec.replicas,
+        cpu=spec.cpu,
+        memory=spec.memory,
+        labels={PROJECT_LABEL: project.name},
+    )
+    service["metadata"]["annotations"][MODEL_ANNOTATION] = f"{project.model}/{spec.model_version}"
+    return [service, kserve.serving_ingress(platform, project.name, namespace)]
 
 
 def project_documents(platform: Platform, project: Project) -> list[Document]:
+    """What runs the project, applied as the tenant's own account (its ML folder)."""
     namespace = platform.ml_namespace(project.tenant)
     documents = [config_map(project, namespace), workflow_template(platform, project, namespace), run(project, namespace)]
-    for optional in (drift_check(platform, project, namespace), inference_service(project, namespace)):
-        if optional is not None:
-            documents.append(optional)
-    return documents
+    drift = drift_check(platform, project, namespace)
+    return [*documents, drift] if drift is not None else documents
 
 
 def trigger_account(tenant: Tenant) -> list[Document]:
@@ -352,21 +343,29 @@ NEEDED: Final = (("argo-workflows", "argo_workflows", "its pipeline"), ("mlflow"
 SERVING_NEEDS: Final = ("kserve", "kserve", "serving.yaml's model")
 
 
-def ml_files(platform: Platform) -> dict[str, list[Document]]:
-    """Path -> documents: each project's file in its tenant's ML folder, and the drift check's account in the
-    tenant's platform folder. Raises KeelsonError naming the project when a component it needs is off."""
+def ml_files(platform: Platform) -> tuple[dict[str, list[Document]], dict[str, list[Document]]]:
+    """(the tenants' platform folders' files, their ML folders' files): path -> documents. The platform folder
+    (``tenants/<tenant>/keelson/ml.yaml``, applied by the platform) gets the drift check's account and the served
+    models, which a team may only read (serving changes only through Git); the ML folder each project's pipeline.
+    Raises KeelsonError naming the project when a component it needs is off."""
+    platform_files: dict[str, list[Document]] = {}
     files: dict[str, list[Document]] = {}
     problems = []
     for tenant in platform.spec.tenants:
         projects = platform.ml_projects.get(tenant.name, ())
+        served: list[Document] = []
         for project in projects:
             needed = (*NEEDED, SERVING_NEEDS) if project.served else NEEDED
             for unit, key, why in needed:
                 if not platform.enabled(unit):
                     problems.append(f"{project.path}: needs components.{key}.enabled ({why}); turn it on or remove the project")
+            if problems:
+                continue
             files[platform.layout.tenant_ml_file(tenant.name, project.name)] = project_documents(platform, project)
-        if any(project.drift is not None for project in projects):
-            files[f"{platform.layout.tenant_keelson(tenant.name)}/ml.yaml"] = trigger_account(tenant)
+            served += serving(platform, project, platform.ml_namespace(tenant.name))
+        account = trigger_account(tenant) if any(project.drift is not None for project in projects) else []
+        if account or served:
+            platform_files[f"{platform.layout.tenant_keelson(tenant.name)}/ml.yaml"] = account + served
     if problems:
         raise KeelsonError("the tenants' ML projects cannot run on this platform:\n  - " + "\n  - ".join(problems))
-    return files
+    return platform_files, files

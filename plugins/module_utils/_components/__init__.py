@@ -17,6 +17,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components impor
     cert_manager,
     cloudnative_pg,
     keycloak,
+    kserve,
     kueue,
     minio,
     monitoring,
@@ -36,6 +37,20 @@ COMPONENTS: Final[tuple[Unit[Any], ...]] = (
     weaviate.UNIT,
     nvidia_device_plugin.UNIT,
     kueue.UNIT,
+    kserve.CRD_UNIT,
+    kserve.UNIT,
 )
 
-__all__ = ["COMPONENTS", "Unit"]
+
+def sections() -> tuple[Unit[Any], ...]:
+    """One unit per settings section (``components.<key>``): a component of two charts (KServe's CRDs and
+    resources) is two units sharing one section; the first one listed stands for it."""
+    first: dict[str, Unit[Any]] = {}
+    for unit in COMPONENTS:
+        first.setdefault(unit.key, unit)
+    return tuple(first.values())
+
+
+SECTIONS: Final[tuple[Unit[Any], ...]] = sections()
+
+__all__ = ["COMPONENTS", "SECTIONS", "Unit"]

@@ -180,7 +180,8 @@ class Unit(Generic[S]):
     crd_kinds: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # (API group, resources) of those a tenant's admin and edit roles may write in the tenant's namespaces.
     tenant_resources: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # (API group, resources) of those a tenant's admin and edit roles may only read in the tenant's namespaces.
+    # (API group, resources) of those a tenant's admin and edit roles may only read in the tenant's namespaces
+    # (objects keelson renders from the tenant's Git folder: changed only through Git).
     tenant_reads: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Secrets the chart renders itself, with no value to turn them off, that the tree carries sealed instead
     # (a chart's random or lookup-made credential): the engine must keep the tree's copy, not the chart's.

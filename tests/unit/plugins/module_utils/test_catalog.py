@@ -22,7 +22,8 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import (
 COMPONENTS = CATALOG["components"]
 # Images keelson runs itself beside a chart (not the chart's defaults), pinned in the catalog all the same.
 # CloudNativePG's operand is the operator's own default (its pkg/versions), not a value of the chart.
-NOT_CHART_IMAGES = {("keycloak", "config_cli"), ("cloudnative_pg", "postgres")}
+# KServe's MLServer runtime: kserve-resources v0.20.0 ships no serving runtimes; keelson renders the one it needs.
+NOT_CHART_IMAGES = {("keycloak", "config_cli"), ("cloudnative_pg", "postgres"), ("kserve", "mlserver")}
 # Images whose tag a chart's template or release process writes, not values.yaml: (component, image) -> the
 # reference the chart really renders, from its values.yaml and Chart.yaml.
 RENDERED_IMAGES = {
@@ -46,6 +47,7 @@ def _images(values: Any, default_tag: str) -> set[str]:
     """Every image reference a chart's values.yaml makes by default (tag: the chart's appVersion when empty)."""
     found: set[str] = set()
     registry = values.get("imageRegistry") if isinstance(values, dict) else None
+    version = (values.get("kserve") or {}).get("version") if isinstance(values, dict) else None
     namespace = values.get("imageNamespace") if isinstance(values, dict) else None
 
     def walk(node: Any, key: str) -> None:
@@ -58,7 +60,12 @@ def _images(values: Any, default_tag: str) -> set[str]:
                     if node.get("registry") and not repository.startswith(str(node["registry"])):
                         repository = f"{node['registry']}/{repository}"
                     found.add(f"{repository}:{node.get('tag') or default_tag}")
+            elif isinstance(node.get("image"), str) and "tag" in node:
+                # kserve-resources: {image: <repository>, tag: ""}, the empty tag filled from kserve.version.
+                found.add(f"{node['image']}:{node.get('tag') or version or default_tag}")
             for child_key, child in node.items():
+                if child_key.endswith("Image") and isinstance(child, str) and ":" in child:
+                    found.add(child)  # kserve-resources' controller.rbacProxyImage: a whole reference
                 walk(child, str(child_key))
         elif isinstance(node, list):
             for child in node:
@@ -109,6 +116,8 @@ def test_expected_chart_versions() -> None:
         "keycloak": "7.1.11",
         "nvidia_device_plugin": "0.20.0",
         "kueue": "0.19.2",
+        "kserve_crd": "v0.20.0",
+        "kserve": "v0.20.0",
     }
 
 

@@ -826,7 +826,7 @@ def test_normalising_a_normalised_spec_changes_nothing(case: str, repo: Path) ->
         spec = {
             "name": "ml",
             "domain": "ml.example.internal",
-            "components": dict.fromkeys(("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak"), off),
+            "components": dict.fromkeys(("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak", "kserve"), off),
         }
     first = validate_platform(spec, nodes)
     second = validate_platform(copy.deepcopy(first.spec), None if first.nodes is None else _as_input(first.nodes))

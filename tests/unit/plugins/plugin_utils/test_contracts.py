@@ -179,6 +179,8 @@ PLATFORM_LEVELS = {
     "keycloak": "baseline",
     "nvidia-device-plugin": "privileged",  # hostPath: the kubelet's device-plugins folder
     "kueue-system": "restricted",
+    "kserve-crd": "restricted",  # nothing runs there (CRDs only)
+    "kserve": "restricted",
 }
 
 

@@ -179,7 +179,7 @@ def test_helm_merge() -> None:
 
 def _chart_values(shared_data: Path, unit: Unit[Any]) -> dict[str, Any]:
     folder = shared_data / "charts" / f"{unit.chart.name}-{unit.chart.version}"
-    return dict(yaml.safe_load((folder / "values.yaml").read_text()))
+    return dict(yaml.safe_load((folder / "values.yaml").read_text()) or {})  # kserve-crd's values.yaml is empty
 
 
 # ------------------------------------------------------------------------------------------------ variants

@@ -225,6 +225,8 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         "nvidia-device-plugin": "privileged",  # hostPath: the kubelet's device-plugins folder
         "kueue-system": "restricted",
         "keycloak": "baseline",
+        "kserve-crd": "restricted",
+        "kserve": "restricted",
         **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }
     assert levels == expected

@@ -135,6 +135,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "configs.rbac.scopes": "argocd-rbac-cm keys",
         "redis-ha.enabled": "the redis-ha subchart's switch",
     },
+    "kserve": {
+        "kserve.storage.containerSecurityContext.seccompProfile": "a container securityContext (free-form, toYaml'd)",
+    },
     "monitoring": {
         "grafana.admin.existingSecret": "grafana subchart (values.yaml not in platform-data)",
         "grafana.admin.userKey": "grafana subchart",
