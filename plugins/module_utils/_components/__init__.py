@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ansible_collections.keelson.platform.plugins.module_utils._components import (
+    argo_workflows,
     cert_manager,
     cloudnative_pg,
     keycloak,
@@ -32,6 +33,7 @@ COMPONENTS: Final[tuple[Unit[Any], ...]] = (
     cloudnative_pg.UNIT,
     keycloak.UNIT,
     weaviate.UNIT,
+    argo_workflows.UNIT,
 )
 
 __all__ = ["COMPONENTS", "Unit"]

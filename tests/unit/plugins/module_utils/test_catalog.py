@@ -92,6 +92,7 @@ def test_expected_chart_versions() -> None:
         "monitoring": "88.5.3",
         "cloudnative_pg": "0.29.0",
         "keycloak": "7.1.11",
+        "argo_workflows": "1.0.18",
     }
 
 
