@@ -360,7 +360,7 @@ class ArgoWorkflows(Unit[ArgoWorkflowsSettings]):
         return OidcClient(CLIENT_ID, (f"https://{self.host(platform, HOST.field)}/oauth2/callback",), SSO_SECRET)
 
     def ca_secrets(self, platform: Platform) -> tuple[Target, ...]:
-        return (ca_secret(self.namespace),) if self._sso(platform) and platform.ca_certificate else ()
+        return (ca_secret(self.namespace),) if self._sso(platform) else ()
 
     def network(self, platform: Platform) -> Network:
         # The controller and the server watch the API server; the server reads artifacts from MinIO for the UI.
