@@ -176,6 +176,21 @@ CATALOG: Final[dict[str, Any]] = {
                 for kind in ("resourceflavors", "clusterqueues", "localqueues")
             ],
         },
+        "argo_workflows": {
+            "chart": {"repo": "https://argoproj.github.io/argo-helm", "name": "argo-workflows", "version": "1.0.18"},
+            # The chart's defaults at its appVersion v4.0.6 (values controller.image, executor.image, server.image).
+            # Its CRD install Job's registry.k8s.io/kubectl is not run (crds.full false: argo_workflows.py).
+            "images": {
+                "controller": "quay.io/argoproj/workflow-controller:v4.0.6",
+                "executor": "quay.io/argoproj/argoexec:v4.0.6",
+                "server": "quay.io/argoproj/argocli:v4.0.6",
+            },
+            # The full CRDs of the kinds keelson and the tenants' ML projects render (the chart ships them).
+            "crds": [
+                f"{_RAW}/argoproj/argo-workflows/v4.0.6/manifests/base/crds/full/argoproj.io_{name}.yaml"
+                for name in ("workflows", "workflowtemplates", "cronworkflows", "workfloweventbindings")
+            ],
+        },
     },
 }
 

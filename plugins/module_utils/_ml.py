@@ -16,6 +16,9 @@ WORKFLOW_ACCOUNT: Final = "keelson-workflow"
 # and its key that keelson's default repository (the tenant's first bucket) is under.
 ARTIFACT_REPOSITORIES: Final = "artifact-repositories"
 ARTIFACT_REPOSITORY_KEY: Final = "default"
+# How many of a tenant's workflows run at once in each of its namespaces when its entry says nothing (the tenant's
+# ``workflows.parallelism``; Argo Workflows' namespace parallelism).
+WORKFLOW_PARALLELISM: Final = 4
 # Kueue: the LocalQueue in every tenant namespace, the label a workload names it with, the ClusterQueue it
 # points at (one per tenant) and the cohort all tenants' ClusterQueues share (fair sharing borrows idle quota).
 LOCAL_QUEUE: Final = "ml"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final, Optional
 
+from ansible_collections.keelson.platform.plugins.module_utils import _ml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import default_k3s_version, k3s_versions
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS, SECTIONS
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import quantity_field
@@ -369,6 +370,18 @@ class Quota:
 
 
 @dataclasses.dataclass(frozen=True)
+class TenantWorkflows:
+    """The tenant's pipelines (Argo Workflows)."""
+
+    parallelism: int = spec_field(
+        Int(minimum=1, maximum=1000),
+        "Workflows of the tenant that run at once in each of its namespaces; more wait, pending, until one ends "
+        "(Argo Workflows' namespace parallelism).",
+        default=_ml.WORKFLOW_PARALLELISM,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class Tenant:
     name: str = spec_field(
         Str(dns_label(NAME_MAX, _NAME_WHY, start_letter=True), type_doc="tenant name"),
@@ -391,6 +404,7 @@ class Tenant:
         example='["vision-datasets", "vision-models"]',
     )
     weaviate: bool = spec_field(Bool(), "Give the tenant a Weaviate API key.", default=False)
+    workflows: TenantWorkflows = spec_field(Section(TenantWorkflows), "The tenant's pipelines (Argo Workflows).", default={})
     repos: list[str] = spec_field(
         ListOf(Str(_check_external_repo, type_doc="repository URL"), unique=True),
         "Extra Git repositories the tenant deploys from (besides its folder in the platform repo). Argo CD: allowed as "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import ipaddress
 import posixpath
 from collections.abc import Mapping
 from typing import Any, Final, Optional
@@ -18,7 +19,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import k
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components import minio as _minio
-from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit
+from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit, tcp
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, TENANCY, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._gitops import GitopsRepo, gitops_repo
 from ansible_collections.keelson.platform.plugins.module_utils._ml_project import Project
@@ -28,6 +29,15 @@ from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check impor
 
 # The repository's own CI files: at its top, outside the platform's folder.
 CI_PATHS: Final = (".github/workflows/validate.yml", ".gitlab-ci.yml", ".keelson/validate.py", CONFIG_PATH)
+
+
+# The Kubernetes API server's port on k3s servers (and the API VIP), and the ``kubernetes`` Service's.
+API_SERVER_PORT: Final = 6443
+API_SERVICE_PORT: Final = 443
+
+
+def _cidr(address: str) -> str:
+    return f"{address}/{ipaddress.ip_address(address).max_prefixlen}"
 
 
 def pod_security_labels(level: str, k3s_version: str) -> dict[str, str]:
@@ -217,6 +227,30 @@ class Platform:
         """Tenants' platform folders after every component (their Secrets need the controller, their
         dashboards Grafana); their own folders one wave later."""
         return max(self.waves.values()) + 1
+
+    # ---------------------------------------------------------------------------- the API server
+
+    @functools.cached_property
+    def api_server_egress(self) -> list[dict[str, Any]]:
+        """Egress rules to the API server (``Network.api``, and a tenant's pods that talk to it). It is no pod, so:
+        the servers' addresses and the API VIP on 6443 (where the ``kubernetes`` Service's endpoints point), and
+        the Service's own address on 443 (for CNIs that match before the Service is resolved). A server whose
+        inventory address is a host name is left out: the Service's endpoints are the servers' IP addresses
+        (k3s' node-ip)."""
+        addresses = [node.address for node in self.nodes if node.role == "server"]
+        if self.spec.cluster.api_vip:
+            addresses.append(self.spec.cluster.api_vip)
+        blocks = []
+        for address in dict.fromkeys(addresses):
+            try:
+                blocks.append({"ipBlock": {"cidr": _cidr(address)}})
+            except ValueError:
+                continue
+        services = [_cidr(str(next(ipaddress.ip_network(cidr).hosts()))) for cidr in self.spec.cluster.service_cidr]
+        return [
+            {"to": blocks, "ports": tcp((API_SERVER_PORT,))},
+            {"to": [{"ipBlock": {"cidr": cidr}} for cidr in services], "ports": tcp((API_SERVICE_PORT,))},
+        ]
 
     # ---------------------------------------------------------------------------- names
 

@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import gc
 import inspect
-import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, Optional
 
@@ -138,34 +137,10 @@ def _ci(platform: Platform) -> Tree:
 
 # ------------------------------------------------------------------------------ platform network policies
 
-# The Kubernetes API server's port on k3s servers (and the API VIP), and the ``kubernetes`` Service's.
-API_SERVER_PORT: Final = 6443
-API_SERVICE_PORT: Final = 443
-
-
-def _cidr(address: str) -> str:
-    return f"{address}/{ipaddress.ip_address(address).max_prefixlen}"
-
 
 def api_server_peers(platform: Platform) -> list[Document]:
-    """Egress rules to the API server. It is no pod, so: the servers' addresses and the API VIP on 6443 (where
-    the ``kubernetes`` Service's endpoints point), and the Service's own address on 443 (for CNIs that match
-    before the Service is resolved). A server whose inventory address is a host name is left out: the
-    Service's endpoints are the servers' IP addresses (k3s' node-ip)."""
-    addresses = [node.address for node in platform.nodes if node.role == "server"]
-    if platform.spec.cluster.api_vip:
-        addresses.append(platform.spec.cluster.api_vip)
-    blocks = []
-    for address in dict.fromkeys(addresses):
-        try:
-            blocks.append({"ipBlock": {"cidr": _cidr(address)}})
-        except ValueError:
-            continue
-    services = [_cidr(str(next(ipaddress.ip_network(cidr).hosts()))) for cidr in platform.spec.cluster.service_cidr]
-    return [
-        {"to": blocks, "ports": tcp((API_SERVER_PORT,))},
-        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in services], "ports": tcp((API_SERVICE_PORT,))},
-    ]
+    """Egress rules to the API server (:attr:`Platform.api_server_egress`)."""
+    return platform.api_server_egress
 
 
 def platform_policies(platform: Platform, unit: Unit[Any]) -> list[Document]:

@@ -29,7 +29,8 @@ TENANT_POD_SECURITY: Final = RESTRICTED
 
 
 def _namespaces(platform: Platform, tenant: Tenant) -> list[Document]:
-    labels = {TENANT_LABEL: tenant.name, **platform.pod_security_labels(TENANT_POD_SECURITY)}
+    labels = {label: value for unit in platform.units for label, value in unit.namespace_labels(platform, tenant).items()}
+    labels.update({TENANT_LABEL: tenant.name, **platform.pod_security_labels(TENANT_POD_SECURITY)})
     metadata: Document = {"labels": labels}
     if tenant.state == "absent":
         metadata["annotations"] = {"keelson.dev/state": "absent"}

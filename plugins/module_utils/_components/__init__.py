@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ansible_collections.keelson.platform.plugins.module_utils._components import (
+    argo_workflows,
     cert_manager,
     cloudnative_pg,
     keycloak,
@@ -39,6 +40,7 @@ COMPONENTS: Final[tuple[Unit[Any], ...]] = (
     kueue.UNIT,
     kserve.CRD_UNIT,
     kserve.UNIT,
+    argo_workflows.UNIT,
 )
 
 

@@ -269,6 +269,11 @@ class Unit(Generic[S]):
         tenant belong in :meth:`manifests`."""
         return []
 
+    def namespace_labels(self, platform: Platform, tenant: Tenant) -> dict[str, str]:
+        """Labels this component reads on each of the tenant's Namespace objects (Argo Workflows' parallelism
+        limit). They may not be keelson's own (``keelson.dev/``) nor Pod Security's."""
+        return {}
+
     def tenant_policies(self, platform: Platform, tenant: Tenant, namespace: str) -> list[Document]:
         """The NetworkPolicies a tenant's namespace needs to reach this component (or to be reached by it):
         by default, egress to its ``Network.tenant_ports`` when the tenant uses it."""

@@ -118,6 +118,7 @@ def test_expected_chart_versions() -> None:
         "kueue": "0.19.2",
         "kserve_crd": "v0.20.0",
         "kserve": "v0.20.0",
+        "argo_workflows": "1.0.18",
     }
 
 

@@ -92,6 +92,9 @@ def _refs(node: Any, namespace: str, path: str = "") -> Iterator[tuple[str, str,
             yield namespace, value, None, here
         elif key in ("accessKeyId", "secretAccessKey") and isinstance(value, dict):  # CloudNativePG s3Credentials
             yield namespace, value["name"], value["key"], here
+        elif key == "secret" and isinstance(value, dict) and "secretName" in value:  # a pod's Secret volume
+            for item in value.get("items") or [{"key": None}]:
+                yield namespace, value["secretName"], item["key"], here
         elif key == "ca" and isinstance(value, dict) and "secretName" in value:
             # cert-manager's CA ClusterIssuer: its key pair in cert-manager's own (cluster resource) namespace
             yield "cert-manager", value["secretName"], None, here
@@ -181,6 +184,7 @@ PLATFORM_LEVELS = {
     "kueue-system": "restricted",
     "kserve-crd": "restricted",  # nothing runs there (CRDs only)
     "kserve": "restricted",
+    "argo": "restricted",
 }
 
 

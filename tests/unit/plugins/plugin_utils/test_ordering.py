@@ -57,7 +57,12 @@ def _owner(platform: Platform, document: dict[str, Any]) -> Optional[str]:
         "fluxcd.controlplane.io": "flux-operator",
         "kueue.x-k8s.io": "kueue",
     }
-    owner = groups.get(_group(document))
+    # Kinds of a group two charts serve: argoproj.io's pipelines are Argo Workflows' (its chart's files/crds).
+    kinds = {
+        ("argoproj.io", kind): "argo-workflows"
+        for kind in ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "WorkflowEventBinding")
+    }
+    owner = kinds.get((_group(document), document.get("kind", ""))) or groups.get(_group(document))
     return owner if owner and platform.enabled(owner) else None
 
 

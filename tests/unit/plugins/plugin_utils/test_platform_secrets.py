@@ -39,6 +39,7 @@ def test_credentials_of_a_full_platform() -> None:
         "oidc-client-argocd",
         "oidc-client-grafana",
         "oidc-client-minio",
+        "oidc-client-argo-workflows",
         "keycloak-backup-s3-secret-key",
         "weaviate-admin-api-key",
         "weaviate-cluster-api-password",
@@ -121,7 +122,10 @@ def test_created_once_and_grouped_into_target_secrets(file_backend: VaultFileBac
         "argocd": values["oidc-client-argocd"],
         "grafana": values["oidc-client-grafana"],
         "minio": values["oidc-client-minio"],
+        "argo-workflows": values["oidc-client-argo-workflows"],
     }
+    # Argo Workflows' server reads its client's id and secret from one Secret (the chart's server.sso defaults).
+    assert targets[("argo", "argo-server-sso")] == {"client-id": "argo-workflows", "client-secret": values["oidc-client-argo-workflows"]}
     # keelson's own root key first: the chart's AUTHENTICATION_APIKEY_USERS names keelson_admin first.
     assert targets[("weaviate", "weaviate-api-keys")] == {
         "AUTHENTICATION_APIKEY_ALLOWED_KEYS": f"{values['weaviate-admin-api-key']},{values['tenant-vision-weaviate-key']}"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from render_helpers import documents, example_parts, fake_values, render_example
 
+from ansible_collections.keelson.platform.plugins.module_utils._ml import WORKFLOW_ACCOUNT
 from ansible_collections.keelson.platform.plugins.plugin_utils import _tree_check
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -124,8 +125,17 @@ def test_tenant_role_bindings_grant_nothing_outside_the_tenants_namespaces(engin
         if not match:
             continue
         tenant = match.group(1)
-        assert document["kind"] not in ("ClusterRoleBinding", "ClusterRole", "Role"), path
-        if document["kind"] == "RoleBinding":
+        assert document["kind"] not in ("ClusterRoleBinding", "ClusterRole"), path
+        if document["kind"] == "Role":  # the only Role: Argo Workflows' executor writes its task results
+            assert document["metadata"]["namespace"] in TENANT_NAMESPACES[tenant]
+            assert document["metadata"]["name"] == WORKFLOW_ACCOUNT, path
+            assert document["rules"] == [{"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}]
+        if document["kind"] == "RoleBinding" and document["roleRef"]["kind"] == "Role":
+            namespace = document["metadata"]["namespace"]
+            assert namespace in TENANT_NAMESPACES[tenant]
+            assert document["roleRef"]["name"] == WORKFLOW_ACCOUNT
+            assert document["subjects"] == [{"kind": "ServiceAccount", "name": WORKFLOW_ACCOUNT, "namespace": namespace}]
+        elif document["kind"] == "RoleBinding":
             assert document["metadata"]["namespace"] in TENANT_NAMESPACES[tenant]
             assert document["roleRef"] == {
                 "apiGroup": "rbac.authorization.k8s.io",
@@ -138,6 +148,8 @@ def test_tenant_role_bindings_grant_nothing_outside_the_tenants_namespaces(engin
             for subject in document["subjects"]:
                 if subject["kind"] == "Group":
                     assert subject["name"].startswith("oidc:")
+                elif subject["name"].startswith("keelson-workflows-"):  # Argo Workflows' SSO accounts, in the namespace
+                    assert subject["namespace"] == document["metadata"]["namespace"]
                 else:  # Flux's accounts: the tenant's own in flux-system, the namespace's reconciler
                     assert (subject["namespace"], subject["name"]) in (
                         ("flux-system", f"tenant-{tenant}"),
@@ -173,10 +185,24 @@ def test_every_tenant_namespace_denies_both_directions_by_default(engine: str) -
         egress_to = [
             peer
             for _path, document in docs
-            if document["kind"] == "NetworkPolicy" and document["metadata"]["namespace"] == namespace
+            if document["kind"] == "NetworkPolicy"
+            and document["metadata"]["namespace"] == namespace
+            and document["metadata"]["name"] != "allow-workflows-to-api-server"
             for rule in document["spec"].get("egress", [])
             for peer in rule.get("to", [])
         ]
+        # Workflow pods (only they) reach the API server: their executor writes task results.
+        api = [
+            document["spec"]
+            for _path, document in docs
+            if document["kind"] == "NetworkPolicy"
+            and document["metadata"]["namespace"] == namespace
+            and document["metadata"]["name"] == "allow-workflows-to-api-server"
+        ]
+        assert [spec["podSelector"] for spec in api] == [
+            {"matchExpressions": [{"key": "workflows.argoproj.io/workflow", "operator": "Exists"}]}
+        ]
+        assert {port["port"] for rule in api[0]["egress"] for port in rule["ports"]} == {6443, 443}
         # Egress only to DNS, the namespace itself, MinIO and Weaviate: no ipBlock, no other namespace.
         for peer in egress_to:
             assert "ipBlock" not in peer
@@ -227,6 +253,7 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         "keycloak": "baseline",
         "kserve-crd": "restricted",
         "kserve": "restricted",
+        "argo": "restricted",
         **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }
     assert levels == expected
@@ -263,7 +290,13 @@ def test_no_plaintext_secret_anywhere_in_the_tree(engine: str) -> None:
     tree = "".join(files.values())
     assert "PLAINTEXT-" not in tree  # the stand-in credentials (render_helpers.fake_values)
     kinds = {document["kind"] for _path, document in documents(files)}
-    assert "Secret" not in kinds
+    # The only Secrets: service account tokens the API server fills in (Argo Workflows' SSO accounts), empty here.
+    secrets = [document for _path, document in documents(files) if document["kind"] == "Secret"]
+    assert secrets
+    assert all(
+        secret["type"] == "kubernetes.io/service-account-token" and set(secret) == {"apiVersion", "kind", "type", "metadata"}
+        for secret in secrets
+    )
     assert "SealedSecret" in kinds
 
 

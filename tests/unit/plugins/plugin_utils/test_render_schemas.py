@@ -130,6 +130,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "configs.cm.admin.enabled": "argocd-cm keys",
         "configs.cm.url": "argocd-cm keys",
         "configs.cm.resource.customizations.health.argoproj.io_Application": "argocd-cm keys (the Application health check)",
+        "configs.cm.resource.customizations.health.argoproj.io_Workflow": "argocd-cm keys (keelson's ML training runs' health check)",
         "configs.rbac.policy.csv": "argocd-rbac-cm keys",
         "configs.rbac.policy.default": "argocd-rbac-cm keys",
         "configs.rbac.scopes": "argocd-rbac-cm keys",
@@ -176,6 +177,15 @@ ALLOWED: dict[str, dict[str, str]] = {
         "authorization.rbac.root_groups": "Weaviate's rbac config key (rbacconf.Config root_groups); the chart passes the map through",
     },
     "keycloak": {"ingress.annotations": "free-form map"},
+    "argo-workflows": {
+        # argo-helm argo-workflows-1.0.18, charts/argo-workflows/templates.
+        "controller.workflowDefaults": "a Workflow the controller merges under every workflow (workflow-controller-config-map.yaml 150-152)",
+        "controller.podSecurityContext": "a PodSecurityContext, passed through (workflow-controller-deployment.yaml lines 37-40)",
+        "executor.securityContext": "a SecurityContext, passed through to the controller's config (config-map lines 62-64)",
+        "mainContainer.securityContext": "a SecurityContext, passed through to the controller's config (config-map lines 46-48)",
+        "server.podSecurityContext": "a PodSecurityContext, passed through (server/server-deployment.yaml lines 41-44)",
+        "server.ingress.annotations": "free-form map",
+    },
 }
 
 
