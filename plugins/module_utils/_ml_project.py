@@ -301,7 +301,7 @@ def parse(
     found: list[Problem] = []
 
     def report(file: str, key: str, reason: str, value: Any = None) -> None:
-        where = f"{path}/{file}" + (f": {key}" if key else "")
+        where = (f"{path}/{file}" if file else path) + (f": {key}" if key else "")
         found.append(Problem(where, reason) if value is None else Problem(where, reason, value))
 
     reason = check_project_name(name)

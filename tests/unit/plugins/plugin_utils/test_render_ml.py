@@ -28,10 +28,20 @@ PROJECT = Path(__file__).parent / "ml-projects" / "churn"
 GIT = ["git", "-c", "user.name=Team", "-c", "user.email=team@example.internal", "-c", "commit.gpgsign=false"]
 
 
+def _sources() -> str:
+    """Where the example platform's tenant vision keeps its ML projects (below the platform's folder)."""
+    spec, nodes = example_spec()
+    return Platform(spec, nodes).layout.tenant_ml_sources("vision")
+
+
+SOURCES = _sources()
+BASE = SOURCES[: -len("tenants/vision/ml")]
+
+
 def _repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
-    (repo / "tenants" / "vision" / "ml").mkdir(parents=True)
-    shutil.copytree(PROJECT, repo / "tenants" / "vision" / "ml" / "churn")
+    (repo / SOURCES).mkdir(parents=True)
+    shutil.copytree(PROJECT, repo / SOURCES / "churn")
     subprocess.run([*GIT, "init", "-q", "-b", "main", str(repo)], check=True)
     _commit(repo, "churn: first version")
     return repo
@@ -78,7 +88,7 @@ def test_a_commit_that_changes_the_training_files_is_a_new_run_carrying_what_cha
     assert _render_repo(repo, existing=first) == first
 
     # serving.yaml only: no new run, the served version moves.
-    serving = repo / "tenants/vision/ml/churn/serving.yaml"
+    serving = repo / SOURCES / "churn/serving.yaml"
     serving.write_text(serving.read_text().replace("model_version: 3", "model_version: 4"))
     _commit(repo, "churn: serve version 4")
     second = _render_repo(repo, existing=first)
@@ -87,7 +97,7 @@ def test_a_commit_that_changes_the_training_files_is_a_new_run_carrying_what_cha
     assert service["metadata"]["annotations"][_render_ml.MODEL_ANNOTATION] == "vision-churn/4"
 
     # params.yaml: a new run, named by the new revision, with the commit, the files and the diff.
-    params = repo / "tenants/vision/ml/churn/params.yaml"
+    params = repo / SOURCES / "churn/params.yaml"
     params.write_text(params.read_text().replace("max_depth: 6", "max_depth: 8"))
     commit = _commit(repo, "churn: deeper trees")
     third = _render_repo(repo, existing=second)
@@ -122,7 +132,7 @@ def test_every_ml_object_is_in_the_tenants_first_namespace_under_its_own_account
     }
     for path, document in found:
         assert document["metadata"]["namespace"] == vision.namespaces[0], path
-        assert path.startswith("tenants/vision/"), path
+        assert path.startswith(f"{BASE}tenants/vision/"), path
     accounts = {_ml.WORKFLOW_ACCOUNT, _ml.TRIGGER_ACCOUNT, _ml.SERVING_ACCOUNT}
     for document in _by_kind(files, "WorkflowTemplate") + [c["spec"]["workflowSpec"] for c in _by_kind(files, "CronWorkflow")]:
         spec_part = document.get("spec", document)
@@ -195,15 +205,15 @@ def test_every_ml_object_is_valid_against_the_pinned_crds(tmp_path: Path, shared
 
 def test_every_problem_of_every_project_is_reported_before_anything_is_rendered(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
-    (repo / "tenants/vision/ml/churn/project.yaml").write_text("image: reg/churn:latest\ncommand: [python]\n")
-    shutil.copytree(PROJECT, repo / "tenants/vision/ml/Bad")
-    (repo / "tenants/vision/ml/Bad/tests.yaml").unlink()
+    (repo / SOURCES / "churn/project.yaml").write_text("image: reg/churn:latest\ncommand: [python]\n")
+    shutil.copytree(PROJECT, repo / SOURCES / "Bad")
+    (repo / SOURCES / "Bad/tests.yaml").unlink()
     with pytest.raises(_ml_sources.ProjectError) as raised:
         _render_repo(repo)
     message = str(raised.value)
-    assert "tenants/vision/ml/churn/project.yaml: image: must be pinned" in message
-    assert "tenants/vision/ml/Bad/tests.yaml: missing" in message
-    assert "tenants/vision/ml/Bad: project name:" in message
+    assert f"{SOURCES}/churn/project.yaml: image: must be pinned" in message
+    assert f"{SOURCES}/Bad/tests.yaml: missing" in message
+    assert f"{SOURCES}/Bad: project name:" in message
 
 
 def test_a_project_needs_its_components(tmp_path: Path) -> None:
