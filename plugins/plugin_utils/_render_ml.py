@@ -82,6 +82,10 @@ def _metadata(project: Project, name: str, namespace: str, **extra: Any) -> Docu
     return {"name": name, "namespace": namespace, "labels": labels, **extra}
 
 
+def _tenant(platform: Platform, project: Project) -> Tenant:
+    return next(tenant for tenant in platform.spec.tenants if tenant.name == project.tenant)
+
+
 def _env(platform: Platform, project: Project) -> list[Document]:
     endpoints = platform.ml_endpoints
     fixed = [
@@ -94,6 +98,9 @@ def _env(platform: Platform, project: Project) -> list[Document]:
         ("KEELSON_TRIGGER", "{{workflow.parameters.trigger}}"),
         ("KEELSON_OUTPUTS", OUTPUTS_DIR),
         ("MLFLOW_TRACKING_URI", endpoints.tracking_uri),
+        # Where the experiment keeps its artifacts when the training step creates it: the tenant's first bucket
+        # (the MLflow server serves no artifacts; the steps write them with the tenant's own S3 credentials).
+        ("KEELSON_ARTIFACT_ROOT", f"s3://{_tenant(platform, project).buckets[0]}/mlflow/{project.name}"),
         ("AWS_ENDPOINT_URL", endpoints.s3_endpoint),
         ("MLFLOW_S3_ENDPOINT_URL", endpoints.s3_endpoint),
     ]
@@ -154,10 +161,9 @@ def _pod_defaults(project: Project, account: str) -> Document:
 
 
 def _step(platform: Platform, project: Project, name: str, *, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()) -> Document:
-    container = _container(platform, project, [*STEP_MODULE, name], STEP_RESOURCES)
-    container["env"] += [
-        {"name": f"KEELSON_{item.upper().replace('-', '_')}", "value": f"{{{{inputs.parameters.{item}}}}}"} for item in inputs
-    ]
+    # Inputs are the step's options (``--run-id``: keelson_ml/__main__.py).
+    options = [part for item in inputs for part in (f"--{item}", f"{{{{inputs.parameters.{item}}}}}")]
+    container = _container(platform, project, [*STEP_MODULE, name, *options], STEP_RESOURCES)
     template: Document = {"name": name, "container": container, "retryStrategy": dict(RETRY)}
     if inputs:
         template["inputs"] = {"parameters": [{"name": item} for item in inputs]}

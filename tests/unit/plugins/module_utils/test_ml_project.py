@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -131,3 +133,12 @@ def test_the_params_diff_is_against_the_run_before() -> None:
 )
 def test_image_references(image: str, ok: bool) -> None:
     assert (ml.check_image(image) is None) is ok
+
+
+def test_the_shipped_example_project_is_a_valid_project(repo: Path) -> None:
+    folder = repo / "ml" / "examples" / "churn"
+    texts = {name: (folder / name).read_text() for name in ml.FILES if (folder / name).is_file()}
+    buckets = sorted({ml.bucket_of(uri) for text in texts.values() for uri in re.findall(r"s3://\S+", text)})
+    project, problems = parse(texts, buckets=buckets)
+    assert problems == []
+    assert project is not None and project.name == "churn"
