@@ -19,6 +19,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from conftest import EXAMPLE, S3, Tracking
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -332,3 +333,36 @@ def test_s3_reads_go_to_the_tenants_bucket(trained: Trained, s3: S3) -> None:
     # The registered model's files are in tenant b's bucket, under the experiment's artifact root.
     objects = s3.client("b-key", "b-secret").list_objects_v2(Bucket="b-datasets", Prefix="mlflow/")
     assert any(item["Key"].endswith("MLmodel") for item in objects.get("Contents", []))
+
+
+def test_promote_points_serving_yaml_at_a_version_and_its_files_in_the_tenants_bucket(trained: Trained) -> None:
+    tenant = trained.tenant
+    project = tenant.project("churn-promote")
+    result = tenant.step(project, "promote", "--version", trained.version, KEELSON_PROJECT="churn")
+    assert result.returncode == 0, result.stderr
+    serving = yaml.safe_load((project / "serving.yaml").read_text())
+    assert serving["model_version"] == int(trained.version)
+    assert serving["storage_uri"].startswith(f"s3://{tenant.bucket}/mlflow/")
+    assert serving["replicas"] == 1  # the other keys kept
+    # The files it names are the registered model's: MLflow loads the model from them and it predicts.
+    with as_user(tenant):
+        model = mlflow.pyfunc.load_model(serving["storage_uri"])
+        frame = make_data.make(20, 9).drop(columns=["churned"])
+        assert len(model.predict(frame)) == 20
+    # A version that does not exist is refused by MLflow, and serving.yaml is left as it was.
+    before = (project / "serving.yaml").read_text()
+    missing = tenant.step(project, "promote", "--version", "999", KEELSON_PROJECT="churn")
+    assert missing.returncode == 3, missing.stderr
+    assert "MLflow said" in missing.stderr and "Traceback" not in missing.stderr
+    assert (project / "serving.yaml").read_text() == before
+
+
+def test_the_version_serving_yaml_serves_is_the_champion_to_beat(trained: Trained) -> None:
+    tenant = trained.tenant
+    tests = (trained.project / "tests.yaml").read_text().replace("margin: 0.0", "margin: 0.01")
+    serving = f"---\nmodel_version: {trained.version}\nstorage_uri: s3://{tenant.bucket}/mlflow/x\n"
+    project = tenant.project("churn-served", tests_yaml=tests, serving_yaml=serving)
+    # No champion alias is set: the champion is what Git serves.
+    result = tenant.step(project, "evaluate", "--run-id", trained.run_id, KEELSON_PROJECT="churn")
+    assert result.returncode == 1, result.stdout
+    assert f"(version {trained.version}, served by serving.yaml, margin 0.01)" in result.stderr

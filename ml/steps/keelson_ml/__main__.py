@@ -1,7 +1,7 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""python -m keelson_ml <step>: validate, evaluate, register, drift (docs/ml.md). Exit codes: 0 done (drift: either
+"""python -m keelson_ml <step>: validate, evaluate, register, drift, promote (docs/ml.md). Exit codes: 0 done (drift: either
 verdict), 1 the step's verdict is no (data breaks a rule, a model fails its tests), 2 a mistake to fix (a project
 file, the environment, unreadable data), 3 MLflow refused or failed."""
 
@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
         step = steps.add_parser(name, help=what)
         step.add_argument("--run-id", help="the training run (default: the run id in KEELSON_OUTPUTS)")
     steps.add_parser("drift", help="measure drift between drift.yaml's reference and current data")
+    promote = steps.add_parser("promote", help="point serving.yaml at a registered version, for a pull request")
+    promote.add_argument("--version", required=True, help="the registered model version to serve")
     return parser
 
 
@@ -54,13 +56,15 @@ def guarded(step: str, work: Callable[[], list[str]]) -> int:
     return 0
 
 
-def _work(step: str, run_id: str | None) -> Callable[[], list[str]]:
+def _work(step: str, run_id: str | None, version: str | None = None) -> Callable[[], list[str]]:
     def work() -> list[str]:
         env: Env = read_env()
         if step == "validate":
             return _steps.validate(env)
         if step == "drift":
             return _steps.drift(env)
+        if step == "promote":
+            return _steps.promote(env, str(version))
         resolved = _steps.resolve_run_id(env, run_id)
         return _steps.evaluate(env, resolved) if step == "evaluate" else _steps.register(env, resolved)
 
@@ -69,7 +73,7 @@ def _work(step: str, run_id: str | None) -> Callable[[], list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    return guarded(arguments.step, _work(arguments.step, getattr(arguments, "run_id", None)))
+    return guarded(arguments.step, _work(arguments.step, getattr(arguments, "run_id", None), getattr(arguments, "version", None)))
 
 
 if __name__ == "__main__":

@@ -221,3 +221,34 @@ def read_drift_spec(project_dir: Path, data: DataSpec) -> DriftSpec:
         current=_s3(file, "current", document.get("current")),
         threshold=_number(file, "threshold", document.get("threshold", 0.5), 0, 1),
     )
+
+
+SERVING: Final = "serving.yaml"
+
+
+def read_serving(project_dir: Path) -> dict[str, Any]:
+    """serving.yaml as written (empty when the project has none)."""
+    if not (project_dir / SERVING).is_file():
+        return {}
+    return _load(project_dir, SERVING)
+
+
+def served_version(project_dir: Path) -> str | None:
+    """The registered model version serving.yaml serves, if it serves one (the champion a new model must beat)."""
+    serving = read_serving(project_dir)
+    version = serving.get("model_version")
+    if version is None or serving.get("enabled", True) is False:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ProjectFileError(SERVING, "model_version", f"must be a registered model version (1, 2, ...), found {version!r}")
+    return str(version)
+
+
+def write_serving(project_dir: Path, version: str, storage_uri: str) -> Path:
+    """serving.yaml pointing at ``version`` and its files, its other keys kept (comments are not)."""
+    serving = read_serving(project_dir)
+    serving["model_version"] = int(version)
+    serving["storage_uri"] = storage_uri
+    path = project_dir / SERVING
+    path.write_text("---\n" + yaml.safe_dump(serving, sort_keys=False, default_flow_style=False), encoding="utf-8")
+    return path

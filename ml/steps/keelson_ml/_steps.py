@@ -14,7 +14,7 @@ from keelson_ml._drift import measure
 from keelson_ml._env import OUTPUT_DRIFT_SHARE, OUTPUT_DRIFTED, OUTPUT_MODEL_VERSION, OUTPUT_RUN_ID, Env
 from keelson_ml._errors import KeelsonError, StepFailed
 from keelson_ml._metrics import METRICS
-from keelson_ml._project import read_data_spec, read_drift_spec, read_tests_spec
+from keelson_ml._project import read_data_spec, read_drift_spec, read_tests_spec, served_version, write_serving
 from keelson_ml._validate import check
 
 
@@ -54,14 +54,17 @@ def evaluate(env: Env, run_id: str) -> list[str]:
         f"{name} {scores[name]:.4f} is below its threshold {least:g}" for name, least in tests.metrics.items() if scores[name] < least
     ]
     champion = tests.champion
-    version = _tracking.champion_version(env, champion.alias) if champion is not None else None
+    # The champion is the version in service: the one serving.yaml names (Git says what is served), else the one
+    # under the alias.
+    served = served_version(env.project_dir) if champion is not None else None
+    version = served or (_tracking.champion_version(env, champion.alias) if champion is not None else None)
     if champion is not None and version is None:
-        report.append(f"no model under the alias {champion.alias!r} yet: no champion to beat")
+        report.append(f"no model under the alias {champion.alias!r} and none served yet: no champion to beat")
     elif champion is not None and version is not None:
         held = METRICS[champion.metric](_tracking.load_version(env, version), truth, features)
         client.log_metric(run_id, f"champion_{champion.metric}", held)
         line = f"{champion.metric} {scores[champion.metric]:.4f} against the champion's {held:.4f}"
-        line += f" (version {version}, margin {champion.margin:g})"
+        line += f" (version {version}{', served by serving.yaml' if served else ''}, margin {champion.margin:g})"
         report.append(line)
         if scores[champion.metric] < held + champion.margin:
             failures.append(f"does not beat the champion: {line}")
@@ -88,3 +91,14 @@ def drift(env: Env) -> list[str]:
     verdict = "drifted" if result.drifted else "not drifted"
     counts = f"{result.count} of {result.columns} columns drifted (share {result.share:.4f}, threshold {spec.threshold:g})"
     return [f"{spec.current} against {spec.reference}: {counts}: {verdict}"]
+
+
+def promote(env: Env, version: str) -> list[str]:
+    """Point serving.yaml at a registered version of <tenant>-<project> and its files, for a commit that a pull
+    request puts to review: the only way serving changes (the pipeline never writes to the cluster)."""
+    model, uri = _tracking.version_files(env, version)
+    path = write_serving(env.project_dir, version, uri)
+    return [
+        f"{path}: serves {model} version {version} from {uri}",
+        "commit it on a branch and open a pull request; once merged, keelson's next render serves it",
+    ]

@@ -125,3 +125,14 @@ def register(env: Env, run_id: str) -> str:
     version = mlflow.register_model(run_model_uri(run_id), env.registered_model, tags={"keelson.commit": env.commit, "keelson.run": run_id})
     client.set_registered_model_alias(env.registered_model, CHALLENGER, version.version)
     return str(version.version)
+
+
+def version_files(env: Env, version: str) -> tuple[str, str]:
+    """(model name, where the version's files are: an s3:// URI) of a version of the project's registered model;
+    KeelsonError when it is not the project's or its files are not in S3."""
+    client = MlflowClient()
+    found = client.get_model_version(env.registered_model, version)  # refused when the user may not read it
+    uri = client.get_model_version_download_uri(env.registered_model, found.version)
+    if not uri.startswith("s3://"):
+        raise KeelsonError(f"{env.registered_model} version {version} keeps its files at {uri}, not in S3: KServe cannot load it")
+    return env.registered_model, uri
