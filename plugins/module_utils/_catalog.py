@@ -127,6 +127,7 @@ CATALOG: Final[dict[str, Any]] = {
             "crds": [
                 f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_clusters.yaml",
                 f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_scheduledbackups.yaml",
+                f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_databases.yaml",
             ],
         },
         "keycloak": {
@@ -135,6 +136,15 @@ CATALOG: Final[dict[str, Any]] = {
                 "keycloak": "quay.io/keycloak/keycloak:26.5.6",
                 # Realm as code: keycloak-config-cli built for the Keycloak 26.5 line (not a chart default).
                 "config_cli": "docker.io/adorsys/keycloak-config-cli:6.5.0-26.5.4",
+            },
+        },
+        "mlflow": {
+            "chart": {"repo": "https://community-charts.github.io/helm-charts", "name": "mlflow", "version": "1.11.5"},
+            # The chart's defaults (values.yaml image, initImages): MLflow 3.15.1 (server, schema migration, the users
+            # Job) and busybox for the auth ini initializer (and the unused dbchecker).
+            "images": {
+                "mlflow": "burakince/mlflow:3.15.1",
+                "busybox": "busybox:1.38.0",
             },
         },
     },

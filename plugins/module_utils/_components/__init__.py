@@ -18,6 +18,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components impor
     cloudnative_pg,
     keycloak,
     minio,
+    mlflow,
     monitoring,
     sealed_secrets,
     weaviate,
@@ -31,6 +32,7 @@ COMPONENTS: Final[tuple[Unit[Any], ...]] = (
     minio.UNIT,
     cloudnative_pg.UNIT,
     keycloak.UNIT,
+    mlflow.UNIT,
     weaviate.UNIT,
 )
 

@@ -48,7 +48,8 @@ def _images(values: Any, default_tag: str) -> set[str]:
                         repository = f"{node['registry']}/{repository}"
                     found.add(f"{repository}:{node.get('tag') or default_tag}")
             for child_key, child in node.items():
-                walk(child, str(child_key))
+                # A map of images (MLflow's initImages: dbchecker, ...) names its entries without "image".
+                walk(child, f"{key}.{child_key}" if "image" in key.lower() else str(child_key))
         elif isinstance(node, list):
             for child in node:
                 walk(child, key)
@@ -92,6 +93,7 @@ def test_expected_chart_versions() -> None:
         "monitoring": "88.5.3",
         "cloudnative_pg": "0.29.0",
         "keycloak": "7.1.11",
+        "mlflow": "1.11.5",
     }
 
 

@@ -177,6 +177,7 @@ PLATFORM_LEVELS = {
     "monitoring": "privileged",  # node-exporter reads the host
     "cnpg-system": "restricted",
     "keycloak": "baseline",
+    "mlflow": "restricted",
 }
 
 

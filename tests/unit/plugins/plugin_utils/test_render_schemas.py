@@ -173,6 +173,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "authorization.rbac.root_groups": "Weaviate's rbac config key (rbacconf.Config root_groups); the chart passes the map through",
     },
     "keycloak": {"ingress.annotations": "free-form map"},
+    # charts/mlflow/templates/ingress.yaml (mlflow-1.11.5) lines 3 and 21-24 copy the map into the Ingress.
+    "mlflow": {"ingress.annotations": "free-form map"},
 }
 
 
