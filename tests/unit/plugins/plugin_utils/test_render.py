@@ -176,11 +176,16 @@ def test_every_tenant_namespace_denies_both_directions_by_default(engine: str) -
             for rule in document["spec"].get("egress", [])
             for peer in rule.get("to", [])
         ]
-        # Egress only to DNS, the namespace itself, MinIO and Weaviate: no ipBlock, no other namespace.
+        # Egress only to DNS, the namespace itself, MinIO, Weaviate and MLflow: no ipBlock, no other namespace.
         for peer in egress_to:
             assert "ipBlock" not in peer
             if "namespaceSelector" in peer:
-                assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in ("kube-system", "minio", "weaviate")
+                assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in (
+                    "kube-system",
+                    "minio",
+                    "weaviate",
+                    "mlflow",
+                )
 
 
 def test_tenant_app_projects_allow_no_cluster_kinds_and_only_their_namespaces() -> None:
@@ -222,6 +227,7 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         "monitoring": "privileged",  # node-exporter reads the host
         "cnpg-system": "restricted",
         "keycloak": "baseline",
+        "mlflow": "restricted",
         **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }
     assert levels == expected
