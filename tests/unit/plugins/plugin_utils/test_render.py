@@ -90,6 +90,10 @@ def test_a_new_tenant_adds_its_files_and_touches_only_the_aggregates(engine: str
         f"{BASE}platform/monitoring/manifests/configmap-dashboard-keelson-tenant-speech.yaml",
     }
     expected |= {path for path in touched if "job-keelson-realm-import-" in path}  # the realm changed: a new import Job
+    # MLflow: the new tenant's user (its password for the users Job, a new Job) and its way to the server.
+    expected |= {path for path in touched if "job-keelson-mlflow-users-" in path}
+    expected |= {f"{BASE}platform/mlflow/manifests/sealedsecret-mlflow-tenant-users.yaml"}
+    expected |= {f"{BASE}platform/mlflow/manifests/networkpolicy-allow-from-tenants.yaml"}
     if engine == "argocd":
         expected |= {f"{BASE}clusters/ml-prod/apps/projects.yaml", f"{BASE}platform/argocd/values.yaml"}  # AppProject, RBAC policy
     assert aggregates == expected
