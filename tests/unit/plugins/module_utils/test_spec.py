@@ -381,7 +381,7 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         {"components": {"sealed_secrets": {"enabled": False}}},
         [
             f"components.{name}.enabled: needs components.sealed_secrets (its credentials reach Git only sealed)"
-            for name in ("cert_manager", "monitoring", "minio", "keycloak", "weaviate")
+            for name in ("cert_manager", "monitoring", "minio", "keycloak", "mlflow", "weaviate")
         ],
     ),
     (
@@ -826,7 +826,7 @@ def test_normalising_a_normalised_spec_changes_nothing(case: str, repo: Path) ->
         spec = {
             "name": "ml",
             "domain": "ml.example.internal",
-            "components": dict.fromkeys(("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak"), off),
+            "components": dict.fromkeys(("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak", "mlflow"), off),
         }
     first = validate_platform(spec, nodes)
     second = validate_platform(copy.deepcopy(first.spec), None if first.nodes is None else _as_input(first.nodes))
