@@ -127,6 +127,7 @@ CATALOG: Final[dict[str, Any]] = {
             "crds": [
                 f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_clusters.yaml",
                 f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_scheduledbackups.yaml",
+                f"{_RAW}/cloudnative-pg/cloudnative-pg/v1.30.0/config/crd/bases/postgresql.cnpg.io_databases.yaml",
             ],
         },
         # KServe v0.20.0 in two charts: its CRDs (kserve-crd), then the controller, webhooks and the
@@ -190,6 +191,15 @@ CATALOG: Final[dict[str, Any]] = {
                 f"{_RAW}/argoproj/argo-workflows/v4.0.6/manifests/base/crds/full/argoproj.io_{name}.yaml"
                 for name in ("workflows", "workflowtemplates", "cronworkflows", "workfloweventbindings")
             ],
+        },
+        "mlflow": {
+            "chart": {"repo": "https://community-charts.github.io/helm-charts", "name": "mlflow", "version": "1.11.5"},
+            # The chart's defaults (values.yaml image, initImages): MLflow 3.15.1 (server, schema migration, the users
+            # Job) and busybox for the auth ini initializer (and the unused dbchecker).
+            "images": {
+                "mlflow": "burakince/mlflow:3.15.1",
+                "busybox": "busybox:1.38.0",
+            },
         },
     },
 }

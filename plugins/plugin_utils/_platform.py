@@ -19,6 +19,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import k
 from ansible_collections.keelson.platform.plugins.module_utils._components import COMPONENTS
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components import minio as _minio
+from ansible_collections.keelson.platform.plugins.module_utils._components import mlflow as _mlflow
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Unit, tcp
 from ansible_collections.keelson.platform.plugins.module_utils._engines import ENGINES, TENANCY, Engine
 from ansible_collections.keelson.platform.plugins.module_utils._gitops import GitopsRepo, gitops_repo
@@ -316,8 +317,8 @@ class Platform:
         """What a tenant's ML steps are pointed at (the same for every tenant; the credentials are their own)."""
         minio = self.unit("minio").namespace
         return MLEndpoints(
-            tracking_uri="http://mlflow.mlflow.svc.cluster.local:5000",
-            s3_endpoint=f"http://minio.{minio}.svc.cluster.local:9000",
+            tracking_uri=_mlflow.tracking_uri(self._me),
+            s3_endpoint=f"http://{_minio.s3_address(minio)}",
             secrets=(_minio.TENANT_SECRET, _ml.MLFLOW_SECRET),
         )
 

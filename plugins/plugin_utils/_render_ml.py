@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils import _ml
-from ansible_collections.keelson.platform.plugins.module_utils._components import kserve
+from ansible_collections.keelson.platform.plugins.module_utils._components import kserve, mlflow
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import Document
 from ansible_collections.keelson.platform.plugins.module_utils._ml_project import STEP_FILES, Project, dumps
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
@@ -100,7 +100,7 @@ def _env(platform: Platform, project: Project) -> list[Document]:
         ("MLFLOW_TRACKING_URI", endpoints.tracking_uri),
         # Where the experiment keeps its artifacts when the training step creates it: the tenant's first bucket
         # (the MLflow server serves no artifacts; the steps write them with the tenant's own S3 credentials).
-        ("KEELSON_ARTIFACT_ROOT", f"s3://{_tenant(platform, project).buckets[0]}/mlflow/{project.name}"),
+        ("KEELSON_ARTIFACT_ROOT", str(mlflow.artifact_location(_tenant(platform, project), project.name))),
         ("AWS_ENDPOINT_URL", endpoints.s3_endpoint),
         ("MLFLOW_S3_ENDPOINT_URL", endpoints.s3_endpoint),
     ]

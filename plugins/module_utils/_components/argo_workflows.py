@@ -37,7 +37,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     host_field,
     network_policy,
 )
-from ansible_collections.keelson.platform.plugins.module_utils._components.minio import TENANT_SECRET
+from ansible_collections.keelson.platform.plugins.module_utils._components.minio import TENANT_SECRET, s3_address
 from ansible_collections.keelson.platform.plugins.module_utils._tenancy import TENANT_ROLES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -316,7 +316,7 @@ class ArgoWorkflows(Unit[ArgoWorkflowsSettings]):
         repository = {
             "s3": {
                 "bucket": tenant.buckets[0],
-                "endpoint": f"minio.{minio}.svc.cluster.local:9000",
+                "endpoint": s3_address(minio),
                 "insecure": True,
                 "keyFormat": KEY_FORMAT,
                 "accessKeySecret": {"name": TENANT_SECRET, "key": "AWS_ACCESS_KEY_ID"},

@@ -29,6 +29,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     ingress_annotations,
     quantity_field,
 )
+from ansible_collections.keelson.platform.plugins.module_utils._components.minio import s3_address
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_s3_bucket
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Int, Nullable, Section, Str, spec_field
 from ansible_collections.keelson.platform.plugins.module_utils._yaml import dump_one
@@ -341,7 +342,7 @@ class Keycloak(Unit[KeycloakSettings]):
             "retentionPolicy": BACKUP_RETENTION,
             "barmanObjectStore": {
                 "destinationPath": f"s3://{bucket}/",
-                "endpointURL": f"http://minio.{minio}.svc.cluster.local:9000",
+                "endpointURL": f"http://{s3_address(minio)}",
                 "s3Credentials": {
                     "accessKeyId": {"name": BACKUP_SECRET, "key": "ACCESS_KEY_ID"},
                     "secretAccessKey": {"name": BACKUP_SECRET, "key": "ACCESS_SECRET_KEY"},

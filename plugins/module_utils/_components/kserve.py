@@ -47,7 +47,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     enabled_field,
     ingress,
 )
-from ansible_collections.keelson.platform.plugins.module_utils._components.minio import TENANT_SECRET
+from ansible_collections.keelson.platform.plugins.module_utils._components.minio import TENANT_SECRET, s3_address
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_domain
 from ansible_collections.keelson.platform.plugins.module_utils._ml import SERVING_ACCOUNT
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Nullable, Str, spec_field
@@ -148,7 +148,7 @@ class KServe(Unit[KServeSettings]):
             minio = platform.unit("minio")
             # MinIO's S3 API inside the cluster, plain HTTP (configmap-patch.yaml lines 42-53: s3Endpoint,
             # s3UseHttps). The storage initializer reaches it through minio's tenant_ports (9000).
-            storage["s3"] = {"endpoint": f"minio.{minio.namespace}.svc.cluster.local:9000", "useHttps": "0"}
+            storage["s3"] = {"endpoint": s3_address(minio.namespace), "useHttps": "0"}
         controller: Document = {
             "deploymentMode": DEPLOYMENT_MODE,
             "gateway": {

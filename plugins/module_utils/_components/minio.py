@@ -36,6 +36,14 @@ HOST: Final = HostClaim("host", "minio", "the S3 API")
 CONSOLE_HOST: Final = HostClaim("console_host", "minio-console", "the MinIO console")
 ROOT_SECRET: Final = "minio-root"
 OIDC_SECRET: Final = Target("minio", "minio-oidc", "clientSecret")
+S3_PORT: Final = 9000  # the S3 API of the chart's Service "minio" (values.yaml service.port)
+
+
+def s3_address(namespace: str) -> str:
+    """host:port of the platform's S3 API inside the cluster (plain HTTP: TLS ends at Traefik for the ingress)."""
+    return f"minio.{namespace}.svc.cluster.local:{S3_PORT}"
+
+
 TENANT_SECRET: Final = "s3-credentials"  # in the tenant's first namespace: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 # MinIO maps an OIDC group to the policy of the same name, in the one name space of policies. keelson's
 # service users' policies carry this prefix and no group may (validation), so a group can never take a
@@ -196,7 +204,7 @@ class MinIO(Unit[MinIOSettings]):
         return bool(tenant.buckets)
 
     def network(self, platform: Platform) -> Network:
-        return Network(tenant_ports=(9000,))  # the S3 API; the console (9001) only through the ingress
+        return Network(tenant_ports=(S3_PORT,))  # the S3 API; the console (9001) only through the ingress
 
     def chart_pods(self, values: Document) -> Optional[list[tuple[str, Document]]]:
         # minio chart 5.4.0 (minio/minio commit 43a740296, helm/minio/templates; the StatefulSet, Deployment and

@@ -33,6 +33,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     ingress,
     quantity_field,
 )
+from ansible_collections.keelson.platform.plugins.module_utils._components.minio import s3_address
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_s3_bucket
 from ansible_collections.keelson.platform.plugins.module_utils._problems import Problem, SpecError
 from ansible_collections.keelson.platform.plugins.module_utils._schema import DERIVED, Int, Nullable, Str, spec_field
@@ -199,7 +200,7 @@ class Weaviate(Unit[WeaviateSettings]):
                     "enabled": True,
                     "envconfig": {
                         "BACKUP_S3_BUCKET": bucket,
-                        "BACKUP_S3_ENDPOINT": f"minio.{minio}.svc.cluster.local:9000",
+                        "BACKUP_S3_ENDPOINT": s3_address(minio),
                         "BACKUP_S3_USE_SSL": "false",
                     },
                     "envSecrets": {"AWS_ACCESS_KEY_ID": BACKUP_SECRET, "AWS_SECRET_ACCESS_KEY": BACKUP_SECRET},

@@ -66,7 +66,8 @@ def _images(values: Any, default_tag: str) -> set[str]:
             for child_key, child in node.items():
                 if child_key.endswith("Image") and isinstance(child, str) and ":" in child:
                     found.add(child)  # kserve-resources' controller.rbacProxyImage: a whole reference
-                walk(child, str(child_key))
+                # A map of images (MLflow's initImages: dbchecker, ...) names its entries without "image".
+                walk(child, f"{key}.{child_key}" if "image" in key.lower() else str(child_key))
         elif isinstance(node, list):
             for child in node:
                 walk(child, key)
@@ -119,6 +120,7 @@ def test_expected_chart_versions() -> None:
         "kserve_crd": "v0.20.0",
         "kserve": "v0.20.0",
         "argo_workflows": "1.0.18",
+        "mlflow": "1.11.5",
     }
 
 

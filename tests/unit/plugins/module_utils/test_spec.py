@@ -381,7 +381,7 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         {"components": {"sealed_secrets": {"enabled": False}}},
         [
             f"components.{name}.enabled: needs components.sealed_secrets (its credentials reach Git only sealed)"
-            for name in ("cert_manager", "monitoring", "minio", "keycloak", "weaviate", "argo_workflows")
+            for name in ("cert_manager", "monitoring", "minio", "keycloak", "mlflow", "weaviate", "argo_workflows")
         ],
     ),
     (
@@ -827,7 +827,7 @@ def test_normalising_a_normalised_spec_changes_nothing(case: str, repo: Path) ->
             "name": "ml",
             "domain": "ml.example.internal",
             "components": dict.fromkeys(
-                ("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak", "kserve", "argo_workflows"), off
+                ("cert_manager", "sealed_secrets", "minio", "weaviate", "monitoring", "keycloak", "mlflow", "kserve", "argo_workflows"), off
             ),
         }
     first = validate_platform(spec, nodes)

@@ -185,6 +185,7 @@ PLATFORM_LEVELS = {
     "kserve-crd": "restricted",  # nothing runs there (CRDs only)
     "kserve": "restricted",
     "argo": "restricted",
+    "mlflow": "restricted",
 }
 
 

@@ -214,7 +214,7 @@ def test_first_run_starts_the_branch_on_an_empty_remote_and_a_rerun_commits_noth
     first = world.run()
     assert first.changed and first.branch_pushed == "main" and first.merged and not first.pending
     assert first.commit == first.revision == world.head()
-    assert world.log() == [f"keelson: Render {PLATFORM}: first render, 11 component(s) and 2 tenant(s)"]
+    assert world.log() == [f"keelson: Render {PLATFORM}: first render, 15 component(s) and 2 tenant(s)"]
     message = git(world.remote, "log", "-1", "--format=%B")
     assert "Tenants added: nlp, vision" in message and f"Keelson-Platform: {PLATFORM}" in message
     # The author is keelson's own identity (no git configuration in this HOME).
@@ -310,7 +310,7 @@ def test_a_commit_pushed_in_between_is_kept_and_keelsons_is_replayed_on_top(worl
     assert (world.root / "raced").exists(), "the other push did not happen in between"
     log = world.log()
     assert len(log) == 3 and log[0].startswith(f"keelson: Render {PLATFORM}: add tenant forecasting")
-    assert log[1:] == ["Someone Else: Edit NOTES.md by hand", f"keelson: Render {PLATFORM}: first render, 11 component(s) and 2 tenant(s)"]
+    assert log[1:] == ["Someone Else: Edit NOTES.md by hand", f"keelson: Render {PLATFORM}: first render, 15 component(s) and 2 tenant(s)"]
     assert outcome.commit == world.head() and outcome.branch_pushed == "main"
     tree = git(world.remote, "ls-tree", "-r", "--name-only", "main").splitlines()
     assert "NOTES.md" in tree and "tenants/forecasting/keelson/quota.yaml" in tree

@@ -41,19 +41,22 @@ def test_credentials_of_a_full_platform() -> None:
         "oidc-client-minio",
         "oidc-client-argo-workflows",
         "keycloak-backup-s3-secret-key",
+        "mlflow-admin-password",
         "weaviate-admin-api-key",
         "weaviate-cluster-api-password",
         "weaviate-backup-s3-secret-key",
         "tenant-vision-s3-secret-key",
+        "tenant-vision-mlflow-password",
         "tenant-vision-weaviate-key",
         "tenant-nlp-s3-secret-key",
+        "tenant-nlp-mlflow-password",
     ]
 
 
 def test_credentials_follow_the_spec() -> None:
     off = {"enabled": False}
     minimal = spec(
-        components=dict.fromkeys(("minio", "weaviate", "monitoring", "keycloak"), off),
+        components=dict.fromkeys(("minio", "weaviate", "monitoring", "keycloak", "mlflow"), off),
         tenants=[{"name": "vision"}],
         gitops={"engine": "flux", "repo": {"url": "https://git.example.internal/ml.git"}},
     )

@@ -92,6 +92,10 @@ def test_a_new_tenant_adds_its_files_and_touches_only_the_aggregates(engine: str
         f"{BASE}platform/kueue/manifests/clusterqueue-tenant-speech.yaml",  # cluster-scoped: Kueue's folder
     }
     expected |= {path for path in touched if "job-keelson-realm-import-" in path}  # the realm changed: a new import Job
+    # MLflow: the new tenant's user (its password for the users Job, a new Job) and its way to the server.
+    expected |= {path for path in touched if "job-keelson-mlflow-users-" in path}
+    expected |= {f"{BASE}platform/mlflow/manifests/sealedsecret-mlflow-tenant-users.yaml"}
+    expected |= {f"{BASE}platform/mlflow/manifests/networkpolicy-allow-from-tenants.yaml"}
     if engine == "argocd":
         expected |= {f"{BASE}clusters/ml-prod/apps/projects.yaml", f"{BASE}platform/argocd/values.yaml"}  # AppProject, RBAC policy
     assert aggregates == expected
@@ -203,11 +207,16 @@ def test_every_tenant_namespace_denies_both_directions_by_default(engine: str) -
             {"matchExpressions": [{"key": "workflows.argoproj.io/workflow", "operator": "Exists"}]}
         ]
         assert {port["port"] for rule in api[0]["egress"] for port in rule["ports"]} == {6443, 443}
-        # Egress only to DNS, the namespace itself, MinIO and Weaviate: no ipBlock, no other namespace.
+        # Egress only to DNS, the namespace itself, MinIO, Weaviate and MLflow: no ipBlock, no other namespace.
         for peer in egress_to:
             assert "ipBlock" not in peer
             if "namespaceSelector" in peer:
-                assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in ("kube-system", "minio", "weaviate")
+                assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in (
+                    "kube-system",
+                    "minio",
+                    "weaviate",
+                    "mlflow",
+                )
 
 
 def test_tenant_app_projects_allow_no_cluster_kinds_and_only_their_namespaces() -> None:
@@ -254,6 +263,7 @@ def test_every_platform_namespace_gets_its_pod_security_level(engine: str) -> No
         "kserve-crd": "restricted",
         "kserve": "restricted",
         "argo": "restricted",
+        "mlflow": "restricted",
         **({"argocd": "baseline"} if engine == "argocd" else {"flux-system": "baseline"}),
     }
     assert levels == expected

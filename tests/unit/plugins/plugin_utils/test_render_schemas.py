@@ -186,6 +186,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "server.podSecurityContext": "a PodSecurityContext, passed through (server/server-deployment.yaml lines 41-44)",
         "server.ingress.annotations": "free-form map",
     },
+    # charts/mlflow/templates/ingress.yaml (mlflow-1.11.5) lines 3 and 21-24 copy the map into the Ingress.
+    "mlflow": {"ingress.annotations": "free-form map"},
 }
 
 
