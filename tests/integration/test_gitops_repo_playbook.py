@@ -72,7 +72,7 @@ def test_push_check_apply_rerun_change(ansible: Runner, tmp_path: Path, inventor
     assert pushed["workdir"] == str(workdir) and (workdir / ".git").is_dir()
     assert (
         _git(remote, "log", "--format=%an <%ae>|%s", "main")
-        == "keelson <keelson@localhost>|Render leakcheck: first render, 9 component(s) and 2 tenant(s)"
+        == "keelson <keelson@localhost>|Render leakcheck: first render, 14 component(s) and 2 tenant(s)"
     )
     # Out of band: a fresh clone holds the tree, sealed; no credential of the backend is in it or in the log.
     clone = tmp_path / "clone"
