@@ -25,7 +25,7 @@ import pytest
 
 try:
     import boto3
-    import mlflow  # noqa: F401
+    import mlflow  # noqa: F401  # pylint: disable=unused-import
     from moto.server import ThreadedMotoServer
 except ImportError:  # the tool chain's .venv: `make ml` runs these in .venv-ml
     collect_ignore_glob = ["test_*.py"]

@@ -20,7 +20,7 @@ from keelson_ml._project import DataSpec, TestsSpec
 
 def read_table(url: str, data_format: str) -> pd.DataFrame:
     """The table at an s3:// URL, or a KeelsonError saying which object could not be read and why."""
-    bucket, _, key = url.removeprefix("s3://").partition("/")
+    bucket, _slash, key = url.removeprefix("s3://").partition("/")
     try:
         body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as error:

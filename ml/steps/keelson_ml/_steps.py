@@ -39,7 +39,7 @@ def resolve_run_id(env: Env, given: str | None) -> str:
 def evaluate(env: Env, run_id: str) -> list[str]:
     """tests.yaml's model tests on the holdout: thresholds, then the margin over the champion; metrics logged."""
     data, tests = read_data_spec(env.project_dir), read_tests_spec(env.project_dir)
-    _, holdout = split(read_data(data), tests)
+    _training, holdout = split(read_data(data), tests)
     features, truth = features_and_target(holdout, data)
     model = _tracking.load_run_model(run_id)
     names = list(tests.metrics)

@@ -101,22 +101,22 @@ def test_missing_files_and_bad_names_are_reported_together() -> None:
 
 
 def test_the_revision_moves_with_the_training_files_only() -> None:
-    base, _ = parse(GOOD)
+    base, _problems = parse(GOOD)
     assert base is not None
     for file in ml.TRAINING_FILES:
         changed, problems = parse({**GOOD, file: GOOD.get(file, "") + "\n# reviewed\n"})
         assert problems == [] and changed is not None
         assert changed.revision != base.revision, file
     for file in ("drift.yaml", "serving.yaml"):
-        changed, _ = parse({**GOOD, file: GOOD[file] + "\n# reviewed\n"})
+        changed, _problems = parse({**GOOD, file: GOOD[file] + "\n# reviewed\n"})
         assert changed is not None and changed.revision == base.revision, file
 
 
 def test_the_params_diff_is_against_the_run_before() -> None:
-    project, _ = parse(GOOD, previous_params={"n_estimators": 100, "max_depth": 6, "gamma": 1})
+    project, _problems = parse(GOOD, previous_params={"n_estimators": 100, "max_depth": 6, "gamma": 1})
     assert project is not None
     assert project.params_diff == {"gamma": [1, None], "n_estimators": [100, 200]}
-    first, _ = parse(GOOD)
+    first, _problems = parse(GOOD)
     assert first is not None and first.params_diff == {"max_depth": [None, 6], "n_estimators": [None, 200]}
 
 
