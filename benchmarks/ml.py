@@ -21,15 +21,15 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 from bench_spec import NODES
 from bench_spec import spec as raw_spec
+from render import _timed  # benchmarks/render.py: the same stage timer
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._spec import validate_platform
@@ -38,13 +38,6 @@ from ansible_collections.keelson.platform.plugins.plugin_utils._platform import 
 
 PROJECT = Path(__file__).resolve().parent.parent / "tests" / "unit" / "plugins" / "plugin_utils" / "ml-projects" / "churn"
 PROJECTS = ("churn", "fraud", "ranking")
-
-
-def _timed(stages: dict[str, float], name: str, work: Callable[[], Any]) -> Any:
-    start = time.perf_counter()
-    result = work()
-    stages[name] = time.perf_counter() - start
-    return result
 
 
 def _write_projects(root: Path, platform: Platform) -> None:

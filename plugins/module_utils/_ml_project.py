@@ -19,7 +19,6 @@ from typing import Any, Final, Optional
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_duration, dns_label
 from ansible_collections.keelson.platform.plugins.module_utils._problems import Problem, Problems
 from ansible_collections.keelson.platform.plugins.module_utils._schema import (
-    INVALID,
     Bool,
     Enum,
     Int,
@@ -27,7 +26,9 @@ from ansible_collections.keelson.platform.plugins.module_utils._schema import (
     ListOf,
     MapOf,
     Nullable,
+    Number,
     Quantity,
+    Scalar,
     Section,
     Str,
     spec_field,
@@ -94,43 +95,6 @@ def check_identifier(value: str) -> Optional[str]:
     if not _IDENTIFIER.match(value):
         return "must start with a letter or _ and hold only letters, digits, _, . and -"
     return None
-
-
-class Number(Kind):
-    """A number (integer or decimal), optionally bounded; YAML booleans are not numbers."""
-
-    def __init__(self, minimum: Optional[float] = None, maximum: Optional[float] = None, above: bool = False) -> None:
-        self.minimum, self.maximum, self.above = minimum, maximum, above
-        bounds = []
-        if minimum is not None:
-            bounds.append(f"{'above' if above else 'at least'} {minimum:g}")
-        if maximum is not None:
-            bounds.append(f"at most {maximum:g}")
-        self.type_doc = f"number{' (' + ', '.join(bounds) + ')' if bounds else ''}"
-
-    def normalise(self, value: Any, path: str, problems: Problems) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.error(path, "must be a number", value)
-            return INVALID
-        if self.minimum is not None and (value <= self.minimum if self.above else value < self.minimum):
-            problems.error(path, f"must be {'above' if self.above else 'at least'} {self.minimum:g}", value)
-            return INVALID
-        if self.maximum is not None and value > self.maximum:
-            problems.error(path, f"must be at most {self.maximum:g}", value)
-            return INVALID
-        return value
-
-
-class Scalar(Kind):
-    """A string, number or boolean (a hyperparameter's value, an allowed value of a column)."""
-
-    type_doc = "string, number or boolean"
-
-    def normalise(self, value: Any, path: str, problems: Problems) -> Any:
-        if isinstance(value, (str, int, float, bool)):
-            return value
-        problems.error(path, "must be a string, a number or a boolean", value)
-        return INVALID
 
 
 # ------------------------------------------------------------------------------------------ files

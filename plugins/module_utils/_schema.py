@@ -198,6 +198,43 @@ class Bool(Kind):
         return INVALID
 
 
+class Number(Kind):
+    """A number (integer or decimal), optionally bounded; YAML booleans are not numbers."""
+
+    def __init__(self, minimum: Optional[float] = None, maximum: Optional[float] = None, above: bool = False) -> None:
+        self.minimum, self.maximum, self.above = minimum, maximum, above
+        bounds = []
+        if minimum is not None:
+            bounds.append(f"{'above' if above else 'at least'} {minimum:g}")
+        if maximum is not None:
+            bounds.append(f"at most {maximum:g}")
+        self.type_doc = f"number{' (' + ', '.join(bounds) + ')' if bounds else ''}"
+
+    def normalise(self, value: Any, path: str, problems: Problems) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.error(path, "must be a number", value)
+            return INVALID
+        if self.minimum is not None and (value <= self.minimum if self.above else value < self.minimum):
+            problems.error(path, f"must be {'above' if self.above else 'at least'} {self.minimum:g}", value)
+            return INVALID
+        if self.maximum is not None and value > self.maximum:
+            problems.error(path, f"must be at most {self.maximum:g}", value)
+            return INVALID
+        return value
+
+
+class Scalar(Kind):
+    """A string, number or boolean (a hyperparameter's value, an allowed value of a column)."""
+
+    type_doc = "string, number or boolean"
+
+    def normalise(self, value: Any, path: str, problems: Problems) -> Any:
+        if isinstance(value, (str, int, float, bool)):
+            return value
+        problems.error(path, "must be a string, a number or a boolean", value)
+        return INVALID
+
+
 class Quantity(Kind):
     """A non-negative Kubernetes quantity, kept as the string the user wrote (numbers become strings)."""
 

@@ -25,7 +25,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._engines import E
 from ansible_collections.keelson.platform.plugins.module_utils._gitops import GitopsRepo, gitops_repo
 from ansible_collections.keelson.platform.plugins.module_utils._ml_project import Project
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
-from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec
+from ansible_collections.keelson.platform.plugins.module_utils._spec_model import SPEC, PlatformSpec, Tenant
 from ansible_collections.keelson.platform.plugins.plugin_utils._tree_check import CONFIG_PATH
 
 # The repository's own CI files: at its top, outside the platform's folder.
@@ -308,9 +308,13 @@ class Platform:
 
     # ---------------------------------------------------------------------------- ML layer
 
+    def tenant(self, name: str) -> Tenant:
+        """The spec's tenant of that name."""
+        return next(entry for entry in self.spec.tenants if entry.name == name)
+
     def ml_namespace(self, tenant: str) -> str:
         """Where a tenant's ML projects run: its first namespace, which holds its credentials."""
-        return next(entry.namespaces[0] for entry in self.spec.tenants if entry.name == tenant)
+        return self.tenant(tenant).namespaces[0]
 
     @functools.cached_property
     def ml_endpoints(self) -> MLEndpoints:

@@ -82,10 +82,6 @@ def _metadata(project: Project, name: str, namespace: str, **extra: Any) -> Docu
     return {"name": name, "namespace": namespace, "labels": labels, **extra}
 
 
-def _tenant(platform: Platform, project: Project) -> Tenant:
-    return next(tenant for tenant in platform.spec.tenants if tenant.name == project.tenant)
-
-
 def _env(platform: Platform, project: Project) -> list[Document]:
     endpoints = platform.ml_endpoints
     fixed = [
@@ -100,7 +96,7 @@ def _env(platform: Platform, project: Project) -> list[Document]:
         ("MLFLOW_TRACKING_URI", endpoints.tracking_uri),
         # Where the experiment keeps its artifacts when the training step creates it: the tenant's first bucket
         # (the MLflow server serves no artifacts; the steps write them with the tenant's own S3 credentials).
-        ("KEELSON_ARTIFACT_ROOT", str(mlflow.artifact_location(_tenant(platform, project), project.name))),
+        ("KEELSON_ARTIFACT_ROOT", str(mlflow.artifact_location(platform.tenant(project.tenant), project.name))),
         ("AWS_ENDPOINT_URL", endpoints.s3_endpoint),
         ("MLFLOW_S3_ENDPOINT_URL", endpoints.s3_endpoint),
     ]
