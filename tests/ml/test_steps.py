@@ -179,7 +179,7 @@ def test_training_run_records_commit_params_and_model(trained: Trained) -> None:
 def test_evaluate_passes_and_logs_holdout_metrics(trained: Trained) -> None:
     result = trained.steps["evaluate"]
     assert result.returncode == 0, result.stderr
-    assert "no model under the alias 'champion' yet" in result.stdout
+    assert "no model under the alias 'champion' and none served yet" in result.stdout
     with as_user(trained.tenant) as client:
         run = client.get_run(trained.run_id)
     assert run.data.tags["keelson.tests"] == "passed"
