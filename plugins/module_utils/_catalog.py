@@ -20,8 +20,17 @@ CATALOG: Final[dict[str, Any]] = {
     "k3s": {
         # The version a new cluster gets when the spec names none.
         "default": "v1.35.5+k3s1",
-        # Versions the spec may name (cluster.k3s_version). Upgrades move along this list.
-        "versions": ["v1.35.5+k3s1"],
+        # Versions the spec may name (cluster.k3s_version). Upgrades move along this list, one minor at a time
+        # (plugins/module_utils/_k3s_upgrade.py); upgrade.yml refuses a downgrade.
+        "versions": ["v1.34.9+k3s1", "v1.35.5+k3s1", "v1.35.6+k3s1"],
+        # Minors that may only be entered from a recent enough release of the minor below (upgrade.yml names it).
+        "stepping_stones": {
+            "v1.34": {
+                "from": "v1.33.7+k3s3",
+                "why": "k3s v1.34 embeds etcd 3.6; every member must first run etcd 3.5.26 or later, which "
+                "v1.33.7+k3s3 embeds, so that 3.6 finds no stale membership data (k3s-io/k3s#13485)",
+            },
+        },
         "release_url": "https://github.com/k3s-io/k3s/releases/download",
     },
     # Host-level components the k3s roles run themselves (static pods).

@@ -480,3 +480,13 @@ def check_taint(value: str) -> Optional[str]:
     if check_label_value(taint_value) is not None:
         return "not a taint: the value must be at most 63 letters, digits, '-', '_' or '.'"
     return None
+
+
+_CRON_FIELD: Final = re.compile(r"^[0-9*/,-]+$|^[A-Za-z]{3}(?:-[A-Za-z]{3})?$")
+
+
+def check_cron(value: str) -> Optional[str]:
+    fields = value.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(field) for field in fields):
+        return 'not a cron schedule (five fields: minute hour day-of-month month day-of-week, e.g. "0 6 * * *")'
+    return None

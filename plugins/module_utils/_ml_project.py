@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any, Final, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._formats import check_duration, dns_label
+from ansible_collections.keelson.platform.plugins.module_utils._formats import check_cron, check_duration, dns_label
 from ansible_collections.keelson.platform.plugins.module_utils._problems import Problem, Problems
 from ansible_collections.keelson.platform.plugins.module_utils._schema import (
     Bool,
@@ -59,7 +59,6 @@ _IMAGE: Final = re.compile(
 )
 _S3: Final = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+)$")
 _IDENTIFIER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_CRON_FIELD: Final = re.compile(r"^[0-9*/,-]+$|^[A-Za-z]{3}(?:-[A-Za-z]{3})?$")
 
 
 def check_image(value: str) -> Optional[str]:
@@ -82,13 +81,6 @@ def check_s3_uri(value: str) -> Optional[str]:
 def bucket_of(uri: str) -> str:
     match = _S3.match(uri)
     return match.group("bucket") if match else ""
-
-
-def check_cron(value: str) -> Optional[str]:
-    fields = value.split()
-    if len(fields) != 5 or not all(_CRON_FIELD.match(field) for field in fields):
-        return 'not a cron schedule (five fields: minute hour day-of-month month day-of-week, e.g. "0 6 * * *")'
-    return None
 
 
 def check_identifier(value: str) -> Optional[str]:

@@ -21,6 +21,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._engines import E
 from ansible_collections.keelson.platform.plugins.module_utils._formats import (
     check_airgap_source,
     check_cidr,
+    check_cron,
     check_dns_subdomain,
     check_domain,
     check_git_branch,
@@ -70,6 +71,10 @@ RESERVED_NAMESPACES: Final = frozenset(
     | {engine.controller.namespace for engine in ENGINES.values()}
 )
 K3S_PACKAGED: Final = ("coredns", "servicelb", "traefik", "local-storage", "metrics-server")
+# k3s' own defaults for its scheduled etcd snapshots (--etcd-snapshot-schedule-cron, --etcd-snapshot-retention):
+# config.yaml names them only when the spec differs, so a cluster keelson installed before has nothing to restart.
+K3S_SNAPSHOT_SCHEDULE: Final = "0 */12 * * *"
+K3S_SNAPSHOT_RETENTION: Final = 5
 
 
 def _check_k3s_version(value: str) -> Optional[str]:
@@ -171,6 +176,47 @@ class Registries:
 
 
 @dataclasses.dataclass(frozen=True)
+class EtcdSnapshots:
+    """k3s' own scheduled etcd snapshots, and how many backup.yml keeps (docs/day2.md)."""
+
+    schedule: Optional[str] = spec_field(
+        Nullable(Str(check_cron, type_doc="cron schedule")),
+        "When k3s takes its scheduled snapshots (cron, the servers' local time); null turns them off. The default "
+        "is k3s' own, so it is not written to config.yaml.",
+        default=K3S_SNAPSHOT_SCHEDULE,
+        example='"0 3 * * *"',
+    )
+    retention: int = spec_field(
+        Int(minimum=1, type_doc="positive integer"),
+        "Scheduled snapshots k3s keeps per server, and on-demand snapshots of each name backup.yml keeps.",
+        default=K3S_SNAPSHOT_RETENTION,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Upgrade:
+    """How upgrade.yml moves the nodes (docs/day2.md)."""
+
+    agent_batch: int = spec_field(
+        Int(minimum=1, type_doc="positive integer"),
+        "Agents upgraded at the same time (servers always go one at a time).",
+        default=1,
+    )
+    drain_timeout: int = spec_field(
+        Int(minimum=30, type_doc="number of seconds"),
+        "How long draining a node may take (evictions a PodDisruptionBudget refuses are retried) before the upgrade "
+        "stops, naming the pods and budgets that block, and uncordons the node.",
+        default=300,
+    )
+    node_timeout: int = spec_field(
+        Int(minimum=30, type_doc="number of seconds"),
+        "How long an upgraded node has to come back Ready at the new version (a server: and etcd healthy with every "
+        "member) before the upgrade stops there.",
+        default=300,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class Cluster:
     k3s_version: str = spec_field(
         Str(_check_k3s_version, type_doc="k3s version"),
@@ -218,6 +264,8 @@ class Cluster:
     )
     hardening: bool = spec_field(Bool(), "Apply the CIS hardening settings (kubelet sysctls, audit log, PSA).", default=False)
     secrets_encryption: bool = spec_field(Bool(), "Encrypt Secrets at rest in the datastore.", default=True)
+    upgrade: Upgrade = spec_field(Section(Upgrade), "How upgrade.yml moves the nodes.", default={})
+    etcd_snapshots: EtcdSnapshots = spec_field(Section(EtcdSnapshots), "etcd snapshots: k3s' schedule and the retention.", default={})
 
 
 # ------------------------------------------------------------------------------------------ gitops

@@ -20,6 +20,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import C
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import CERTIFICATE, K3S_TOKEN, PLATFORM_CA
 from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
+from ansible_collections.keelson.platform.plugins.module_utils._spec_model import K3S_SNAPSHOT_RETENTION, K3S_SNAPSHOT_SCHEDULE
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import credentials, part_of
 
 ETC: Final = "/etc/rancher/k3s"
@@ -123,6 +124,13 @@ def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, An
             result["disable"] = sorted(cluster["disable"])
         if cluster["secrets_encryption"]:
             result["secrets-encryption"] = True
+        snapshots = cluster["etcd_snapshots"]
+        if snapshots["schedule"] is None:
+            result["etcd-disable-snapshots"] = True
+        elif snapshots["schedule"] != K3S_SNAPSHOT_SCHEDULE:
+            result["etcd-snapshot-schedule-cron"] = snapshots["schedule"]
+        if snapshots["retention"] != K3S_SNAPSHOT_RETENTION:
+            result["etcd-snapshot-retention"] = snapshots["retention"]
         apiserver_args = _oidc_args(spec)
         if oidc_ca(spec) is not None:
             apiserver_args.append(f"oidc-ca-file={OIDC_CA_FILE}")
@@ -309,3 +317,78 @@ def diagnose_join(log: str, host: str, server: str) -> str:
                 return f"{host} did not join the cluster through {server}: {meaning}. k3s said: {line.strip()[-300:]}"
     tail = " | ".join(line.strip() for line in log.splitlines()[-5:])
     return f"{host} did not become Ready through {server} in time, and k3s' log names no known cause. Last lines: {tail}"
+
+
+def _selects(selector: Optional[dict[str, Any]], labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels and matchExpressions) against a pod's labels. In policy/v1 an empty selector
+    matches every pod of the namespace; none at all matches none."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def drain_blockers(pods: list[dict[str, Any]], budgets: list[dict[str, Any]], node: str, timeout: int, error: str = "") -> str:
+    """Why draining ``node`` did not finish: the pods still on it, each with the PodDisruptionBudgets that cover it
+    and allow no disruption now, and what to do."""
+    blocked = []
+    for pod in pods:
+        meta = pod.get("metadata", {})
+        namespace, labels = meta.get("namespace", ""), meta.get("labels") or {}
+        if any(owner.get("kind") == "DaemonSet" for owner in meta.get("ownerReferences") or []):
+            continue  # drains leave DaemonSet pods
+        covering = [
+            budget
+            for budget in budgets
+            if budget.get("metadata", {}).get("namespace") == namespace and _selects(budget.get("spec", {}).get("selector"), labels)
+        ]
+        stuck = [b for b in covering if (b.get("status") or {}).get("disruptionsAllowed", 0) < 1]
+        reason = (
+            "PodDisruptionBudget " + ", ".join(f"{namespace}/{b['metadata']['name']}" for b in stuck) + " allows no disruption now"
+            if stuck
+            else "not evicted in time"
+        )
+        blocked.append(f"{namespace}/{meta.get('name')} ({reason})")
+    found = "; ".join(blocked) if blocked else "no pod is left on it, so the drain itself failed"
+    said = f" The drain said: {error.strip()[-300:]}" if error.strip() else ""
+    return (
+        f"draining {node} did not finish within {timeout} s, so the upgrade stops before touching it: {found}.{said} "
+        f"{node} is uncordoned again and nothing on it changed. Let the budgets allow a disruption (scale the "
+        "workload up, or relax minAvailable / maxUnavailable), or raise cluster.upgrade.drain_timeout, then run "
+        "upgrade.yml again."
+    )
+
+
+def snapshots(listing: str) -> list[dict[str, Any]]:
+    """``k3s etcd-snapshot ls`` (a table: Name, Location, Size, Created) as a list of name, location, size, created."""
+    result = []
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[0] != "Name" and "://" in fields[1]:
+            name, location, size, created = fields
+            result.append({"name": name, "location": location, "size": int(size) if size.isdigit() else size, "created": created})
+    return result
+
+
+def snapshots_to_prune(listing: list[dict[str, Any]], name: str, node: str, retention: int) -> list[str]:
+    """The local on-demand snapshots named ``<name>-<node>-<unix time>`` beyond the newest ``retention``, oldest first
+    (what ``k3s etcd-snapshot prune`` would remove, computed so that check mode can say it)."""
+    pattern = re.compile(rf"^{re.escape(name)}-{re.escape(node)}-(\d+)$")
+    own = sorted(
+        (int(match.group(1)), item["name"])
+        for item in listing
+        if item["location"].startswith("file://") and (match := pattern.match(item["name"]))
+    )
+    return [snapshot for _stamp, snapshot in own[: max(len(own) - retention, 0)]]

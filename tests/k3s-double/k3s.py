@@ -37,6 +37,13 @@ DATA = Path("/var/lib/rancher/k3s")
 ETC = Path("/etc/rancher/k3s")
 NODE_PASSWORD = Path("/etc/rancher/node/password")
 READY_AFTER = 15  # seconds without a heartbeat (sent every 5 s) before a node turns NotReady
+# What the double was asked to do, one JSON object per line, for the tests to read. Outside /var/lib/rancher and
+# /etc/rancher, so that it outlives reset.yml like a machine's journal would.
+RECORD = Path("/var/log/k3s-double/calls.jsonl")
+# Test controls (the double's own, not k3s'): a file here whose content is a version makes k3s fail to start at
+# that version (a node that does not come back from an upgrade); "fail-snapshot" makes etcd-snapshot save fail.
+CONTROL = Path("/etc/k3s-double")
+SNAPSHOTS = DATA / "server" / "db" / "snapshots"
 
 
 def log(level: str, msg: str) -> None:
@@ -47,6 +54,21 @@ def log(level: str, msg: str) -> None:
 def fatal(msg: str) -> None:
     log("fatal", msg)
     sys.exit(1)
+
+
+def record(event: str, **fields: Any) -> None:
+    """Append what the double was asked to do (a real k3s would have been asked the same)."""
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"time": time.time(), "host": socket.gethostname(), "event": event, "version": VERSION, **fields}
+    with RECORD.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def fail_start_if_asked(role: str) -> None:
+    control = CONTROL / "fail-start"
+    if control.exists() and control.read_text().strip() in ("", VERSION):
+        record("start-failed", role=role)
+        fatal(f"k3s {VERSION} failed to start (test double: {control} asks it to)")
 
 
 def notify_ready() -> None:
@@ -190,9 +212,41 @@ class Registry:
                 "password": digest,
                 "created": (known or {}).get("created", time.time()),
                 "heartbeat": time.time(),
+                # A restarted node stays cordoned and keeps its annotations, like a real one.
+                "unschedulable": (known or {}).get("unschedulable", False),
+                "annotations": (known or {}).get("annotations", {}),
             }
             self.save()
             return None
+
+    def patch(self, change: dict[str, Any]) -> bool:
+        """spec.unschedulable and annotations (a null value removes one), as a merge patch does."""
+        with self.lock:
+            node = self.nodes.get(change["name"])
+            if node is None:
+                return False
+            if "unschedulable" in change["spec"]:
+                value = bool(change["spec"]["unschedulable"])
+                if node.get("unschedulable", False) != value:
+                    node["unschedulable"] = value
+                    record("cordon" if value else "uncordon", node=change["name"])
+            annotations = node.setdefault("annotations", {})
+            for key, value in change["annotations"].items():
+                if value is None:
+                    annotations.pop(key, None)
+                else:
+                    annotations[key] = str(value)
+            self.save()
+            return True
+
+    def members(self) -> list[dict[str, Any]]:
+        """The etcd members: one per server that joined (the double has no etcd; see README.md)."""
+        with self.lock:
+            return [
+                {"name": f"{node['name']}-double", "address": node["address"], "healthy": time.time() - node["heartbeat"] < READY_AFTER}
+                for node in self.nodes.values()
+                if node["role"] == "server"
+            ]
 
     def heartbeat(self, name: str) -> None:
         with self.lock:
@@ -207,7 +261,7 @@ class Registry:
 def node_object(node: dict[str, Any]) -> dict[str, Any]:
     ready = time.time() - node["heartbeat"] < READY_AFTER
     labels = {"kubernetes.io/hostname": node["name"], "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
-    annotations = {}
+    annotations = dict(node.get("annotations", {}))
     if node["role"] == "server":
         labels |= {
             "node-role.kubernetes.io/control-plane": "true",
@@ -222,6 +276,10 @@ def node_object(node: dict[str, Any]) -> dict[str, Any]:
         key, _sep, value = key_value.partition("=")
         taints.append({"key": key, "value": value, "effect": effect} if value else {"key": key, "effect": effect})
     created = datetime.datetime.fromtimestamp(node["created"], datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec: dict[str, Any] = {"taints": taints} if taints else {}
+    if node.get("unschedulable"):
+        spec["unschedulable"] = True
+    version = node.get("version", VERSION)
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -232,7 +290,7 @@ def node_object(node: dict[str, Any]) -> dict[str, Any]:
             "creationTimestamp": created,
             "uid": hashlib.md5(node["name"].encode()).hexdigest(),
         },
-        "spec": {"taints": taints} if taints else {},
+        "spec": spec,
         "status": {
             "addresses": [{"type": "InternalIP", "address": node["address"]}, {"type": "Hostname", "address": node["name"]}],
             "conditions": [
@@ -240,8 +298,8 @@ def node_object(node: dict[str, Any]) -> dict[str, Any]:
             ],
             "nodeInfo": {
                 **node.get("info", {}),
-                "kubeletVersion": VERSION,
-                "kubeProxyVersion": VERSION,
+                "kubeletVersion": version,
+                "kubeProxyVersion": version,
                 "containerRuntimeVersion": "keelson-test-double://0",
                 "architecture": "amd64",
                 "operatingSystem": "linux",
@@ -256,7 +314,10 @@ API_RESOURCES = {
     "kind": "APIResourceList",
     "apiVersion": "v1",
     "groupVersion": "v1",
-    "resources": [{"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": ["get", "list"]}],
+    "resources": [
+        {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": ["get", "list", "patch"]},
+        {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "verbs": ["get", "list"]},
+    ],
 }
 
 
@@ -307,6 +368,10 @@ class Api(http.server.BaseHTTPRequestHandler):
             return self.reply(401, {"kind": "Status", "status": "Failure", "reason": "Unauthorized", "code": 401})
         if path == "/v1-k3s/double/nodes":
             return self.reply(200, self.nodes())
+        if path == "/v1-k3s/double/members":
+            return self.reply(200, self.registry.members() if self.registry is not None else json.loads(self.forward(path)))
+        if path == "/api/v1/pods":  # the double runs no pods: a drain has nothing to evict
+            return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []})
         if path == "/api/v1/nodes":
             return self.reply(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": self.nodes()})
         if path.startswith("/api/v1/nodes/"):
@@ -327,6 +392,38 @@ class Api(http.server.BaseHTTPRequestHandler):
             )
         return self.reply(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
 
+    def forward(self, path: str, body: Any = None) -> bytes:
+        return call(f"{self.upstream}{path}", self.token, body, self.tls)
+
+    def do_PATCH(self) -> None:
+        """Cordon and uncordon (spec.unschedulable) and annotations: the only changes the double's API accepts."""
+        if not self.authorised():
+            return self.reply(401, {"kind": "Status", "status": "Failure", "reason": "Unauthorized", "code": 401})
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        path = self.path.split("?")[0].rstrip("/")
+        allowed = (
+            path.startswith("/api/v1/nodes/")
+            and isinstance(body, dict)
+            and not set(body) - {"spec", "metadata", "apiVersion", "kind"}
+            and not set(body.get("spec") or {}) - {"unschedulable"}
+            and not set(body.get("metadata") or {}) - {"annotations", "name"}
+        )
+        if not allowed:
+            message = "the k3s test double accepts only spec.unschedulable and metadata.annotations"
+            return self.reply(422, {"kind": "Status", "status": "Failure", "reason": "Invalid", "code": 422, "message": message})
+        name = path.rsplit("/", 1)[1]
+        change = {"name": name, "spec": body.get("spec") or {}, "annotations": (body.get("metadata") or {}).get("annotations") or {}}
+        if self.registry is None:
+            self.forward("/v1-k3s/double/patch", change)
+        elif not self.registry.patch(change):
+            return self.reply(
+                404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": f'nodes "{name}" not found'}
+            )
+        for node in self.nodes():
+            if node["metadata"]["name"] == name:
+                return self.reply(200, node)
+        return self.reply(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
+
     def do_POST(self) -> None:
         if not self.authorised():
             return self.reply(401, b"401 Unauthorized", "text/plain")
@@ -344,6 +441,9 @@ class Api(http.server.BaseHTTPRequestHandler):
             return self.reply(200, ca if body["role"] == "server" else {})
         if self.path == "/v1-k3s/double/heartbeat":
             self.registry.heartbeat(body["name"])
+            return self.reply(200, {})
+        if self.path == "/v1-k3s/double/patch":
+            self.registry.patch(body)
             return self.reply(200, {})
         return self.reply(404, b"not found", "text/plain")
 
@@ -373,6 +473,67 @@ def serve_api(port: int, tls: Path) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
+class Etcd(http.server.BaseHTTPRequestHandler):
+    """The two etcd client calls keelson makes (health, member list), over TLS with the client certificate k3s
+    writes for etcd. There is no etcd behind them: the members are the servers that joined, and a member is
+    healthy while its server sends heartbeats (README.md)."""
+
+    members: Any = None  # a callable returning the member list
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def reply(self, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") != "/health":
+            self.send_error(404)
+            return
+        members = Etcd.members()
+        quorum = sum(1 for m in members if m["healthy"]) > len(members) // 2
+        self.reply({"health": "true" if quorum else "false", "reason": "" if quorum else "RAFT NO LEADER"})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path.rstrip("/") != "/v3/cluster/member/list":
+            self.send_error(404)
+            return
+        members = [
+            {
+                "ID": str(int(hashlib.sha256(m["name"].encode()).hexdigest()[:15], 16)),
+                "name": m["name"],
+                "peerURLs": [f"https://{m['address']}:2380"],
+                "clientURLs": [f"https://{m['address']}:2379"],
+            }
+            for m in Etcd.members()
+        ]
+        self.reply({"header": {"cluster_id": "1"}, "members": members})
+
+
+def serve_etcd(tls: Path, address: str, members: Any) -> None:
+    etcd = tls / "etcd"
+    etcd.mkdir(parents=True, exist_ok=True)
+    for name in ("server-ca.crt", "server-ca.key"):
+        (etcd / name).write_bytes((tls / name).read_bytes())
+    os.chmod(etcd / "server-ca.key", 0o600)
+    issue(etcd, "server-client", [], client=True)
+    issue(etcd, "server", ["127.0.0.1", "localhost", address])
+    Etcd.members = members
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 2379), Etcd)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(etcd / "server.crt", etcd / "server.key")
+    context.load_verify_locations(etcd / "server-ca.crt")
+    context.verify_mode = ssl.CERT_REQUIRED  # etcd wants the client certificate
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
 # --------------------------------------------------------------------------------------- commands
 
 
@@ -394,6 +555,7 @@ def node_identity(config: dict[str, Any]) -> dict[str, Any]:
     }
     return {
         "name": config.get("node-name") or socket.gethostname(),
+        "version": VERSION,
         "address": str(address).split(",", maxsplit=1)[0],
         "info": info,
         "labels": labels,
@@ -471,6 +633,7 @@ def heartbeat_forever(url: str, token: str, name: str, tls: Path | None) -> None
 
 
 def server(args: list[str]) -> None:
+    fail_start_if_asked("server")
     config = load_config(args)
     token = config.get("token", "")
     if not token:
@@ -505,6 +668,11 @@ def server(args: list[str]) -> None:
         (DATA / "server" / "agent-token").write_text(f"K10{ca_hash(tls)}::node:{config['agent-token']}\n")
     write_kubeconfig(tls, config)
     serve_api(int(config.get("https-listen-port", 6443)), tls)
+    registry = Api.registry
+    if registry is not None:
+        serve_etcd(tls, node["address"], registry.members)
+    else:
+        serve_etcd(tls, node["address"], lambda: json.loads(call(f"{upstream}/v1-k3s/double/members", token, None, tls)))
     if not upstream:
         claim_vip()
     import_images()
@@ -512,6 +680,7 @@ def server(args: list[str]) -> None:
     target = upstream or "https://127.0.0.1:6443"
     threading.Thread(target=heartbeat_forever, args=(target, token, node["name"], tls), daemon=True).start()
     log("info", f"k3s is up and running (test double {VERSION})")
+    record("start", role="server", node=node["name"])
     notify_ready()
     signal.pause()
 
@@ -540,6 +709,7 @@ def write_kubeconfig(tls: Path, config: dict[str, Any]) -> None:
 
 
 def agent(args: list[str]) -> None:
+    fail_start_if_asked("agent")
     config = load_config(args)
     url, token = config.get("server"), config.get("token")
     if not url or not token:
@@ -553,17 +723,63 @@ def agent(args: list[str]) -> None:
     make_interfaces()
     threading.Thread(target=heartbeat_forever, args=(url, token, node["name"], tls), daemon=True).start()
     log("info", f"k3s agent is up and running (test double {VERSION})")
+    record("start", role="agent", node=node["name"])
     notify_ready()
     signal.pause()
 
 
+def etcd_snapshot(args: list[str]) -> None:
+    """``k3s etcd-snapshot save [--name NAME]`` and ``ls``: files in k3s' default snapshot folder, named like k3s
+    names them (<name>-<node>-<unix time>). The content is the double's node registry, not an etcd snapshot."""
+    command = args[0] if args and not args[0].startswith("-") else "save"
+    if command in ("ls", "list"):
+        print(f"{'Name':<60} {'Location':<120} {'Size':<8} Created")
+        for path in sorted(SNAPSHOTS.glob("*")) if SNAPSHOTS.is_dir() else []:
+            created = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            print(f"{path.name:<60} {'file://' + str(path):<120} {path.stat().st_size:<8} {created}")
+        return
+    if command == "delete":
+        for name in [arg for arg in args[1:] if not arg.startswith("-")]:
+            path = SNAPSHOTS / name
+            if not path.is_file():
+                fatal(f"etcd-snapshot error: snapshot {name} not found")
+            path.unlink()
+            record("etcd-snapshot-delete", name=name)
+            log("info", f"Snapshot {name} deleted.")
+        return
+    if command != "save":
+        fatal(f"the keelson k3s test double does not implement 'etcd-snapshot {command}'")
+    name = args[args.index("--name") + 1] if "--name" in args else "on-demand"
+    if (CONTROL / "fail-snapshot").exists():
+        record("etcd-snapshot-failed", name=name)
+        fatal(f"etcd-snapshot error: failed to save snapshot (test double: {CONTROL / 'fail-snapshot'} asks it to)")
+    try:
+        socket.create_connection(("127.0.0.1", 2379), timeout=2).close()
+    except OSError as error:
+        fatal(f"etcd-snapshot error: failed to get etcd status: dial tcp 127.0.0.1:2379: {error}")
+    config = load_config(args)
+    node_name = config.get("node-name") or socket.gethostname()
+    SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+    snapshot = SNAPSHOTS / f"{name}-{node_name}-{int(time.time())}"
+    registry = DATA / "server" / "db" / "double-registry.json"
+    snapshot.write_bytes(registry.read_bytes() if registry.exists() else b"{}")
+    os.chmod(snapshot, 0o600)
+    record("etcd-snapshot-save", name=snapshot.name)
+    log("info", f"Snapshot {snapshot.name} saved.")
+
+
+def stop(*_: Any) -> None:
+    record("stop", role=sys.argv[1] if len(sys.argv) > 1 else "")
+    sys.exit(0)
+
+
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     args = sys.argv[1:]
     if not args or args[0] in ("--version", "-v", "version"):
         print(f"k3s version {VERSION} (keelson-test-double)\ngo version go1.25.9 (k3s test double, not k3s)")
         return
-    commands = {"server": server, "agent": agent}
+    signal.signal(signal.SIGTERM, stop)
+    commands = {"server": server, "agent": agent, "etcd-snapshot": etcd_snapshot}
     if args[0] not in commands:
         fatal(f"the keelson k3s test double does not implement '{args[0]}'")
     commands[args[0]](args[1:])

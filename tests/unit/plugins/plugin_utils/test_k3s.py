@@ -266,3 +266,77 @@ def test_token_follows_the_credential_list(monkeypatch: pytest.MonkeyPatch) -> N
     longer = [Credential("k3s-token", "hex", 64, "a longer token")]
     monkeypatch.setattr(_k3s, "credentials", lambda _spec: longer)
     assert _k3s.token(spec)["generate"] == {"length": 64, "alphabet": "hex"}
+
+
+def _pod(name: str, labels: dict[str, str], owner: str = "ReplicaSet") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "team-a", "labels": labels, "ownerReferences": [{"kind": owner, "name": "x"}]}}
+
+
+def _budget(name: str, selector: Any, allowed: int, namespace: str = "team-a") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": {"selector": selector}, "status": {"disruptionsAllowed": allowed}}
+
+
+def test_drain_blockers_name_the_pod_and_the_budget_that_holds_it() -> None:
+    pods = [_pod("web-1", {"app": "web"}), _pod("logs-x", {"app": "logs"}, owner="DaemonSet"), _pod("batch-1", {"app": "batch"})]
+    budgets = [
+        _budget("web", {"matchLabels": {"app": "web"}}, 0),
+        _budget("web-elsewhere", {"matchLabels": {"app": "web"}}, 0, namespace="team-b"),
+        _budget("batch", {"matchExpressions": [{"key": "app", "operator": "In", "values": ["batch"]}]}, 1),
+    ]
+    message = _k3s.drain_blockers(pods, budgets, "agent-1", 300, "Cannot evict pod as it would violate the pod's disruption budget.")
+    assert "draining agent-1 did not finish within 300 s" in message
+    assert "team-a/web-1 (PodDisruptionBudget team-a/web allows no disruption now)" in message
+    assert "team-a/batch-1 (not evicted in time)" in message  # its budget allows one
+    assert "logs-x" not in message and "web-elsewhere" not in message
+    assert "violate the pod's disruption budget" in message
+    assert "uncordoned again" in message and "cluster.upgrade.drain_timeout" in message
+
+
+def test_drain_blockers_empty_selector_covers_the_namespace() -> None:
+    message = _k3s.drain_blockers([_pod("web-1", {"app": "web"})], [_budget("all", {}, 0), _budget("none", None, 0)], "n", 60)
+    assert "PodDisruptionBudget team-a/all allows" in message
+    assert "team-a/none" not in message
+
+
+def test_snapshot_settings_are_written_only_when_they_differ_from_k3s_defaults() -> None:
+    """k3s' own schedule and retention are not written, so clusters installed before have no config change."""
+    spec, nodes = platform()
+    written = _k3s.config(spec, nodes, node(nodes, "server-1"))
+    assert not {key for key in written if key.startswith("etcd-")}
+    spec, nodes = platform(cluster={"etcd_snapshots": {"schedule": "0 3 * * *", "retention": 14}})
+    written = _k3s.config(spec, nodes, node(nodes, "server-2"))
+    assert written["etcd-snapshot-schedule-cron"] == "0 3 * * *"
+    assert written["etcd-snapshot-retention"] == 14
+    assert "etcd-snapshot-retention" not in _k3s.config(spec, nodes, node(nodes, "gpu-1"))
+    spec, nodes = platform(cluster={"etcd_snapshots": {"schedule": None}})
+    assert _k3s.config(spec, nodes, node(nodes, "server-1"))["etcd-disable-snapshots"] is True
+
+
+LISTING = """\
+Name                              Location                                                                   Size  Created
+keelson-server-1-1764650000       file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764650000 2048  2026-12-02T04:33:20Z
+etcd-snapshot-server-1-1764640000 file:///var/lib/rancher/k3s/server/db/snapshots/etcd-snapshot-server-1-1764640000 2048  2026-12-02T01:46:40Z
+keelson-server-1-1764660000       file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764660000 2048  2026-12-02T07:20:00Z
+keelson-server-1-1764600000       s3://backups/etcd/keelson-server-1-1764600000                             2048  2026-12-01T14:40:00Z
+keelson-server-10-1764500000      file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-10-1764500000 2048  2026-11-30T10:53:20Z
+keelson-server-1-1764670000       file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764670000 2048  2026-12-02T10:06:40Z
+"""
+
+
+def test_snapshot_listing_is_read() -> None:
+    listed = _k3s.snapshots(LISTING)
+    assert len(listed) == 6
+    assert listed[0] == {
+        "name": "keelson-server-1-1764650000",
+        "location": "file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764650000",
+        "size": 2048,
+        "created": "2026-12-02T04:33:20Z",
+    }
+
+
+def test_prune_keeps_the_newest_local_snapshots_of_the_name_and_node() -> None:
+    listed = _k3s.snapshots(LISTING)
+    # Scheduled snapshots, S3 copies and another node's (server-10) are not this name's local ones.
+    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 2) == ["keelson-server-1-1764650000"]
+    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 1) == ["keelson-server-1-1764650000", "keelson-server-1-1764660000"]
+    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 5) == []

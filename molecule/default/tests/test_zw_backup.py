@@ -1,0 +1,74 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""backup.yml on the converged hosts: check mode saves nothing; each run saves one snapshot on the first server and
+deletes that name's snapshots beyond the retention, oldest first. With the k3s TEST DOUBLE, which records each
+`k3s etcd-snapshot` call and keeps a file per snapshot where k3s does (its content is not an etcd snapshot)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import EPHEMERAL, SCENARIO, needs_double
+from playbook import run_playbook
+
+pytestmark = needs_double  # reads the double's record of what it was asked
+
+RECORD = "/var/log/k3s-double/calls.jsonl"
+SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
+
+
+@pytest.fixture(scope="module")
+def keep_two() -> Path:
+    spec = yaml.safe_load((SCENARIO / "inventory" / "group_vars" / "all" / "keelson.yml").read_text())["keelson_platform"]
+    spec["cluster"]["etcd_snapshots"] = {"retention": 2}
+    spec["secrets"]["vault_file"]["path"] = str(EPHEMERAL / "keelson-secrets.vault.yml")
+    path = EPHEMERAL / "backup-spec.yml"
+    path.write_text(yaml.safe_dump({"keelson_platform": spec}))
+    return path
+
+
+def snapshot_calls(hosts: dict[str, Any], mark: float) -> list[dict[str, Any]]:
+    calls = []
+    for name, host in hosts.items():
+        text = host.file(RECORD).content_string if host.file(RECORD).exists else ""
+        calls += [{**json.loads(line), "host": name} for line in text.splitlines() if line.strip()]
+    return sorted((c for c in calls if c["time"] > mark and c["event"].startswith("etcd-snapshot")), key=lambda c: c["time"])
+
+
+def local_snapshots(host: Any) -> list[str]:
+    return sorted(host.check_output(f"ls -1 {SNAPSHOTS} 2>/dev/null || true").split())
+
+
+def test_check_mode_saves_and_deletes_nothing(hosts: dict[str, Any], keep_two: Path) -> None:
+    before = local_snapshots(hosts["server-1"])
+    mark = time.time()
+    result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}", "--check")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Would save keelson-server-1-<unix time>" in result.stdout
+    assert snapshot_calls(hosts, mark) == []
+    assert local_snapshots(hosts["server-1"]) == before
+
+
+def test_each_run_saves_one_and_keeps_the_newest_of_its_name(hosts: dict[str, Any], keep_two: Path) -> None:
+    mark = time.time()
+    for _run in range(3):
+        result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
+        assert result.returncode == 0, result.stdout[-3000:]
+        time.sleep(1.1)  # k3s names snapshots by the second
+    calls = snapshot_calls(hosts, mark)
+    names = [c["name"] for c in calls if c["event"] == "etcd-snapshot-save"]
+    assert len(names) == 3 and all(name.startswith("keelson-server-1-") for name in names), calls
+    assert {c["host"] for c in calls} == {"server-1"}  # the first server only
+    # The third run deleted the oldest: two of this name are left, the newest two.
+    assert [c["name"] for c in calls if c["event"] == "etcd-snapshot-delete"] == [names[0]]
+    left = [name for name in local_snapshots(hosts["server-1"]) if name.startswith("keelson-server-1-")]
+    assert left == sorted(names[1:])
+    said = " ".join(result.stdout.split())
+    assert f"Snapshots on server-1: {', '.join(left)}" in said
+    assert f"Deleted: {names[0]}" in said
