@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import AGENTS, EPHEMERAL, PROJECT, SCENARIO, SERVERS, needs_double
+from kubernetes import client, config
 from playbook import run_playbook
 
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
@@ -138,7 +139,11 @@ def test_a_node_that_does_not_come_back_stops_the_upgrade_there(hosts: dict[str,
     nodes = registry(hosts)
     assert not nodes["server-3"].get("unschedulable") and not nodes["agent-1"].get("unschedulable")
     assert nodes["server-2"].get("unschedulable") and nodes["server-2"]["annotations"]["keelson.dev/upgrading-to"] == NEXT
-    assert hosts["server-3"].check_output("curl -sk https://127.0.0.1:6443/readyz") == "ok"
+    api = config.new_client_from_config(config_file=str(EPHEMERAL / "kubeconfig"))
+    try:  # through the API VIP, as every client of the cluster
+        assert {item.metadata.name for item in client.CoreV1Api(api).list_node().items} == set(ALL)
+    finally:
+        api.close()
 
 
 def test_a_rerun_finishes_the_upgrade_one_node_at_a_time(hosts: dict[str, Any], next_spec: Path) -> None:
