@@ -95,12 +95,14 @@ def _parse_known(text: str) -> K3sVersion:
     return version
 
 
-def catalog_versions(catalog: Mapping[str, Any] = CATALOG) -> list[K3sVersion]:
+def catalog_versions(catalog: Optional[Mapping[str, Any]] = None) -> list[K3sVersion]:
+    catalog = CATALOG if catalog is None else catalog
     return sorted(_parse_known(text) for text in catalog["k3s"]["versions"])
 
 
-def stepping_stones(catalog: Mapping[str, Any] = CATALOG) -> dict[str, K3sVersion]:
+def stepping_stones(catalog: Optional[Mapping[str, Any]] = None) -> dict[str, K3sVersion]:
     """Per minor (``v1.34``), the oldest release of the minor below it that may move into it."""
+    catalog = CATALOG if catalog is None else catalog
     return {minor: _parse_known(entry["from"]) for minor, entry in catalog["k3s"].get("stepping_stones", {}).items()}
 
 
@@ -112,8 +114,9 @@ def _next_minor_release(version: K3sVersion, known: Sequence[K3sVersion]) -> str
     return f"a v{version.major}.{version.minor + 1} release (none is in the catalog: add one to plugins/module_utils/_catalog.py)"
 
 
-def plan(nodes: Sequence[NodeVersion], target_text: str, catalog: Mapping[str, Any] = CATALOG) -> UpgradePlan:
+def plan(nodes: Sequence[NodeVersion], target_text: str, catalog: Optional[Mapping[str, Any]] = None) -> UpgradePlan:
     """The nodes to move to ``target_text``, or UpgradeError with every reason the upgrade is refused."""
+    catalog = CATALOG if catalog is None else catalog
     known = catalog_versions(catalog)
     target = K3sVersion.parse(target_text)
     if target is None or target.text not in {v.text for v in known}:
