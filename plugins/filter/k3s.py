@@ -56,6 +56,7 @@ class FilterModule:
             "k3s_api_url": _k3s.api_url,
             "k3s_join_diagnosis": _k3s.diagnose_join,
             "k3s_drain_blockers": _k3s.drain_blockers,
+            "k3s_binary_version": _k3s.binary_version,
             "k3s_snapshots": _k3s.snapshots,
             "k3s_snapshots_to_prune": _k3s.snapshots_to_prune,
             "k3s_registry_ca_path": _k3s.registry_ca_path,

@@ -392,3 +392,9 @@ def snapshots_to_prune(listing: list[dict[str, Any]], name: str, node: str, rete
         if item["location"].startswith("file://") and (match := pattern.match(item["name"]))
     )
     return [snapshot for _stamp, snapshot in own[: max(len(own) - retention, 0)]]
+
+
+def binary_version(output: str) -> str:
+    """The release ``k3s --version`` printed (``k3s version v1.35.5+k3s1 (<commit>)``), or "" for anything else."""
+    words = output.split()
+    return words[2] if len(words) > 2 and words[:2] == ["k3s", "version"] else ""

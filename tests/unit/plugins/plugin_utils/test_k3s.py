@@ -340,3 +340,9 @@ def test_prune_keeps_the_newest_local_snapshots_of_the_name_and_node() -> None:
     assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 2) == ["keelson-server-1-1764650000"]
     assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 1) == ["keelson-server-1-1764650000", "keelson-server-1-1764660000"]
     assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 5) == []
+
+
+def test_binary_version_reads_what_k3s_prints() -> None:
+    assert _k3s.binary_version("k3s version v1.35.5+k3s1 (6a7b8c9d)\ngo version go1.25.9\n") == "v1.35.5+k3s1"
+    assert _k3s.binary_version("#!/bin/sh tampered") == ""
+    assert _k3s.binary_version("") == ""
