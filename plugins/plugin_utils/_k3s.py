@@ -340,9 +340,11 @@ def _selects(selector: Optional[dict[str, Any]], labels: dict[str, str]) -> bool
     return True
 
 
-def drain_blockers(pods: list[dict[str, Any]], budgets: list[dict[str, Any]], node: str, timeout: int, error: str = "") -> str:
+def drain_blockers(
+    pods: list[dict[str, Any]], budgets: list[dict[str, Any]], node: str, timeout: int, error: str = "", *, playbook: str = "upgrade"
+) -> str:
     """Why draining ``node`` did not finish: the pods still on it, each with the PodDisruptionBudgets that cover it
-    and allow no disruption now, and what to do."""
+    and allow no disruption now, and what to do (run ``playbook``.yml again)."""
     blocked = []
     for pod in pods:
         meta = pod.get("metadata", {})
@@ -364,10 +366,10 @@ def drain_blockers(pods: list[dict[str, Any]], budgets: list[dict[str, Any]], no
     found = "; ".join(blocked) if blocked else "no pod is left on it, so the drain itself failed"
     said = f" The drain said: {error.strip()[-300:]}" if error.strip() else ""
     return (
-        f"draining {node} did not finish within {timeout} s, so the upgrade stops before touching it: {found}.{said} "
+        f"draining {node} did not finish within {timeout} s, so {playbook}.yml stops before changing it: {found}.{said} "
         f"{node} is uncordoned again and nothing on it changed. Let the budgets allow a disruption (scale the "
         "workload up, or relax minAvailable / maxUnavailable), or raise cluster.upgrade.drain_timeout, then run "
-        "upgrade.yml again."
+        f"{playbook}.yml again."
     )
 
 
@@ -398,3 +400,38 @@ def binary_version(output: str) -> str:
     """The release ``k3s --version`` printed (``k3s version v1.35.5+k3s1 (<commit>)``), or "" for anything else."""
     words = output.split()
     return words[2] if len(words) > 2 and words[:2] == ["k3s", "version"] else ""
+
+
+def etcd_fault_tolerance(members: int) -> int:
+    """How many etcd members can fail while the rest keep quorum (a majority): 1 -> 0, 2 -> 0, 3 -> 1, 5 -> 2."""
+    return max(members - 1, 0) // 2
+
+
+def removal_refusal(members: list[dict[str, Any]], healthy: list[str], leaving: str, node: str, force: bool = False) -> str:
+    """Why server ``node`` (etcd member ``leaving``) must not be removed now, or "" when it may.
+
+    Always refused: the last member, and a removal after which the healthy members left are no majority of the
+    members left (the cluster would stop writing). Refused unless ``force``: a removal that lowers how many failures
+    the cluster tolerates (3 -> 2 servers: from one to none). A member already gone is no removal (a re-run)."""
+    names = [str(member.get("name", "")) for member in members]
+    if leaving not in names:
+        return ""
+    left = len(names) - 1
+    healthy_left = len([name for name in names if name != leaving and name in healthy])
+    if left == 0:
+        return f"{node} is the cluster's last etcd member: removing it removes the cluster. Use reset.yml for that."
+    if healthy_left < left // 2 + 1:
+        sick = ", ".join(name for name in names if name != leaving and name not in healthy)
+        return (
+            f"removing {node} would leave {left} etcd members of which only {healthy_left} answer healthy, no majority: "
+            f"the cluster would stop. Bring {sick} back first (remove_node.yml refuses this even with force)."
+        )
+    before, after = etcd_fault_tolerance(len(names)), etcd_fault_tolerance(left)
+    if after < before and not force:
+        tolerated = {0: "no failure", 1: "one failure"}.get(after, f"{after} failures")
+        return (
+            f"removing {node} takes etcd from {len(names)} members to {left}, which tolerate {tolerated} "
+            f"(now {before}). Add a server first (add_node.yml), or run again with -e keelson_remove_force=true "
+            "to accept it."
+        )
+    return ""

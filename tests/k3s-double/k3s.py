@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ RECORD = Path("/var/log/k3s-double/calls.jsonl")
 # that version (a node that does not come back from an upgrade); "fail-snapshot" makes etcd-snapshot save fail.
 CONTROL = Path("/etc/k3s-double")
 SNAPSHOTS = DATA / "server" / "db" / "snapshots"
+REGISTRY = DATA / "server" / "db" / "double-registry.json"
+# Which cluster a server's datastore belongs to: a new id after each --cluster-reset. A joined server whose datastore
+# still names the old one is refused, as etcd refuses a member of the cluster before the reset (README.md).
+CLUSTER_ID = DATA / "server" / "db" / "double-cluster-id"
+# The annotations of k3s' etcd member controller (pkg/etcd): ask for a server's removal, and say it was removed.
+ETCD_REMOVE = "etcd.k3s.cattle.io/remove"
+ETCD_REMOVED_NAME = "etcd.k3s.cattle.io/removed-node-name"
 
 
 def log(level: str, msg: str) -> None:
@@ -236,6 +244,23 @@ class Registry:
                     annotations.pop(key, None)
                 else:
                     annotations[key] = str(value)
+            # k3s' etcd controller: a server annotated for removal leaves the etcd cluster, and k3s says so on it.
+            if annotations.get(ETCD_REMOVE) == "true" and node["role"] == "server" and not node.get("etcd_removed"):
+                node["etcd_removed"] = True
+                annotations[ETCD_REMOVED_NAME] = f"{node['name']}-double"
+                record("etcd-member-remove", node=change["name"], member=f"{node['name']}-double")
+            self.save()
+            return True
+
+    def delete(self, name: str) -> bool:
+        """DELETE of a Node. On a server that is still an etcd member, k3s' finalizer removes the member first."""
+        with self.lock:
+            node = self.nodes.pop(name, None)
+            if node is None:
+                return False
+            if node["role"] == "server" and not node.get("etcd_removed"):
+                record("etcd-member-remove", node=name, member=f"{name}-double")
+            record("node-delete", node=name, role=node["role"])
             self.save()
             return True
 
@@ -245,7 +270,7 @@ class Registry:
             return [
                 {"name": f"{node['name']}-double", "address": node["address"], "healthy": time.time() - node["heartbeat"] < READY_AFTER}
                 for node in self.nodes.values()
-                if node["role"] == "server"
+                if node["role"] == "server" and not node.get("etcd_removed")
             ]
 
     def heartbeat(self, name: str) -> None:
@@ -315,7 +340,7 @@ API_RESOURCES = {
     "apiVersion": "v1",
     "groupVersion": "v1",
     "resources": [
-        {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": ["get", "list", "patch"]},
+        {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": ["get", "list", "patch", "delete"]},
         {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "verbs": ["get", "list"]},
     ],
 }
@@ -413,6 +438,11 @@ class Api(http.server.BaseHTTPRequestHandler):
             return self.reply(422, {"kind": "Status", "status": "Failure", "reason": "Invalid", "code": 422, "message": message})
         name = path.rsplit("/", 1)[1]
         change = {"name": name, "spec": body.get("spec") or {}, "annotations": (body.get("metadata") or {}).get("annotations") or {}}
+        if dry_run(self.path):  # a server-side dry run (check mode) changes nothing
+            for node in self.nodes():
+                if node["metadata"]["name"] == name:
+                    return self.reply(200, node)
+            return self.reply(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
         if self.registry is None:
             self.forward("/v1-k3s/double/patch", change)
         elif not self.registry.patch(change):
@@ -423,6 +453,26 @@ class Api(http.server.BaseHTTPRequestHandler):
             if node["metadata"]["name"] == name:
                 return self.reply(200, node)
         return self.reply(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
+
+    def do_DELETE(self) -> None:
+        """Delete a Node (the only object the double's API deletes)."""
+        if not self.authorised():
+            return self.reply(401, {"kind": "Status", "status": "Failure", "reason": "Unauthorized", "code": 401})
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        path = self.path.split("?")[0].rstrip("/")
+        name = path.rsplit("/", 1)[1]
+        found = [node for node in self.nodes() if node["metadata"]["name"] == name]
+        if not path.startswith("/api/v1/nodes/") or not found:
+            return self.reply(
+                404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": f'nodes "{name}" not found'}
+            )
+        if dry_run(self.path):
+            return self.reply(200, found[0])
+        if self.registry is None:
+            self.forward("/v1-k3s/double/delete", {"name": name})
+        else:
+            self.registry.delete(name)
+        return self.reply(200, found[0])
 
     def do_POST(self) -> None:
         if not self.authorised():
@@ -438,14 +488,23 @@ class Api(http.server.BaseHTTPRequestHandler):
             if problem:
                 return self.reply(403, problem.encode(), "text/plain")
             ca = {name: (self.tls / name).read_text() for name in ("server-ca.crt", "server-ca.key")}
-            return self.reply(200, ca if body["role"] == "server" else {})
+            return self.reply(200, {**ca, "cluster-id": CLUSTER_ID.read_text()} if body["role"] == "server" else {})
         if self.path == "/v1-k3s/double/heartbeat":
             self.registry.heartbeat(body["name"])
             return self.reply(200, {})
         if self.path == "/v1-k3s/double/patch":
             self.registry.patch(body)
             return self.reply(200, {})
+        if self.path == "/v1-k3s/double/delete":
+            self.registry.delete(body["name"])
+            return self.reply(200, {})
         return self.reply(404, b"not found", "text/plain")
+
+
+def dry_run(path: str) -> bool:
+    """``?dryRun=All``: the API server validates the request and changes nothing."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    return "All" in query.get("dryRun", [])
 
 
 def call(url: str, token: str, body: Any, tls: Path | None) -> bytes:
@@ -632,10 +691,84 @@ def heartbeat_forever(url: str, token: str, name: str, tls: Path | None) -> None
         time.sleep(5)
 
 
+def flag(args: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE``."""
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def cluster_reset(args: list[str], config: dict[str, Any], token: str) -> None:
+    """``k3s server --cluster-reset [--cluster-reset-restore-path PATH]`` on the first server: the datastore (the
+    double's node list) restored from the snapshot, a new cluster id, then exit like k3s does."""
+    node_name = config.get("node-name") or socket.gethostname()
+    if config.get("server"):
+        fatal("--cluster-reset runs on the server the others join (test double: this one has 'server' in its config)")
+    try:
+        socket.create_connection(("127.0.0.1", 6443), timeout=2).close()
+        fatal("listen tcp :6443: bind: address already in use (k3s still runs on this host: stop it first)")
+    except OSError:
+        pass
+    path = flag(args, "--cluster-reset-restore-path")
+    if path:
+        source = Path(path.removeprefix("file://"))
+        if not source.is_file():
+            fatal(f"etcd: snapshot {path} not found")
+        content = json.loads(source.read_text() or "{}")
+        saved = content.get("registry", content) if isinstance(content, dict) else {}
+        if isinstance(content, dict) and content.get("token-hash") not in (None, hashlib.sha256(plain_token(token).encode()).hexdigest()):
+            record("cluster-reset-failed", node=node_name, restore_path=path, reason="token")
+            fatal("bootstrap data already found and encrypted with different token")
+        # etcd after a reset has one member, this server; the others become members again as they rejoin.
+        for name, entry in saved.items():
+            if entry.get("role") == "server" and name != node_name:
+                entry["etcd_removed"] = True
+        REGISTRY.parent.mkdir(parents=True, exist_ok=True)
+        REGISTRY.write_text(json.dumps(saved, indent=1))
+    CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
+    CLUSTER_ID.write_text(secrets.token_hex(8))
+    record("cluster-reset", node=node_name, restore_path=path or "")
+    log(
+        "info",
+        "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. "
+        "Backup and delete ${datadir}/server/db on each peer etcd server and rejoin the nodes",
+    )
+
+
+def join_as_server(upstream: str, token: str, node: dict[str, Any], tls: Path) -> None:
+    """Join the cluster at ``upstream`` as a server: its CA, and the cluster id its datastore must belong to."""
+    log("info", f"Joining etcd cluster at {upstream}")
+    answer = join(upstream, token, {**node, "role": "server"})
+    cluster_id = answer.pop("cluster-id", "")
+    if CLUSTER_ID.exists() and CLUSTER_ID.read_text() != cluster_id:
+        record("start-failed", role="server", reason="stale-datastore")
+        fatal(
+            f"etcd cluster join failed: this server's datastore ({CLUSTER_ID.parent}) belongs to the cluster before a "
+            "cluster reset: back it up, delete it and start again (test double)"
+        )
+    CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
+    CLUSTER_ID.write_text(cluster_id)
+    tls.mkdir(parents=True, exist_ok=True)
+    for name, content in answer.items():
+        (tls / name).write_text(content)
+    os.chmod(tls / "server-ca.key", 0o600)
+
+
 def server(args: list[str]) -> None:
-    fail_start_if_asked("server")
     config = load_config(args)
-    token = config.get("token", "")
+    token_file = flag(args, "--token-file")
+    token = (
+        Path(token_file).read_text().strip()
+        if token_file
+        else os.environ.get("K3S_TOKEN") or flag(args, "--token") or config.get("token", "")
+    )
+    if "--cluster-reset" in args:
+        cluster_reset(args, config, token)
+        return
+    fail_start_if_asked("server")
     if not token:
         token = secrets.token_hex(16)
     node = node_identity(config)
@@ -643,16 +776,14 @@ def server(args: list[str]) -> None:
     Api.token, Api.tls = token, tls
     upstream = config.get("server")
     if upstream:
-        log("info", f"Joining etcd cluster at {upstream}")
-        answer = join(upstream, token, {**node, "role": "server"})
-        tls.mkdir(parents=True, exist_ok=True)
-        for name, content in answer.items():
-            (tls / name).write_text(content)
-        os.chmod(tls / "server-ca.key", 0o600)
+        join_as_server(upstream, token, node, tls)
         Api.upstream = upstream
     else:
         ensure_ca(tls)
-        Api.registry = Registry(DATA / "server" / "db" / "double-registry.json")
+        if not CLUSTER_ID.exists():
+            CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
+            CLUSTER_ID.write_text(secrets.token_hex(8))
+        Api.registry = Registry(REGISTRY)
         problem = Api.registry.register({**node, "role": "server"})
         if problem:
             fatal(problem)
@@ -761,8 +892,13 @@ def etcd_snapshot(args: list[str]) -> None:
     node_name = config.get("node-name") or socket.gethostname()
     SNAPSHOTS.mkdir(parents=True, exist_ok=True)
     snapshot = SNAPSHOTS / f"{name}-{node_name}-{int(time.time())}"
-    registry = DATA / "server" / "db" / "double-registry.json"
-    snapshot.write_bytes(registry.read_bytes() if registry.exists() else b"{}")
+    server_token = DATA / "server" / "token"
+    content = {
+        "registry": json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {},
+        # A real snapshot's bootstrap data is encrypted with the token: a restore needs the token of its time.
+        "token-hash": hashlib.sha256(plain_token(server_token.read_text().strip()).encode()).hexdigest() if server_token.exists() else None,
+    }
+    snapshot.write_text(json.dumps(content))
     os.chmod(snapshot, 0o600)
     record("etcd-snapshot-save", name=snapshot.name)
     log("info", f"Snapshot {snapshot.name} saved.")

@@ -290,6 +290,12 @@ def test_drain_blockers_name_the_pod_and_the_budget_that_holds_it() -> None:
     assert "logs-x" not in message and "web-elsewhere" not in message
     assert "violate the pod's disruption budget" in message
     assert "uncordoned again" in message and "cluster.upgrade.drain_timeout" in message
+    assert "so upgrade.yml stops before changing it" in message and message.endswith("run upgrade.yml again.")
+
+
+def test_drain_blockers_say_which_playbook_to_run_again() -> None:
+    message = _k3s.drain_blockers([_pod("web-1", {"app": "web"})], [], "agent-1", 60, playbook="remove_node")
+    assert "so remove_node.yml stops before changing it" in message and message.endswith("run remove_node.yml again.")
 
 
 def test_drain_blockers_empty_selector_covers_the_namespace() -> None:
@@ -346,3 +352,39 @@ def test_binary_version_reads_what_k3s_prints() -> None:
     assert _k3s.binary_version("k3s version v1.35.5+k3s1 (6a7b8c9d)\ngo version go1.25.9\n") == "v1.35.5+k3s1"
     assert _k3s.binary_version("#!/bin/sh tampered") == ""
     assert _k3s.binary_version("") == ""
+
+
+def _members(*names: str) -> list[dict[str, Any]]:
+    return [{"name": name, "clientURLs": [f"https://{name}:2379"]} for name in names]
+
+
+@pytest.mark.parametrize(("members", "tolerated"), [(0, 0), (1, 0), (2, 0), (3, 1), (4, 1), (5, 2), (7, 3)])
+def test_etcd_fault_tolerance_is_the_members_beyond_a_majority(members: int, tolerated: int) -> None:
+    assert _k3s.etcd_fault_tolerance(members) == tolerated
+
+
+def test_three_to_two_servers_is_refused_without_force() -> None:
+    members = _members("s1-a", "s2-b", "s3-c")
+    message = _k3s.removal_refusal(members, ["s1-a", "s2-b", "s3-c"], "s3-c", "server-3")
+    assert "from 3 members to 2, which tolerate no failure (now 1)" in message
+    assert "-e keelson_remove_force=true" in message and "add_node.yml" in message
+    assert _k3s.removal_refusal(members, ["s1-a", "s2-b", "s3-c"], "s3-c", "server-3", True) == ""
+
+
+def test_four_to_three_and_two_to_one_keep_the_failures_tolerated() -> None:
+    four = _members("a", "b", "c", "d")
+    assert _k3s.removal_refusal(four, ["a", "b", "c", "d"], "d", "server-4") == ""
+    assert _k3s.removal_refusal(_members("a", "b"), ["a", "b"], "b", "server-2") == ""
+
+
+def test_a_removal_that_loses_the_majority_is_refused_even_with_force() -> None:
+    members = _members("a", "b", "c")
+    message = _k3s.removal_refusal(members, ["a", "c"], "c", "server-3", True)
+    assert "only 1 answer healthy, no majority" in message and "Bring b back first" in message
+    # The sick member itself may go: the two left are healthy.
+    assert _k3s.removal_refusal(members, ["a", "c"], "b", "server-2", True) == ""
+
+
+def test_the_last_member_is_refused_and_a_member_already_gone_is_no_removal() -> None:
+    assert "last etcd member" in _k3s.removal_refusal(_members("a"), ["a"], "a", "server-1", True)
+    assert _k3s.removal_refusal(_members("a", "b"), ["a", "b"], "c", "server-3") == ""
