@@ -7,7 +7,6 @@ deletes that name's snapshots beyond the retention, oldest first. With the k3s T
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 from conftest import EPHEMERAL, SCENARIO, needs_double
+from double import calls_since
 from playbook import run_playbook
 
 pytestmark = needs_double  # reads the double's record of what it was asked
 
-RECORD = "/var/log/k3s-double/calls.jsonl"
 SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
 
 
@@ -34,11 +33,7 @@ def keep_two() -> Path:
 
 
 def snapshot_calls(hosts: dict[str, Any], mark: float) -> list[dict[str, Any]]:
-    calls = []
-    for name, host in hosts.items():
-        text = host.file(RECORD).content_string if host.file(RECORD).exists else ""
-        calls += [{**json.loads(line), "host": name} for line in text.splitlines() if line.strip()]
-    return sorted((c for c in calls if c["time"] > mark and c["event"].startswith("etcd-snapshot")), key=lambda c: c["time"])
+    return [c for c in calls_since(hosts, mark) if c["event"].startswith("etcd-snapshot")]
 
 
 def local_snapshots(host: Any) -> list[str]:

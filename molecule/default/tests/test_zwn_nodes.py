@@ -12,19 +12,19 @@ behaviour while it goes."""
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 import time
 from typing import Any
 
 from conftest import AGENTS, EPHEMERAL, SERVERS, needs_double
+from double import calls_since as since
+from double import recap
+from double import said as output
 from kubernetes import client, config
 from playbook import run_playbook
 
 pytestmark = needs_double  # reads the double's record of what it was asked
 
 ALL = SERVERS + AGENTS
-RECORD = "/var/log/k3s-double/calls.jsonl"
 ETCD_MEMBERS = """python3 -c '
 import json, ssl, urllib.request
 tls = "/var/lib/rancher/k3s/server/tls/etcd/"
@@ -37,24 +37,16 @@ print(json.dumps({"names": sorted(m["name"] for m in members), "health": health}
 '"""
 
 
-def since(hosts: dict[str, Any], mark: float) -> list[dict[str, Any]]:
-    entries = []
-    for name, host in hosts.items():
-        text = host.file(RECORD).content_string if host.file(RECORD).exists else ""
-        entries += [{**json.loads(line), "host": name} for line in text.splitlines() if line.strip()]
-    return sorted((entry for entry in entries if entry["time"] > mark), key=lambda entry: entry["time"])
-
-
 def restarts(calls: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
     return [c for c in calls if c["host"] in names and c["event"] in ("stop", "start", "start-failed")]
 
 
-def output(result: subprocess.CompletedProcess[str]) -> str:
-    return " ".join((result.stdout + result.stderr).split())
-
-
-def recap(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
-    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)}
+def assert_a_rerun_changes_nothing(hosts: dict[str, Any], playbook: str, *args: str) -> None:
+    mark = time.time()
+    again = run_playbook(playbook, *args)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert all(changed == 0 for changed in recap(again).values()), recap(again)
+    assert since(hosts, mark) == []
 
 
 def nodes() -> dict[str, Any]:
@@ -109,11 +101,7 @@ def test_an_agent_is_drained_stopped_deleted_and_cleaned_and_nothing_else_restar
     assert not hosts["agent-1"].file("/var/lib/rancher/k3s").exists
     assert "Take agent-1 out of the inventory now" in output(result)
     # A re-run finds nothing left to do.
-    mark = time.time()
-    again = run_playbook("keelson.platform.remove_node", "-e", "keelson_remove_node=agent-1")
-    assert again.returncode == 0, again.stdout[-3000:]
-    assert all(changed == 0 for changed in recap(again).values()), recap(again)
-    assert since(hosts, mark) == []
+    assert_a_rerun_changes_nothing(hosts, "keelson.platform.remove_node", "-e", "keelson_remove_node=agent-1")
 
 
 def test_the_agent_joins_again_and_nothing_else_restarts(hosts: dict[str, Any]) -> None:
@@ -127,11 +115,7 @@ def test_the_agent_joins_again_and_nothing_else_restarts(hosts: dict[str, Any]) 
     assert {name for name, changed in recap(result).items() if changed} == {"agent-1"}
     assert ready(nodes()["agent-1"])
     # A second run is a no-op.
-    mark = time.time()
-    again = run_playbook("keelson.platform.add_node", "-e", "keelson_add_node=agent-1")
-    assert again.returncode == 0, again.stdout[-3000:]
-    assert all(changed == 0 for changed in recap(again).values()), recap(again)
-    assert since(hosts, mark) == []
+    assert_a_rerun_changes_nothing(hosts, "keelson.platform.add_node", "-e", "keelson_add_node=agent-1")
 
 
 def test_three_to_two_servers_is_refused_without_force(hosts: dict[str, Any]) -> None:

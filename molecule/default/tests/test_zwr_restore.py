@@ -10,33 +10,20 @@ What only a real k3s can prove (docs/day2.md): that etcd comes back from a real 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from typing import Any
 
 import pytest
 import yaml
 from conftest import AGENTS, EPHEMERAL, SCENARIO, SERVERS, needs_double
+from double import calls_since as since
+from double import said as output
 from kubernetes import client, config
 from playbook import run_playbook
 
 pytestmark = needs_double  # reads the double's record of what it was asked
 
-RECORD = "/var/log/k3s-double/calls.jsonl"
 MARK = "keelson.dev/test-written-after-the-snapshot"
-
-
-def since(hosts: dict[str, Any], mark: float) -> list[dict[str, Any]]:
-    entries = []
-    for name, host in hosts.items():
-        text = host.file(RECORD).content_string if host.file(RECORD).exists else ""
-        entries += [{**json.loads(line), "host": name} for line in text.splitlines() if line.strip()]
-    return sorted((entry for entry in entries if entry["time"] > mark), key=lambda entry: entry["time"])
-
-
-def output(result: subprocess.CompletedProcess[str]) -> str:
-    return " ".join((result.stdout + result.stderr).split())
 
 
 def api() -> Any:

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 from conftest import AGENTS, EPHEMERAL, PROJECT, SCENARIO, SERVERS, needs_double
+from double import calls_since as since
+from double import said as output
 from kubernetes import client, config
 from playbook import run_playbook
 
@@ -31,7 +33,6 @@ ALL = SERVERS + AGENTS
 CURRENT = CATALOG["k3s"]["default"]
 NEXT = CATALOG["k3s"]["versions"][CATALOG["k3s"]["versions"].index(CURRENT) + 1]
 OLDER = CATALOG["k3s"]["versions"][CATALOG["k3s"]["versions"].index(CURRENT) - 1]
-RECORD = "/var/log/k3s-double/calls.jsonl"
 FAIL_START = "/etc/k3s-double/fail-start"
 STAGED = "/usr/local/bin/k3s.keelson-upgrade"
 
@@ -51,19 +52,6 @@ def next_spec() -> Path:
     return path
 
 
-def records(hosts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Everything the double was asked on every host, in time order (the hosts share one clock)."""
-    entries = []
-    for name, host in hosts.items():
-        text = host.file(RECORD).content_string if host.file(RECORD).exists else ""
-        entries += [{**json.loads(line), "host": name} for line in text.splitlines() if line.strip()]
-    return sorted(entries, key=lambda entry: entry["time"])
-
-
-def since(hosts: dict[str, Any], mark: float) -> list[dict[str, Any]]:
-    return [entry for entry in records(hosts) if entry["time"] > mark]
-
-
 def binary_version(host: Any) -> str:
     return host.check_output("/usr/local/bin/k3s --version").split()[2]
 
@@ -71,10 +59,6 @@ def binary_version(host: Any) -> str:
 def registry(hosts: dict[str, Any]) -> dict[str, Any]:
     """The double's node list (kept by the first server): cordons and annotations as the API holds them."""
     return json.loads(hosts["server-1"].file("/var/lib/rancher/k3s/server/db/double-registry.json").content_string)
-
-
-def output(result: subprocess.CompletedProcess[str]) -> str:
-    return " ".join((result.stdout + result.stderr).split())
 
 
 def test_a_downgrade_is_refused_before_anything_changes(hosts: dict[str, Any]) -> None:
