@@ -64,6 +64,9 @@ class FilterModule:
             "k3s_sysctls": _sysctls,
             "k3s_token": _k3s.token,
             "k3s_oidc_ca": _k3s.oidc_ca,
+            "k3s_snapshot_s3": _k3s.snapshot_s3,
+            "k3s_snapshot_s3_credentials": _k3s.snapshot_s3_credentials,
+            "k3s_snapshot_to_restore": _k3s.snapshot_to_restore,
             "k3s_ca_certificate": _k3s.ca_certificate,
         }
         return {name: _on_plain_data(function) for name, function in functions.items()}

@@ -272,6 +272,18 @@ def check_registry_host(value: str) -> Optional[str]:
     return None
 
 
+def check_s3_endpoint(value: str) -> Optional[str]:
+    """An S3 endpoint as k3s' etcd-s3-endpoint takes it: ``host`` or ``host:port``, no scheme and no path."""
+    if "://" in value or "/" in value:
+        return "give host[:port] only (s3.example.com, 10.0.0.5:9000): no scheme (etcd_snapshots.s3.insecure chooses http) and no path"
+    host, port = value.rsplit(":", 1) if value.count(":") == 1 else (value, "")
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        return "has an invalid port"
+    if check_host_or_ip(host) is not None:
+        return "not an S3 endpoint (host[:port], e.g. s3.eu-west-1.amazonaws.com or minio.example.internal:9000)"
+    return None
+
+
 # --------------------------------------------------------------------------------------------- URLs
 
 

@@ -530,6 +530,29 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
             if config["insecure_skip_verify"] is True:
                 problems.warn(child(path, "insecure_skip_verify"), "TLS verification is off for this registry")
 
+    snapshots = cluster["etcd_snapshots"]
+    s3 = snapshots.get("s3") if isinstance(snapshots, dict) else None
+    if isinstance(s3, dict):
+        path = "cluster.etcd_snapshots.s3"
+        for field in ("access_key_secret", "secret_key_secret"):
+            if _ok(s3[field]) and isinstance(s3[field], str) and platform_secret(s3[field]):
+                problems.error(
+                    child(path, field),
+                    "names a credential keelson generates for the platform (the cluster token, a component's or a "
+                    "tenant's); store the S3 key under a name of its own, e.g. etcd-s3-access-key",
+                    s3[field],
+                )
+        if _ok(s3["access_key_secret"], s3["secret_key_secret"]) and s3["access_key_secret"] == s3["secret_key_secret"]:
+            problems.error(
+                child(path, "secret_key_secret"),
+                "is the same key as access_key_secret; the two are different values",
+                s3["secret_key_secret"],
+            )
+        if s3["insecure"] is True:
+            problems.warn(child(path, "insecure"), "plain http: the S3 keys and the cluster's snapshots travel unencrypted")
+            if s3["ca_cert"]:
+                problems.error(child(path, "ca_cert"), "is set with insecure: true; plain http uses no CA: drop one of them")
+
 
 # ------------------------------------------------------------------------------------------- nodes
 

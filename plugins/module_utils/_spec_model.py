@@ -37,6 +37,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._formats import (
     check_repo_path,
     check_repo_url,
     check_s3_bucket,
+    check_s3_endpoint,
     check_secret_key,
     check_taint,
     check_vault_path,
@@ -75,6 +76,8 @@ K3S_PACKAGED: Final = ("coredns", "servicelb", "traefik", "local-storage", "metr
 # config.yaml names them only when the spec differs, so a cluster keelson installed before has nothing to restart.
 K3S_SNAPSHOT_SCHEDULE: Final = "0 */12 * * *"
 K3S_SNAPSHOT_RETENTION: Final = 5
+# k3s' etcd-s3-region default (not written to config.yaml when the spec keeps it).
+K3S_S3_REGION: Final = "us-east-1"
 
 
 def _check_k3s_version(value: str) -> Optional[str]:
@@ -176,6 +179,49 @@ class Registries:
 
 
 @dataclasses.dataclass(frozen=True)
+class SnapshotS3:
+    """An S3 bucket every etcd snapshot is also copied to, scheduled and on-demand alike (k3s' etcd-s3 settings)."""
+
+    endpoint: str = spec_field(
+        Str(check_s3_endpoint, type_doc="host[:port]"),
+        "The S3 API's host and port, without a scheme.",
+        example="s3.eu-west-1.amazonaws.com",
+    )
+    bucket: str = spec_field(
+        Str(check_s3_bucket, type_doc="S3 bucket"),
+        "The bucket. It must exist: k3s does not create it.",
+        example="etcd-snapshots",
+    )
+    access_key_secret: str = spec_field(
+        Str(check_secret_key, type_doc="secrets-backend key"),
+        "Key in the secrets backend that holds the access key id (never the key itself).",
+        example="etcd-s3-access-key",
+    )
+    secret_key_secret: str = spec_field(
+        Str(check_secret_key, type_doc="secrets-backend key"),
+        "Key in the secrets backend that holds the secret access key (never the key itself).",
+        example="etcd-s3-secret-key",
+    )
+    folder: Optional[str] = spec_field(
+        Nullable(Str(check_repo_path, tidy=normalise_repo_path, type_doc="relative path")),
+        "Folder inside the bucket (one per cluster when clusters share a bucket); null: the bucket's top.",
+        default=None,
+        example="ml-prod",
+    )
+    region: str = spec_field(Str(), "The bucket's region.", default=K3S_S3_REGION)
+    ca_cert: Optional[str] = spec_field(
+        Nullable(Str(check_pem_certificate, type_doc="PEM")),
+        "CA bundle (PEM) the endpoint's TLS certificate chains to, when it is not a public CA.",
+        default=None,
+    )
+    insecure: bool = spec_field(
+        Bool(),
+        "Plain HTTP instead of HTTPS (the keys and the snapshots cross the network readable: warned about).",
+        default=False,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class EtcdSnapshots:
     """k3s' own scheduled etcd snapshots, and how many backup.yml keeps (docs/day2.md)."""
 
@@ -190,6 +236,11 @@ class EtcdSnapshots:
         Int(minimum=1, type_doc="positive integer"),
         "Scheduled snapshots k3s keeps per server, and on-demand snapshots of each name backup.yml keeps.",
         default=K3S_SNAPSHOT_RETENTION,
+    )
+    s3: Optional[SnapshotS3] = spec_field(
+        Nullable(Section(SnapshotS3)),
+        "Copy every snapshot to this S3 bucket too, and restore from it when a server has lost its own copies.",
+        default=None,
     )
 
 

@@ -20,7 +20,11 @@ from ansible_collections.keelson.platform.plugins.module_utils._catalog import C
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import CERTIFICATE, K3S_TOKEN, PLATFORM_CA
 from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
-from ansible_collections.keelson.platform.plugins.module_utils._spec_model import K3S_SNAPSHOT_RETENTION, K3S_SNAPSHOT_SCHEDULE
+from ansible_collections.keelson.platform.plugins.module_utils._spec_model import (
+    K3S_S3_REGION,
+    K3S_SNAPSHOT_RETENTION,
+    K3S_SNAPSHOT_SCHEDULE,
+)
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets import credentials, part_of
 
 ETC: Final = "/etc/rancher/k3s"
@@ -30,6 +34,10 @@ PSA_CONFIG: Final = f"{ETC}/pod-security.yaml"
 AUDIT_LOG: Final = "/var/lib/rancher/k3s/server/logs/audit.log"
 REGISTRY_CA_DIR: Final = f"{ETC}/registry-ca"
 OIDC_CA_FILE: Final = f"{ETC}/oidc-ca.crt"  # the platform CA's certificate: the API server verifies the issuer with it
+# The snapshot bucket's CA, and its keys in a config drop-in of their own (k3s merges config.yaml.d/*.yaml into
+# config.yaml for every command, etcd-snapshot's too): written under no_log, never shown in a diff of config.yaml.
+S3_CA_FILE: Final = f"{ETC}/etcd-s3-ca.pem"
+S3_CREDENTIALS_FILE: Final = f"{ETC}/config.yaml.d/etcd-s3-credentials.yaml"
 # Namespaces the default "restricted" Pod Security level does not apply to (k3s' own components).
 PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
 
@@ -131,6 +139,7 @@ def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, An
             result["etcd-snapshot-schedule-cron"] = snapshots["schedule"]
         if snapshots["retention"] != K3S_SNAPSHOT_RETENTION:
             result["etcd-snapshot-retention"] = snapshots["retention"]
+        result.update(_s3_config(snapshots["s3"]))
         apiserver_args = _oidc_args(spec)
         if oidc_ca(spec) is not None:
             apiserver_args.append(f"oidc-ca-file={OIDC_CA_FILE}")
@@ -149,6 +158,42 @@ def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, An
     if kubelet_args:
         result["kubelet-arg"] = kubelet_args
     return result
+
+
+def _s3_config(s3: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """k3s' etcd-s3 settings in config.yaml (the keys are in S3_CREDENTIALS_FILE); k3s' defaults are left out."""
+    if s3 is None:
+        return {}
+    result: dict[str, Any] = {"etcd-s3": True, "etcd-s3-endpoint": s3["endpoint"], "etcd-s3-bucket": s3["bucket"]}
+    if s3["folder"] not in (None, "."):
+        result["etcd-s3-folder"] = s3["folder"]
+    if s3["region"] != K3S_S3_REGION:
+        result["etcd-s3-region"] = s3["region"]
+    if s3["ca_cert"]:
+        result["etcd-s3-endpoint-ca"] = S3_CA_FILE
+    if s3["insecure"]:
+        result["etcd-s3-insecure"] = True
+    return result
+
+
+def snapshot_s3(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a server needs besides config.yaml to copy snapshots to S3: whether it does (``enabled``), the two
+    secrets-backend keys that hold the S3 keys, the drop-in they go into, and the CA file with its content (null
+    without a CA). The paths are there when S3 is off too: the role removes what is no longer wanted."""
+    s3 = spec["cluster"]["etcd_snapshots"]["s3"]
+    return {
+        "enabled": s3 is not None,
+        "secrets": [s3["access_key_secret"], s3["secret_key_secret"]] if s3 is not None else [],
+        "credentials_file": S3_CREDENTIALS_FILE,
+        "ca_file": S3_CA_FILE,
+        "ca_cert": s3["ca_cert"] if s3 is not None else None,
+    }
+
+
+def snapshot_s3_credentials(spec: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    """The drop-in with the S3 keys; ``values`` maps the secrets-backend keys snapshot_s3 names to their values."""
+    s3 = spec["cluster"]["etcd_snapshots"]["s3"]
+    return {"etcd-s3-access-key": values[s3["access_key_secret"]], "etcd-s3-secret-key": values[s3["secret_key_secret"]]}
 
 
 def registries(spec_registries: dict[str, Any], passwords: dict[str, str]) -> dict[str, Any]:
@@ -385,15 +430,35 @@ def snapshots(listing: str) -> list[dict[str, Any]]:
 
 
 def snapshots_to_prune(listing: list[dict[str, Any]], name: str, node: str, retention: int) -> list[str]:
-    """The local on-demand snapshots named ``<name>-<node>-<unix time>`` beyond the newest ``retention``, oldest first
-    (what ``k3s etcd-snapshot prune`` would remove, computed so that check mode can say it)."""
+    """The on-demand snapshots named ``<name>-<node>-<unix time>`` beyond the newest ``retention``, oldest first
+    (what ``k3s etcd-snapshot prune`` would remove, computed so that check mode can say it). A snapshot k3s also
+    copied to S3 is listed twice, once per location, and counts once: ``k3s etcd-snapshot delete`` removes both."""
     pattern = re.compile(rf"^{re.escape(name)}-{re.escape(node)}-(\d+)$")
     own = sorted(
-        (int(match.group(1)), item["name"])
-        for item in listing
-        if item["location"].startswith("file://") and (match := pattern.match(item["name"]))
+        {
+            (int(match.group(1)), item["name"])
+            for item in listing
+            if item["location"].startswith(("file://", "s3://")) and (match := pattern.match(item["name"]))
+        }
     )
     return [snapshot for _stamp, snapshot in own[: max(len(own) - retention, 0)]]
+
+
+def snapshot_to_restore(listing: list[dict[str, Any]], name: str, s3: bool) -> Optional[dict[str, Any]]:
+    """How ``k3s server --cluster-reset`` takes snapshot ``name`` back, from the listing of ``k3s etcd-snapshot ls``:
+    the server's own copy when it has one, else (with ``s3``, snapshots copied to S3) the bucket's. None when neither
+    holds it.
+
+    k3s reads the restore path as a name in the bucket when config.yaml turns etcd-s3 on, and as a file only with
+    ``--etcd-s3=false`` (k3s' docs, "Restoring Snapshots"): ``args`` are the flags that go with ``path``."""
+    locations = [item["location"] for item in listing if item["name"] == name]
+    local = next((location for location in locations if location.startswith("file://")), None)
+    if local is not None:
+        return {"name": name, "source": local, "path": local.removeprefix("file://"), "args": ["--etcd-s3=false"] if s3 else []}
+    remote = next((location for location in locations if location.startswith("s3://")), None)
+    if remote is not None and s3:
+        return {"name": name, "source": remote, "path": name, "args": []}
+    return None
 
 
 def binary_version(output: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import hmac
 import http.server
 import json
 import os
@@ -30,6 +31,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import yaml
 
@@ -93,10 +95,17 @@ def run(*command: str, data: bytes | None = None) -> bytes:
 
 
 def load_config(args: list[str]) -> dict[str, Any]:
+    """config.yaml, then its drop-ins (config.yaml.d/*.yaml, in name order) merged over it, as k3s reads them for
+    every command (pkg/configfilearg); ``--etcd-s3=false`` (or ``--s3=false``) on the command line wins."""
     path = ETC / "config.yaml"
     if "--config" in args:
         path = Path(args[args.index("--config") + 1])
-    config = yaml.safe_load(path.read_text()) if path.exists() else {}
+    config = (yaml.safe_load(path.read_text()) if path.exists() else {}) or {}
+    dropins = Path(str(path) + ".d")
+    for dropin in sorted(dropins.glob("*.yaml")) + sorted(dropins.glob("*.yml")) if dropins.is_dir() else []:
+        config.update(yaml.safe_load(dropin.read_text()) or {})
+    if "--etcd-s3=false" in args or "--s3=false" in args:
+        config["etcd-s3"] = False
     token_file = config.get("token-file")
     if token_file:
         config["token"] = Path(token_file).read_text().strip()
@@ -106,6 +115,106 @@ def load_config(args: list[str]) -> dict[str, Any]:
 def plain_token(token: str) -> str:
     """The secret part of a token: K10<ca-hash>::server:<secret> or just <secret>."""
     return token.split("::", 1)[1].split(":", 1)[1] if token.startswith("K10") and "::" in token else token
+
+
+# -------------------------------------------------------------------------------------------- S3
+
+
+class S3:
+    """The bucket k3s copies snapshots to (config.yaml's etcd-s3-* settings), spoken to like a real S3 client does:
+    path-style requests signed with AWS Signature Version 4, over TLS verified against etcd-s3-endpoint-ca. The
+    tests run it against a real S3 server, which checks the keys and the signature."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.endpoint = str(config.get("etcd-s3-endpoint") or "s3.amazonaws.com")
+        self.bucket = str(config.get("etcd-s3-bucket") or "")
+        self.folder = str(config.get("etcd-s3-folder") or "").strip("/")
+        self.region = str(config.get("etcd-s3-region") or "us-east-1")
+        self.access_key = str(config.get("etcd-s3-access-key") or os.environ.get("AWS_ACCESS_KEY_ID", ""))
+        self.secret_key = str(config.get("etcd-s3-secret-key") or os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+        self.scheme = "http" if config.get("etcd-s3-insecure") else "https"
+        ca = config.get("etcd-s3-endpoint-ca")
+        self.context = ssl.create_default_context(cafile=str(ca)) if ca else ssl.create_default_context()
+        if config.get("etcd-s3-skip-ssl-verify"):
+            self.context.check_hostname = False
+            self.context.verify_mode = ssl.CERT_NONE
+
+    @staticmethod
+    def enabled(config: dict[str, Any]) -> bool:
+        return bool(config.get("etcd-s3"))
+
+    def location(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self.key(name)}"
+
+    def key(self, name: str) -> str:
+        return f"{self.folder}/{name}" if self.folder else name
+
+    def request(self, method: str, key: str = "", query: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+        quote = urllib.parse.quote
+        path = f"/{self.bucket}" + (f"/{quote(key, safe='/~')}" if key else "")
+        canonical_query = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted((query or {}).items()))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        payload = hashlib.sha256(body).hexdigest()
+        headers = {"host": self.endpoint, "x-amz-content-sha256": payload, "x-amz-date": stamp}
+        signed = ";".join(sorted(headers))
+        canonical = "\n".join(
+            [method, path, canonical_query, "".join(f"{name}:{headers[name]}\n" for name in sorted(headers)), signed, payload]
+        )
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+        signing = ("AWS4" + self.secret_key).encode()
+        for part in (day, self.region, "s3", "aws4_request"):
+            signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+        url = f"{self.scheme}://{self.endpoint}{path}" + (f"?{canonical_query}" if canonical_query else "")
+        sent = urllib.request.Request(url, data=body if method == "PUT" else None, method=method)
+        for name, value in headers.items():
+            if name != "host":
+                sent.add_header(name, value)
+        with urllib.request.urlopen(sent, timeout=30, context=self.context if self.scheme == "https" else None) as answer:
+            return bytes(answer.read())
+
+    def check_bucket(self) -> None:
+        """k3s refuses a bucket that does not exist (it never creates one)."""
+        try:
+            self.request("HEAD")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                raise RuntimeError(f"bucket {self.bucket} does not exist") from error
+            raise
+
+    def upload(self, name: str, content: bytes) -> None:
+        self.check_bucket()
+        self.request("PUT", self.key(name), body=content)
+
+    def download(self, name: str) -> bytes:
+        self.check_bucket()
+        return self.request("GET", self.key(name))
+
+    def delete(self, name: str) -> None:
+        self.request("DELETE", self.key(name))
+
+    def list(self) -> list[dict[str, Any]]:
+        """The snapshots in the folder (not k3s' .metadata/ beside them): name, size and time."""
+        prefix = f"{self.folder}/" if self.folder else ""
+        tree = ElementTree.fromstring(self.request("GET", query={"list-type": "2", "prefix": prefix}))
+        result = []
+        for item in tree.iter():
+            if not item.tag.endswith("}Contents") and item.tag != "Contents":
+                continue
+            fields = {child.tag.rsplit("}", 1)[-1]: child.text or "" for child in item}
+            name = fields.get("Key", "").removeprefix(prefix)
+            if name and "/" not in name:
+                result.append({"name": name, "size": int(fields.get("Size") or 0), "created": fields.get("LastModified", "")[:19] + "Z"})
+        return result
+
+
+def s3_error(error: Exception) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"{error.code} {error.reason}: {error.read()[:300].decode(errors='replace')}"
+    return str(getattr(error, "reason", None) or error)
 
 
 # ------------------------------------------------------------------------------------------- PKI
@@ -712,7 +821,22 @@ def cluster_reset(args: list[str], config: dict[str, Any], token: str) -> None:
         fatal("listen tcp :6443: bind: address already in use (k3s still runs on this host: stop it first)")
     except OSError:
         pass
-    path = flag(args, "--cluster-reset-restore-path")
+    path = asked = flag(args, "--cluster-reset-restore-path")
+    if path and S3.enabled(config):
+        # With etcd-s3 on, k3s reads the restore path as a name in the bucket and downloads it first (k3s' docs,
+        # "Restoring Snapshots"); a local file needs --etcd-s3=false.
+        bucket = S3(config)
+        if "/" in path:
+            fatal(f"failed to download {path} from S3: the restore path names a snapshot in the bucket when etcd-s3 is on (test double)")
+        try:
+            downloaded = bucket.download(path)
+        except Exception as error:
+            record("cluster-reset-failed", node=node_name, restore_path=path, reason=f"s3: {s3_error(error)}")
+            fatal(f"failed to download {bucket.location(path)}: {s3_error(error)}")
+        SNAPSHOTS.mkdir(parents=True, exist_ok=True)
+        (SNAPSHOTS / path).write_bytes(downloaded)
+        record("etcd-snapshot-s3-download", name=path, location=bucket.location(path))
+        path = str(SNAPSHOTS / path)
     if path:
         source = Path(path.removeprefix("file://"))
         if not source.is_file():
@@ -730,7 +854,7 @@ def cluster_reset(args: list[str], config: dict[str, Any], token: str) -> None:
         REGISTRY.write_text(json.dumps(saved, indent=1))
     CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
     CLUSTER_ID.write_text(secrets.token_hex(8))
-    record("cluster-reset", node=node_name, restore_path=path or "")
+    record("cluster-reset", node=node_name, restore_path=asked or "", s3=S3.enabled(config))
     log(
         "info",
         "Managed etcd cluster membership has been reset, restart without --cluster-reset flag now. "
@@ -860,26 +984,45 @@ def agent(args: list[str]) -> None:
 
 
 def etcd_snapshot(args: list[str]) -> None:
-    """``k3s etcd-snapshot save [--name NAME]`` and ``ls``: files in k3s' default snapshot folder, named like k3s
-    names them (<name>-<node>-<unix time>). The content is the double's node registry, not an etcd snapshot."""
+    """``k3s etcd-snapshot save [--name NAME]``, ``ls`` and ``delete``: files in k3s' default snapshot folder, named
+    like k3s names them (<name>-<node>-<unix time>), and with etcd-s3 on, copies in the bucket (class S3). The content
+    is the double's node registry, not an etcd snapshot."""
     command = args[0] if args and not args[0].startswith("-") else "save"
+    config = load_config(args)
+    bucket = S3(config) if S3.enabled(config) else None
     if command in ("ls", "list"):
         print(f"{'Name':<60} {'Location':<120} {'Size':<8} Created")
+        if bucket is not None:
+            try:
+                for item in bucket.list():
+                    print(f"{item['name']:<60} {bucket.location(item['name']):<120} {item['size']:<8} {item['created']}")
+            except Exception as error:
+                log("error", f"Error retrieving S3 snapshots: {s3_error(error)}")
         for path in sorted(SNAPSHOTS.glob("*")) if SNAPSHOTS.is_dir() else []:
             created = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             print(f"{path.name:<60} {'file://' + str(path):<120} {path.stat().st_size:<8} {created}")
         return
     if command == "delete":
+        remote = {item["name"] for item in bucket.list()} if bucket is not None else set()
         for name in [arg for arg in args[1:] if not arg.startswith("-")]:
             path = SNAPSHOTS / name
-            if not path.is_file():
+            if not path.is_file() and name not in remote:
                 fatal(f"etcd-snapshot error: snapshot {name} not found")
-            path.unlink()
+            if path.is_file():
+                path.unlink()
+            if bucket is not None and name in remote:
+                bucket.delete(name)
+                record("etcd-snapshot-s3-delete", name=name, location=bucket.location(name))
             record("etcd-snapshot-delete", name=name)
             log("info", f"Snapshot {name} deleted.")
         return
     if command != "save":
         fatal(f"the keelson k3s test double does not implement 'etcd-snapshot {command}'")
+    save_snapshot(args, config, bucket)
+
+
+def save_snapshot(args: list[str], config: dict[str, Any], bucket: S3 | None) -> None:
+    """``k3s etcd-snapshot save``: the local file first, then the copy in the bucket."""
     name = args[args.index("--name") + 1] if "--name" in args else "on-demand"
     if (CONTROL / "fail-snapshot").exists():
         record("etcd-snapshot-failed", name=name)
@@ -888,7 +1031,6 @@ def etcd_snapshot(args: list[str]) -> None:
         socket.create_connection(("127.0.0.1", 2379), timeout=2).close()
     except OSError as error:
         fatal(f"etcd-snapshot error: failed to get etcd status: dial tcp 127.0.0.1:2379: {error}")
-    config = load_config(args)
     node_name = config.get("node-name") or socket.gethostname()
     SNAPSHOTS.mkdir(parents=True, exist_ok=True)
     snapshot = SNAPSHOTS / f"{name}-{node_name}-{int(time.time())}"
@@ -902,6 +1044,17 @@ def etcd_snapshot(args: list[str]) -> None:
     os.chmod(snapshot, 0o600)
     record("etcd-snapshot-save", name=snapshot.name)
     log("info", f"Snapshot {snapshot.name} saved.")
+    if bucket is not None:
+        # Like k3s (pkg/etcd/snapshot.go): a failed upload is logged, and the save still succeeds with the local copy.
+        log("info", f"Saving etcd snapshot {snapshot.name} to S3")
+        try:
+            bucket.upload(snapshot.name, snapshot.read_bytes())
+        except Exception as error:
+            record("etcd-snapshot-s3-upload-failed", name=snapshot.name, reason=s3_error(error))
+            log("error", f"Error received during snapshot upload to S3: {s3_error(error)}")
+            return
+        record("etcd-snapshot-s3-upload", name=snapshot.name, location=bucket.location(snapshot.name))
+        log("info", f"S3 upload complete for {snapshot.name}")
 
 
 def stop(*_: Any) -> None:

@@ -1,9 +1,12 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""backup.yml on the converged hosts: check mode saves nothing; each run saves one snapshot on the first server and
-deletes that name's snapshots beyond the retention, oldest first. With the k3s TEST DOUBLE, which records each
-`k3s etcd-snapshot` call and keeps a file per snapshot where k3s does (its content is not an etcd snapshot)."""
+"""backup.yml on the converged hosts: check mode saves nothing; each run saves one snapshot on the first server, which
+k3s copies to the spec's S3 bucket, and deletes that name's snapshots beyond the retention, oldest first, from both
+places; a copy that did not reach the bucket stops the run. With the k3s TEST DOUBLE, which records each
+`k3s etcd-snapshot` call, keeps a file per snapshot where k3s does (its content is not an etcd snapshot) and talks
+S3 to the scenario's real S3 server (SeaweedFS, which checks the key and the signature; its TLS is checked against
+the spec's CA)."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bucket
 import pytest
 import yaml
 from conftest import EPHEMERAL, SCENARIO, needs_double
-from double import calls_since
+from double import calls_since, said
 from playbook import run_playbook
 
 pytestmark = needs_double  # reads the double's record of what it was asked
@@ -25,7 +29,7 @@ SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
 @pytest.fixture(scope="module")
 def keep_two() -> Path:
     spec = yaml.safe_load((SCENARIO / "inventory" / "group_vars" / "all" / "keelson.yml").read_text())["keelson_platform"]
-    spec["cluster"]["etcd_snapshots"] = {"retention": 2}
+    spec["cluster"]["etcd_snapshots"]["retention"] = 2
     spec["secrets"]["vault_file"]["path"] = str(EPHEMERAL / "keelson-secrets.vault.yml")
     path = EPHEMERAL / "backup-spec.yml"
     path.write_text(yaml.safe_dump({"keelson_platform": spec}))
@@ -64,6 +68,30 @@ def test_each_run_saves_one_and_keeps_the_newest_of_its_name(hosts: dict[str, An
     assert [c["name"] for c in calls if c["event"] == "etcd-snapshot-delete"] == [names[0]]
     left = [name for name in local_snapshots(hosts["server-1"]) if name.startswith("keelson-server-1-")]
     assert left == sorted(names[1:])
-    said = " ".join(result.stdout.split())
-    assert f"Snapshots on server-1: {', '.join(left)}" in said
-    assert f"Deleted: {names[0]}" in said
+    report = " ".join(result.stdout.split())
+    assert f"Snapshots on server-1: {', '.join(left)}" in report
+    assert f"Deleted: {names[0]}" in report
+    # Each was copied to the bucket, and the oldest deleted there too: what SeaweedFS holds, read past S3.
+    assert [c["name"] for c in calls if c["event"] == "etcd-snapshot-s3-upload"] == names
+    assert [c["name"] for c in calls if c["event"] == "etcd-snapshot-s3-delete"] == [names[0]]
+    assert [name for name in bucket.in_bucket() if name.startswith("keelson-server-1-")] == sorted(names[1:])
+    assert f"Snapshots in s3://keelson-etcd/molecule: {', '.join(sorted(names[1:]))}" in report
+
+
+def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any], keep_two: Path) -> None:
+    """k3s saves the local copy and only logs a failed upload: backup.yml must not report success."""
+    bucket.stop()
+    try:
+        mark = time.time()
+        result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
+    finally:
+        bucket.start()
+    assert result.returncode != 0
+    saved = [c["name"] for c in snapshot_calls(hosts, mark) if c["event"] == "etcd-snapshot-save"]
+    assert len(saved) == 1
+    assert [c["event"] for c in snapshot_calls(hosts, mark)] == ["etcd-snapshot-save", "etcd-snapshot-s3-upload-failed"]
+    told = said(result)
+    assert f"{saved[0]} was saved on server-1 but not copied to s3://keelson-etcd/molecule" in told, told[-2000:]
+    assert "journalctl -u k3s" in told
+    # Nothing was pruned on a failed run.
+    assert not [c for c in snapshot_calls(hosts, mark) if c["event"].endswith("delete")]

@@ -1,10 +1,12 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""restore.yml on the converged hosts: refused without the confirmation or a snapshot the first server holds; check
-mode stops nothing; a backup then a restore on 3 servers in k3s' order (every server stopped, the reset on the first
-with the cluster's token, the first started, then each other one on a fresh datastore). The k3s TEST DOUBLE restores
-its node list from the snapshot file and refuses a server whose datastore is from before the reset, as etcd does.
+"""restore.yml on the converged hosts: refused without the confirmation or a snapshot that neither the first server
+nor the bucket holds; check mode stops nothing; a backup then a restore on 3 servers in k3s' order (every server
+stopped, the reset on the first with the cluster's token, the first started, then each other one on a fresh
+datastore); and a restore from the S3 bucket of a snapshot the first server no longer holds (a rebuilt server). The
+k3s TEST DOUBLE restores its node list from the snapshot file (downloaded from the scenario's real S3 server when k3s
+would) and refuses a server whose datastore is from before the reset, as etcd does.
 
 What only a real k3s can prove (docs/day2.md): that etcd comes back from a real snapshot with the data in it."""
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import bucket
 import pytest
 import yaml
 from conftest import AGENTS, EPHEMERAL, SCENARIO, SERVERS, needs_double
@@ -24,6 +27,7 @@ from playbook import run_playbook
 pytestmark = needs_double  # reads the double's record of what it was asked
 
 MARK = "keelson.dev/test-written-after-the-snapshot"
+SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
 
 
 def api() -> Any:
@@ -44,15 +48,15 @@ def test_a_restore_needs_the_platforms_name(hosts: dict[str, Any], platform_name
     assert since(hosts, mark) == []
 
 
-def test_a_snapshot_the_first_server_does_not_hold_is_refused(hosts: dict[str, Any], platform_name: str) -> None:
+def test_a_snapshot_neither_the_first_server_nor_the_bucket_holds_is_refused(hosts: dict[str, Any], platform_name: str) -> None:
     mark = time.time()
     result = run_playbook(
         "keelson.platform.restore", "-e", f"keelson_restore_confirm={platform_name}", "-e", "keelson_restore_snapshot=nope"
     )
     assert result.returncode != 0
     said = output(result)
-    assert 'server-1 holds no local snapshot named "nope". Local snapshots on server-1: ' in said, said[-2000:]
-    assert "keelson-server-1-" in said.split("Local snapshots on server-1: ", 1)[1]  # backup.yml's, from the tests before
+    assert 'server-1 holds no local snapshot named "nope", and the S3 bucket has none either.' in said, said[-2000:]
+    assert "keelson-server-1-" in said.split("Snapshots server-1 or the bucket hold: ", 1)[1]  # backup.yml's, from before
     assert "Nothing was changed." in said
     assert since(hosts, mark) == []
 
@@ -73,7 +77,7 @@ def test_backup_then_restore_in_k3s_order(hosts: dict[str, Any], platform_name: 
     args = ["-e", f"keelson_restore_confirm={platform_name}", "-e", f"keelson_restore_snapshot={snapshot}"]
     checked = run_playbook("keelson.platform.restore", *args, "--check")
     assert checked.returncode == 0, checked.stdout[-3000:]
-    assert f"Would restore {snapshot} on server-1" in output(checked)
+    assert f"Would restore {snapshot} (from file://{SNAPSHOTS}/{snapshot}) on server-1" in output(checked)
     assert since(hosts, mark) == []
 
     mark = time.time()
@@ -85,7 +89,9 @@ def test_backup_then_restore_in_k3s_order(hosts: dict[str, Any], platform_name: 
     assert sorted(stops) == [(name, "stop") for name in SERVERS]
     assert steps[3:] == [("server-1", "cluster-reset"), ("server-1", "start"), ("server-2", "start"), ("server-3", "start")], steps
     reset = next(c for c in calls if c["event"] == "cluster-reset")
-    assert reset["restore_path"].endswith(f"/snapshots/{snapshot}")
+    assert reset["restore_path"] == f"{SNAPSHOTS}/{snapshot}"
+    assert reset["s3"] is False  # the local copy, read as a file: --etcd-s3=false
+    assert not [c for c in calls if c["event"] == "etcd-snapshot-s3-download"]
     assert not [c for c in calls if c["host"] in AGENTS and c["event"] in ("stop", "start")]  # agents keep running
     for name in ("server-2", "server-3"):
         assert hosts[name].file("/var/lib/rancher/k3s/server/db.before-restore").is_directory
@@ -98,6 +104,35 @@ def test_backup_then_restore_in_k3s_order(hosts: dict[str, Any], platform_name: 
     assert set(listed) == set(SERVERS + AGENTS)
     assert MARK not in (listed["agent-1"].metadata.annotations or {})
     assert all(any(c.type == "Ready" and c.status == "True" for c in node.status.conditions) for node in listed.values())
+
+
+def test_a_snapshot_only_the_bucket_holds_is_restored_from_it(hosts: dict[str, Any], platform_name: str) -> None:
+    """After a rebuild the first server's snapshot folder is empty: k3s downloads the snapshot from the bucket."""
+    saved = run_playbook("keelson.platform.backup", "-e", "keelson_backup_name=in-the-bucket")
+    assert saved.returncode == 0, saved.stdout[-3000:]
+    snapshot = [c["name"] for c in since(hosts, time.time() - 120) if c["event"] == "etcd-snapshot-save"][-1]
+    assert snapshot in bucket.in_bucket()
+    hosts["server-1"].run_expect([0], f"rm {SNAPSHOTS}/{snapshot}")
+
+    mark = time.time()
+    args = ["-e", f"keelson_restore_confirm={platform_name}", "-e", f"keelson_restore_snapshot={snapshot}"]
+    result = run_playbook("keelson.platform.restore", *args)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert f"Restoring {snapshot} (from s3://keelson-etcd/molecule/{snapshot}) on server-1" in output(result)
+    calls = since(hosts, mark)
+    assert [(c["host"], c["name"]) for c in calls if c["event"] == "etcd-snapshot-s3-download"] == [("server-1", snapshot)]
+    reset = next(c for c in calls if c["event"] == "cluster-reset")
+    assert (reset["restore_path"], reset["s3"]) == (snapshot, True)  # a name in the bucket, as k3s reads it with etcd-s3 on
+    steps = [(c["host"], c["event"]) for c in calls if c["event"] in ("cluster-reset", "start", "start-failed")]
+    assert steps == [("server-1", "cluster-reset"), ("server-1", "start"), ("server-2", "start"), ("server-3", "start")], steps
+    assert hosts["server-1"].file(f"{SNAPSHOTS}/{snapshot}").is_file  # k3s keeps the downloaded copy
+    connection = api()
+    try:
+        listed = client.CoreV1Api(connection).list_node().items
+    finally:
+        connection.close()
+    assert {node.metadata.name for node in listed} == set(SERVERS + AGENTS)
+    assert all(any(c.type == "Ready" and c.status == "True" for c in node.status.conditions) for node in listed)
 
 
 def test_site_is_a_no_op_after_the_restore(hosts: dict[str, Any]) -> None:

@@ -20,6 +20,12 @@ from ansible_collections.keelson.platform.plugins.module_utils._spec import vali
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import PlatformSpec, Quota
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2E=\n-----END CERTIFICATE-----\n"
+S3_SNAPSHOTS = {
+    "endpoint": "s3.example.internal:9000",
+    "bucket": "etcd",
+    "access_key_secret": "etcd-s3-access-key",
+    "secret_key_secret": "etcd-s3-secret-key",
+}
 KNOWN = "name, domain, cluster, gitops, components, identity, tenants, secrets"
 
 # (id, changes to the valid base, the exact error line, or every error line when a fault yields several)
@@ -351,6 +357,45 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'cluster.registries.mirrors["docker.io"].endpoints[0]: not an http(s) URL (got "mirror.local")',
     ),
     (
+        "s3-endpoint-with-scheme",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "endpoint": "https://s3.example.internal"}}},
+        "cluster.etcd_snapshots.s3.endpoint: give host[:port] only (s3.example.com, 10.0.0.5:9000): no scheme "
+        '(etcd_snapshots.s3.insecure chooses http) and no path (got "https://s3.example.internal")',
+    ),
+    (
+        "s3-endpoint-bad-port",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "endpoint": "s3.example.internal:99999"}}},
+        'cluster.etcd_snapshots.s3.endpoint: has an invalid port (got "s3.example.internal:99999")',
+    ),
+    (
+        "s3-bucket-upper",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "bucket": "Etcd"}}},
+        'cluster.etcd_snapshots.s3.bucket: not a valid S3 bucket name: must be lowercase (got "Etcd")',
+    ),
+    (
+        "s3-key-is-the-cluster-token",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "secret_key_secret": "k3s-token"}}},
+        "cluster.etcd_snapshots.s3.secret_key_secret: names a credential keelson generates for the platform (the cluster "
+        "token, a component's or a tenant's); store the S3 key under a name of its own, e.g. etcd-s3-access-key "
+        '(got "k3s-token")',
+    ),
+    (
+        "s3-same-key-twice",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "secret_key_secret": "etcd-s3-access-key"}}},
+        "cluster.etcd_snapshots.s3.secret_key_secret: is the same key as access_key_secret; the two are different "
+        'values (got "etcd-s3-access-key")',
+    ),
+    (
+        "s3-insecure-with-ca",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "insecure": True, "ca_cert": PEM}}},
+        "cluster.etcd_snapshots.s3.ca_cert: is set with insecure: true; plain http uses no CA: drop one of them",
+    ),
+    (
+        "s3-needs-its-keys",
+        {"cluster.etcd_snapshots": {"s3": {"endpoint": "s3.example.internal", "bucket": "etcd"}}},
+        ["cluster.etcd_snapshots.s3.access_key_secret: required", "cluster.etcd_snapshots.s3.secret_key_secret: required"],
+    ),
+    (
         "registry-password-needs-user",
         {"cluster.registries": {"configs": {"reg.example.internal": {"password_secret": "reg"}}}},
         'cluster.registries.configs["reg.example.internal"].username: required with password_secret',
@@ -672,6 +717,11 @@ def test_error_message_lists_every_problem() -> None:
 # ------------------------------------------------------------------------------------------- warnings
 
 WARNINGS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "s3-insecure",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "insecure": True}}},
+        "cluster.etcd_snapshots.s3.insecure: plain http: the S3 keys and the cluster's snapshots travel unencrypted",
+    ),
     (
         "even-servers",
         {"nodes.4": {"host": "server-4", "role": "server", "address": "192.168.10.14", "keelson_node": None}},

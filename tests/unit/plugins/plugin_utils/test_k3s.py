@@ -340,12 +340,109 @@ def test_snapshot_listing_is_read() -> None:
     }
 
 
-def test_prune_keeps_the_newest_local_snapshots_of_the_name_and_node() -> None:
+def test_prune_keeps_the_newest_snapshots_of_the_name_and_node() -> None:
     listed = _k3s.snapshots(LISTING)
-    # Scheduled snapshots, S3 copies and another node's (server-10) are not this name's local ones.
-    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 2) == ["keelson-server-1-1764650000"]
-    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 1) == ["keelson-server-1-1764650000", "keelson-server-1-1764660000"]
+    # Scheduled snapshots and another node's (server-10) are not this name's; a copy only the bucket holds is.
+    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 3) == ["keelson-server-1-1764600000"]
+    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 2) == ["keelson-server-1-1764600000", "keelson-server-1-1764650000"]
     assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 5) == []
+
+
+S3_LISTING = """\
+Name                          Location                                                               Size Created
+keelson-server-1-1764650000   s3://backups/etcd/keelson-server-1-1764650000                          2048 2026-12-02T04:33:20Z
+keelson-server-1-1764650000   file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764650000 2048 2026-12-02T04:33:20Z
+keelson-server-1-1764660000   s3://backups/etcd/keelson-server-1-1764660000                          2048 2026-12-02T07:20:00Z
+keelson-server-1-1764660000   file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764660000 2048 2026-12-02T07:20:00Z
+keelson-server-1-1764600000   s3://backups/etcd/keelson-server-1-1764600000                          2048 2026-12-01T14:40:00Z
+"""
+
+
+def test_a_snapshot_in_both_places_counts_once_for_the_retention() -> None:
+    """k3s lists a snapshot it copied to S3 once per location; `delete` removes both, so it is one snapshot."""
+    listed = _k3s.snapshots(S3_LISTING)
+    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 2) == ["keelson-server-1-1764600000"]
+    assert _k3s.snapshots_to_prune(listed, "keelson", "server-1", 1) == ["keelson-server-1-1764600000", "keelson-server-1-1764650000"]
+
+
+def test_restore_takes_the_local_copy_and_says_so_to_k3s_when_s3_is_on() -> None:
+    """With etcd-s3 in config.yaml, k3s reads the restore path as a name in the bucket; a file needs --etcd-s3=false."""
+    listed = _k3s.snapshots(S3_LISTING)
+    found = _k3s.snapshot_to_restore(listed, "keelson-server-1-1764650000", True)
+    assert found == {
+        "name": "keelson-server-1-1764650000",
+        "source": "file:///var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764650000",
+        "path": "/var/lib/rancher/k3s/server/db/snapshots/keelson-server-1-1764650000",
+        "args": ["--etcd-s3=false"],
+    }
+    assert _k3s.snapshot_to_restore(listed, "keelson-server-1-1764650000", False)["args"] == []  # type: ignore[index]
+
+
+def test_restore_takes_the_bucket_copy_by_name_when_the_server_has_none() -> None:
+    listed = _k3s.snapshots(S3_LISTING)
+    found = _k3s.snapshot_to_restore(listed, "keelson-server-1-1764600000", True)
+    assert found == {
+        "name": "keelson-server-1-1764600000",
+        "source": "s3://backups/etcd/keelson-server-1-1764600000",
+        "path": "keelson-server-1-1764600000",
+        "args": [],
+    }
+    # Without S3 in config.yaml, k3s cannot download it: there is nothing to restore from.
+    assert _k3s.snapshot_to_restore(listed, "keelson-server-1-1764600000", False) is None
+    assert _k3s.snapshot_to_restore(listed, "keelson-server-1-1", True) is None
+
+
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2E=\n-----END CERTIFICATE-----\n"
+S3 = {
+    "endpoint": "minio.backup.example.internal:9000",
+    "bucket": "etcd-snapshots",
+    "access_key_secret": "etcd-s3-access-key",
+    "secret_key_secret": "etcd-s3-secret-key",
+}
+
+
+def test_s3_settings_go_to_the_servers_config_and_the_keys_to_a_drop_in() -> None:
+    spec, nodes = platform(cluster={"etcd_snapshots": {"s3": {**S3, "folder": "ml-prod", "region": "eu-west-1", "ca_cert": CA_PEM}}})
+    written = _k3s.config(spec, nodes, node(nodes, "server-2"))
+    assert {key: value for key, value in written.items() if key.startswith("etcd-s3")} == {
+        "etcd-s3": True,
+        "etcd-s3-endpoint": "minio.backup.example.internal:9000",
+        "etcd-s3-bucket": "etcd-snapshots",
+        "etcd-s3-folder": "ml-prod",
+        "etcd-s3-region": "eu-west-1",
+        "etcd-s3-endpoint-ca": _k3s.S3_CA_FILE,
+    }
+    assert not {key for key in _k3s.config(spec, nodes, node(nodes, "gpu-1")) if key.startswith("etcd-")}
+    wanted = _k3s.snapshot_s3(spec)
+    assert wanted == {
+        "enabled": True,
+        "secrets": ["etcd-s3-access-key", "etcd-s3-secret-key"],
+        "credentials_file": "/etc/rancher/k3s/config.yaml.d/etcd-s3-credentials.yaml",
+        "ca_file": _k3s.S3_CA_FILE,
+        "ca_cert": CA_PEM,
+    }
+    keys = {"etcd-s3-access-key": "AKIDEXAMPLE", "etcd-s3-secret-key": "wJalrXUtnFEMI"}
+    assert _k3s.snapshot_s3_credentials(spec, keys) == {"etcd-s3-access-key": "AKIDEXAMPLE", "etcd-s3-secret-key": "wJalrXUtnFEMI"}
+    # The keys never reach config.yaml (whose diff Ansible may show).
+    assert "AKIDEXAMPLE" not in yaml.safe_dump(written)
+
+
+def test_s3_defaults_are_left_to_k3s_and_insecure_is_said() -> None:
+    spec, nodes = platform(cluster={"etcd_snapshots": {"s3": {**S3, "insecure": True}}})
+    written = _k3s.config(spec, nodes, node(nodes, "server-1"))
+    assert "etcd-s3-region" not in written
+    assert "etcd-s3-folder" not in written
+    assert "etcd-s3-endpoint-ca" not in written
+    assert written["etcd-s3-insecure"] is True
+    assert _k3s.snapshot_s3(spec)["ca_cert"] is None
+
+
+def test_without_s3_nothing_is_written_and_the_files_are_still_named_for_removal() -> None:
+    spec, _nodes = platform()
+    wanted = _k3s.snapshot_s3(spec)
+    assert wanted["enabled"] is False
+    assert wanted["secrets"] == []
+    assert wanted["credentials_file"] and wanted["ca_file"]
 
 
 def test_binary_version_reads_what_k3s_prints() -> None:
