@@ -43,8 +43,6 @@ class ActionModule(KeelsonAction):
                 before = backend.names()
                 if args["state"] == "query":
                     value = backend.get(name)
-                    if value is None:
-                        raise KeelsonError(f"secret {name!r} is not in {backend.path}")
                     changed = False
                 elif args["value"] is not None:
                     value, changed = args["value"], backend.put(name, args["value"], check_mode=check)
@@ -55,6 +53,10 @@ class ActionModule(KeelsonAction):
                 backend.close()
         except KeelsonError as error:
             raise AnsibleActionFail(str(error)) from error
+        if value is None:
+            # A failed result, not an exception: failed_when can turn "not there (yet)" into a branch.
+            result.update(failed=True, changed=False, msg=f"secret {name!r} is not in {backend.path}", backend=backend.path)
+            return dict(result)
         result.update(changed=changed, value=value, backend=backend.path)
         if changed and self._task.diff:
             result["diff"] = lines_diff(before, sorted({*before, name}), backend.path)

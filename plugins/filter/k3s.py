@@ -67,6 +67,7 @@ class FilterModule:
             "k3s_snapshot_s3": _k3s.snapshot_s3,
             "k3s_snapshot_s3_credentials": _k3s.snapshot_s3_credentials,
             "k3s_snapshot_to_restore": _k3s.snapshot_to_restore,
+            "k3s_token_rotation": _k3s.token_rotation,
             "k3s_ca_certificate": _k3s.ca_certificate,
         }
         return {name: _on_plain_data(function) for name, function in functions.items()}

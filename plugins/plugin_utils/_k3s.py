@@ -10,6 +10,7 @@ expose them to the roles, and the unit tests pin them down.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Final, Optional
 
@@ -29,6 +30,8 @@ from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets
 
 ETC: Final = "/etc/rancher/k3s"
 TOKEN_FILE: Final = f"{ETC}/token"
+# What k3s writes from the token it runs with (K10<ca hash>::server:<token>); `k3s token rotate` rewrites it.
+SERVER_TOKEN_FILE: Final = "/var/lib/rancher/k3s/server/token"
 AUDIT_POLICY: Final = f"{ETC}/audit-policy.yaml"
 PSA_CONFIG: Final = f"{ETC}/pod-security.yaml"
 AUDIT_LOG: Final = "/var/lib/rancher/k3s/server/logs/audit.log"
@@ -44,9 +47,15 @@ PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
 
 def token(spec: dict[str, Any]) -> dict[str, Any]:
     """The cluster token as the platform's credential list has it: its name in the secrets backend and
-    how keelson.platform.secret generates it (``generate``), so the roles restate neither."""
+    how keelson.platform.secret generates it (``generate``), so the roles restate neither; and where the nodes
+    keep it (``file``, config.yaml's token-file) and where k3s writes the one it runs with (``server_file``)."""
     credential = next(item for item in credentials(spec) if item.name == K3S_TOKEN)
-    return {"name": credential.name, "generate": {"length": credential.length, "alphabet": credential.kind}}
+    return {
+        "name": credential.name,
+        "generate": {"length": credential.length, "alphabet": credential.kind},
+        "file": TOKEN_FILE,
+        "server_file": SERVER_TOKEN_FILE,
+    }
 
 
 def oidc_ca(spec: dict[str, Any]) -> Optional[dict[str, Any]]:
@@ -459,6 +468,55 @@ def snapshot_to_restore(listing: list[dict[str, Any]], name: str, s3: bool) -> O
     if remote is not None and s3:
         return {"name": name, "source": remote, "path": name, "args": []}
     return None
+
+
+def _token_id(value: str) -> str:
+    """A short name for a token that does not reveal it (the start of its SHA-256)."""
+    return hashlib.sha256(plain_token(value).encode()).hexdigest()[:12]
+
+
+def plain_token(value: str) -> str:
+    """The secret part of a k3s token: ``K10<ca hash>::server:<secret>`` (what k3s writes) or just ``<secret>``."""
+    value = value.strip()
+    if value.startswith("K10") and "::" in value:
+        return value.split("::", 1)[1].split(":", 1)[1]
+    return value
+
+
+def token_rotation(
+    spec: dict[str, Any], current: str, on_cluster: str, on_nodes: dict[str, str], next_token: Optional[str] = None
+) -> dict[str, Any]:
+    """Where a rotation of the cluster token stands, so that rotate.yml goes on from where a run stopped.
+
+    ``current`` is the backend's cluster token, ``on_cluster`` what the first server's ``server/token`` holds,
+    ``on_nodes`` each node's token file (TOKEN_FILE) by node name, ``next_token`` the value under
+    the pending name when the backend has one. The backend keeps the token a rotation moves to under ``pending``
+    (made once, before k3s is asked) and the one it leaves under ``retired`` (snapshots from before the rotation
+    need it). ``step``:
+
+    - ``rotate``: the cluster and every node run the backend's token: ask k3s to rotate it to the pending one;
+    - ``record``: k3s already runs the pending token (a run stopped after ``k3s token rotate``): make it the
+      backend's cluster token, then move the nodes;
+    - ``finish``: the backend and the cluster run the new token, ``behind`` nodes still have the old one in their
+      token file (a run stopped while moving the nodes): move those;
+    - ``refuse``: the cluster runs neither token (``reason`` says what to do)."""
+    name = token(spec)["name"]
+    running, backend = plain_token(on_cluster), plain_token(current)
+    behind = sorted(node for node, value in on_nodes.items() if plain_token(value) != backend)
+    result: dict[str, Any] = {"name": name, "step": "refuse", "reason": "", "behind": behind}
+    result["pending"], result["retired"] = f"{name}.next-{_token_id(current)}", f"{name}.retired-{_token_id(current)}"
+    if running == backend:
+        result["step"] = "finish" if behind else "rotate"
+    elif next_token is not None and running == plain_token(next_token):
+        result["step"] = "record"
+    else:
+        result["reason"] = (
+            f"the first server's cluster token ({SERVER_TOKEN_FILE}) is neither the one the secrets "
+            f"backend holds as {name} nor the one a rotation would move to ({result['pending']}): the backend is not "
+            f"this cluster's, or the token was changed outside keelson. Store the cluster's token as {name} "
+            f"(keelson.platform.secret) and run rotate.yml again. Nothing was changed."
+        )
+    return result
 
 
 def binary_version(output: str) -> str:

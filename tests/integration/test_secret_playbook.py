@@ -60,3 +60,12 @@ def test_without_a_vault_password_says_how_to_give_one(ansible: Runner, tmp_path
     assert result.returncode != 0
     assert "the vault_file secrets backend needs a vault password: pass --vault-password-file" in " ".join(result.stdout.split())
     assert not (tmp_path / "s.yml").exists()
+
+
+def test_a_missing_secret_fails_a_query_unless_the_task_branches_on_it(ansible: Runner, tmp_path: Path, password: Path) -> None:
+    args = ("ansible-playbook", str(FILES / "secret.yml"), f"--vault-password-file={password}", "-e", f"secrets_file={tmp_path / 's.yml'}")
+    branched = ansible(*args)
+    assert branched.returncode == 0, branched.stdout[-3000:]
+    stopped = ansible(*args, "-e", "query_missing=true")
+    assert stopped.returncode != 0
+    assert "secret 'not-stored-here' is not in " in stopped.stdout + stopped.stderr

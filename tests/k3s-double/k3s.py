@@ -30,7 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from xml.etree import ElementTree
 
 import yaml
@@ -51,6 +51,11 @@ REGISTRY = DATA / "server" / "db" / "double-registry.json"
 # Which cluster a server's datastore belongs to: a new id after each --cluster-reset. A joined server whose datastore
 # still names the old one is refused, as etcd refuses a member of the cluster before the reset (README.md).
 CLUSTER_ID = DATA / "server" / "db" / "double-cluster-id"
+# The token the datastore's bootstrap data is encrypted with (a hash of it), on the first server: k3s refuses to start
+# with another one ("bootstrap data already found and encrypted with different token"); `k3s token rotate` changes it.
+BOOTSTRAP_TOKEN = DATA / "server" / "db" / "double-bootstrap-token"
+# Hashes of tokens rotated away: nodes that joined with one go on with it until they restart (README.md).
+PREVIOUS_TOKENS = DATA / "server" / "db" / "double-previous-tokens"
 # The annotations of k3s' etcd member controller (pkg/etcd): ask for a server's removal, and say it was removed.
 ETCD_REMOVE = "etcd.k3s.cattle.io/remove"
 ETCD_REMOVED_NAME = "etcd.k3s.cattle.io/removed-node-name"
@@ -459,6 +464,9 @@ class Api(http.server.BaseHTTPRequestHandler):
     registry: Registry | None = None  # the first server keeps the registry
     upstream: str | None = None  # other servers answer from the first server's
     token = ""
+    # Hashes of tokens rotated away (PREVIOUS_TOKENS): nodes already joined go on with them until they restart (as
+    # with k3s, whose running agents hold their certificates); joining and rotating need the current one.
+    previous: ClassVar[set[str]] = set()
     tls = DATA / "server" / "tls"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -472,11 +480,13 @@ class Api(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def authorised(self) -> bool:
+    def authorised(self, current_only: bool = False) -> bool:
         header = self.headers.get("Authorization", "")
         if header.startswith("Basic "):
             _user, _sep, password = base64.b64decode(header[6:]).decode().partition(":")
-            return secrets.compare_digest(plain_token(password), plain_token(self.token))
+            if secrets.compare_digest(plain_token(password), plain_token(self.token)):
+                return True
+            return not current_only and token_digest(password) in self.previous
         return self.connection.getpeercert() is not None or header.startswith("Bearer ")
 
     def nodes(self) -> list[dict[str, Any]]:
@@ -584,9 +594,11 @@ class Api(http.server.BaseHTTPRequestHandler):
         return self.reply(200, found[0])
 
     def do_POST(self) -> None:
-        if not self.authorised():
+        if not self.authorised(current_only=self.path in ("/v1-k3s/double/join", "/v1-k3s/token")):
             return self.reply(401, b"401 Unauthorized", "text/plain")
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        if self.path == "/v1-k3s/token" and self.registry is not None:
+            return self.reply(200, rotate_token(str(body.get("token") or secrets.token_hex(8)), self.tls))
         if self.registry is None:  # a joined server passes registrations on to the first server
             try:
                 return self.reply(200, json.loads(call(f"{self.upstream}{self.path}", self.token, body, self.tls)))
@@ -629,6 +641,44 @@ def call(url: str, token: str, body: Any, tls: Path | None) -> bytes:
     request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, context=context, timeout=10) as response:
         return response.read()
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(plain_token(token).encode()).hexdigest()
+
+
+def rotate_token(new: str, tls: Path) -> dict[str, Any]:
+    """What k3s' /v1-k3s/token handler does on the server it is asked on: the bootstrap data re-encrypted with the
+    new token, server/token (and node-token, the agents' link to it) rewritten; nodes joined go on until restarted."""
+    Api.previous.add(token_digest(Api.token))
+    PREVIOUS_TOKENS.write_text("\n".join(sorted(Api.previous)) + "\n")
+    Api.token = new
+    full = f"K10{ca_hash(tls)}::server:{plain_token(new)}"
+    for name in ("token", "node-token"):
+        path = DATA / "server" / name
+        path.write_text(full + "\n")
+        os.chmod(path, 0o600)
+    BOOTSTRAP_TOKEN.write_text(token_digest(new))
+    record("token-rotate")
+    return {}
+
+
+def token_command(args: list[str]) -> None:
+    """``k3s token rotate [--token OLD] --new-token NEW [--server URL]``, a client of the running server like k3s'."""
+    if not args or args[0] != "rotate":
+        fatal(f"the keelson k3s test double does not implement 'token {' '.join(args[:1])}'")
+    old = flag(args, "--token") or flag(args, "-t") or os.environ.get("K3S_TOKEN") or (DATA / "server" / "token").read_text().strip()
+    url = (flag(args, "--server") or flag(args, "-s") or "https://127.0.0.1:6443").rstrip("/")
+    try:
+        call(f"{url}/v1-k3s/token", old, {"token": flag(args, "--new-token") or ""}, DATA / "server" / "tls")
+    except urllib.error.HTTPError as error:
+        fatal(f"failed to rotate token: {error.code} {error.reason}")
+    except OSError as error:
+        fatal(f"failed to rotate token: {error}")
+    print(
+        "WARNING: Recommended to keep a record of the old token. If restoring from a snapshot, you must use the token associated with that snapshot."
+    )
+    print("Token rotated, restart k3s nodes with new token")
 
 
 def serve_api(port: int, tls: Path) -> None:
@@ -854,6 +904,7 @@ def cluster_reset(args: list[str], config: dict[str, Any], token: str) -> None:
         REGISTRY.write_text(json.dumps(saved, indent=1))
     CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
     CLUSTER_ID.write_text(secrets.token_hex(8))
+    BOOTSTRAP_TOKEN.write_text(token_digest(token))
     record("cluster-reset", node=node_name, restore_path=asked or "", s3=S3.enabled(config))
     log(
         "info",
@@ -881,6 +932,24 @@ def join_as_server(upstream: str, token: str, node: dict[str, Any], tls: Path) -
     os.chmod(tls / "server-ca.key", 0o600)
 
 
+def start_datastore(token: str, node: dict[str, Any], tls: Path) -> None:
+    """The first server's side: the cluster CA and id, the bootstrap data's token checked, the node registry."""
+    ensure_ca(tls)
+    if not CLUSTER_ID.exists():
+        CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
+        CLUSTER_ID.write_text(secrets.token_hex(8))
+    if BOOTSTRAP_TOKEN.exists() and BOOTSTRAP_TOKEN.read_text().strip() != token_digest(token):
+        record("start-failed", role="server", reason="token")
+        fatal("bootstrap data already found and encrypted with different token")
+    BOOTSTRAP_TOKEN.parent.mkdir(parents=True, exist_ok=True)
+    BOOTSTRAP_TOKEN.write_text(token_digest(token))
+    Api.previous = set(PREVIOUS_TOKENS.read_text().split()) if PREVIOUS_TOKENS.exists() else set()
+    Api.registry = Registry(REGISTRY)
+    problem = Api.registry.register({**node, "role": "server"})
+    if problem:
+        fatal(problem)
+
+
 def server(args: list[str]) -> None:
     config = load_config(args)
     token_file = flag(args, "--token-file")
@@ -903,14 +972,7 @@ def server(args: list[str]) -> None:
         join_as_server(upstream, token, node, tls)
         Api.upstream = upstream
     else:
-        ensure_ca(tls)
-        if not CLUSTER_ID.exists():
-            CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
-            CLUSTER_ID.write_text(secrets.token_hex(8))
-        Api.registry = Registry(REGISTRY)
-        problem = Api.registry.register({**node, "role": "server"})
-        if problem:
-            fatal(problem)
+        start_datastore(token, node, tls)
     sans = ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default", node["address"], node["name"], *config.get("tls-san", [])]
     issue(tls, "serving-kube-apiserver", sans)
     issue(tls, "client-admin", [], client=True)
@@ -1068,7 +1130,7 @@ def main() -> None:
         print(f"k3s version {VERSION} (keelson-test-double)\ngo version go1.25.9 (k3s test double, not k3s)")
         return
     signal.signal(signal.SIGTERM, stop)
-    commands = {"server": server, "agent": agent, "etcd-snapshot": etcd_snapshot}
+    commands = {"server": server, "agent": agent, "etcd-snapshot": etcd_snapshot, "token": token_command}
     if args[0] not in commands:
         fatal(f"the keelson k3s test double does not implement '{args[0]}'")
     commands[args[0]](args[1:])

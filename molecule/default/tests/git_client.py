@@ -38,10 +38,14 @@ def backend() -> dict[str, str]:
     return dict(yaml.safe_load(_vault().decrypt(BACKEND.read_bytes())))
 
 
+def write_backend(records: dict[str, str]) -> None:
+    """Replace the secrets backend's records behind keelson's back."""
+    BACKEND.write_bytes(_vault().encrypt(yaml.safe_dump(records, default_flow_style=False).encode()))
+
+
 def put_record(name: str, value: str) -> None:
     """Change one record of the secrets backend behind keelson's back."""
-    records = {**backend(), name: value}
-    BACKEND.write_bytes(_vault().encrypt(yaml.safe_dump(records, default_flow_style=False).encode()))
+    write_backend({**backend(), name: value})
 
 
 def ssh_command(key: str, known_hosts: str) -> str:

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from conftest import EPHEMERAL, SCENARIO, needs_double
 from double import calls_since, said
+from git_client import backend, write_backend
 from playbook import run_playbook
 
 pytestmark = needs_double  # reads the double's record of what it was asked
@@ -95,3 +96,20 @@ def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any
     assert "journalctl -u k3s" in told
     # Nothing was pruned on a failed run.
     assert not [c for c in snapshot_calls(hosts, mark) if c["event"].endswith("delete")]
+
+
+def test_site_stops_before_writing_anything_when_the_backend_lacks_an_s3_key(hosts: dict[str, Any]) -> None:
+    records = backend()
+    kept = {name: value for name, value in records.items() if name != "etcd-s3-secret-key"}
+    write_backend(kept)
+    try:
+        mark = time.time()
+        result = run_playbook(str(SCENARIO / "converge.yml"))
+    finally:
+        write_backend(records)
+    assert result.returncode != 0
+    told = said(result)
+    assert "cluster.etcd_snapshots.s3 names etcd-s3-secret-key, which the secrets backend does not hold" in told, told[-2000:]
+    assert "Nothing was changed on server-1" in told
+    assert [c for c in calls_since(hosts, mark) if c["event"] in ("stop", "start")] == []
+    assert hosts["server-1"].file("/etc/rancher/k3s/config.yaml.d/etcd-s3-credentials.yaml").exists

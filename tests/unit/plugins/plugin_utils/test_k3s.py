@@ -257,7 +257,13 @@ def test_token_is_the_k3s_token_of_the_credential_list() -> None:
     spec, _nodes = platform()
     (credential,) = [item for item in credentials(spec) if item.name == "k3s-token"]
     token = _k3s.token(spec)
-    assert token == {"name": "k3s-token", "generate": {"length": credential.length, "alphabet": credential.kind}}
+    assert token == {
+        "name": "k3s-token",
+        "generate": {"length": credential.length, "alphabet": credential.kind},
+        "file": "/etc/rancher/k3s/token",
+        "server_file": "/var/lib/rancher/k3s/server/token",
+    }
+    assert _k3s.config(spec, _nodes, node(_nodes, "server-2"))["token-file"] == token["file"]
     assert len(create(token["generate"]["alphabet"], token["generate"]["length"])) == credential.length
 
 
@@ -485,3 +491,51 @@ def test_a_removal_that_loses_the_majority_is_refused_even_with_force() -> None:
 def test_the_last_member_is_refused_and_a_member_already_gone_is_no_removal() -> None:
     assert "last etcd member" in _k3s.removal_refusal(_members("a"), ["a"], "a", "server-1", True)
     assert _k3s.removal_refusal(_members("a", "b"), ["a", "b"], "c", "server-3") == ""
+
+
+OLD, NEW = "0ld70k3n0ld70k3n0ld70k3n", "n3wt0k3nn3wt0k3nn3wt0k3n"
+
+
+def full(value: str) -> str:
+    """A token as k3s writes it into server/token."""
+    return f"K10{'ab' * 32}::server:{value}\n"
+
+
+def test_a_cluster_on_the_backends_token_is_rotated_and_both_tokens_get_names_of_their_own() -> None:
+    spec, _nodes = platform()
+    state = _k3s.token_rotation(spec, OLD, full(OLD), {"server-1": OLD + "\n", "agent-1": OLD})
+    assert state["step"] == "rotate"
+    assert state["behind"] == []
+    # Named after the token they leave, never holding it in the name.
+    assert state["pending"].startswith("k3s-token.next-") and state["retired"].startswith("k3s-token.retired-")
+    assert OLD not in state["pending"] + state["retired"]
+    # Another token: other names, so a second rotation never reuses the first one's pending token.
+    again = _k3s.token_rotation(spec, NEW, full(NEW), {"server-1": NEW})
+    assert again["pending"] != state["pending"] and again["retired"] != state["retired"]
+
+
+def test_a_run_that_stopped_after_k3s_rotated_records_the_new_token_instead_of_rotating_again() -> None:
+    spec, _nodes = platform()
+    state = _k3s.token_rotation(spec, OLD, full(NEW), {"server-1": OLD}, NEW)
+    assert state["step"] == "record"
+    assert state["retired"] == _k3s.token_rotation(spec, OLD, full(OLD), {})["retired"]
+
+
+def test_a_run_that_stopped_while_moving_the_nodes_finishes_them() -> None:
+    spec, _nodes = platform()
+    state = _k3s.token_rotation(spec, NEW, full(NEW), {"server-1": NEW, "server-2": OLD, "agent-1": OLD})
+    assert (state["step"], state["behind"]) == ("finish", ["agent-1", "server-2"])
+
+
+def test_a_cluster_on_an_unknown_token_is_refused() -> None:
+    spec, _nodes = platform()
+    state = _k3s.token_rotation(spec, OLD, full("s0m3th1ng3ls3"), {"server-1": OLD}, NEW)
+    assert state["step"] == "refuse"
+    assert "neither the one the secrets backend holds as k3s-token" in state["reason"]
+    assert "Nothing was changed." in state["reason"]
+    assert _k3s.token_rotation(spec, OLD, full(NEW), {"server-1": OLD})["step"] == "refuse"  # no pending token stored
+
+
+def test_plain_token_reads_both_forms() -> None:
+    assert _k3s.plain_token(full(OLD)) == OLD
+    assert _k3s.plain_token(f" {OLD}\n") == OLD
