@@ -22,8 +22,8 @@ def _on_plain_data(function: Callable[..., Any]) -> Callable[..., Any]:
     """Call ``function`` with plain Python data, whatever Ansible wrapped the arguments in."""
 
     @functools.wraps(function)
-    def wrapper(*args: Any) -> Any:
-        return function(*(plain(arg) for arg in args))
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return function(*(plain(arg) for arg in args), **{name: plain(value) for name, value in kwargs.items()})
 
     return wrapper
 

@@ -68,7 +68,8 @@ KEYCLOAK_ADMIN_REALM: Final = "master"
 _PLATFORM_SECRETS: Final = frozenset({K3S_TOKEN, DEPLOY_KEY, WRITE_KEY, KNOWN_HOSTS, PLATFORM_CA})
 _PLATFORM_SECRET_PREFIXES: Final = tuple(
     sorted(
-        {"tenant-", "oidc-client-", "sealed-secrets-"}
+        # f"{K3S_TOKEN}.": the tokens a rotation keeps (rotate.yml: .next-<hash>, .retired-<hash>).
+        {"tenant-", "oidc-client-", "sealed-secrets-", f"{K3S_TOKEN}."}
         | {f"{unit.name}-" for unit in UNITS}
         | {f"{claim.prefix}-" for unit in UNITS for claim in unit.hosts}
     )

@@ -479,12 +479,18 @@ def plain_token(value: str) -> str:
     """The secret part of a k3s token: ``K10<ca hash>::server:<secret>`` (what k3s writes) or just ``<secret>``."""
     value = value.strip()
     if value.startswith("K10") and "::" in value:
-        return value.split("::", 1)[1].split(":", 1)[1]
+        return value.split("::", 1)[1].split(":", 1)[-1]  # <user>:<secret>, or a bare secret
     return value
 
 
 def token_rotation(
-    spec: dict[str, Any], current: str, on_cluster: str, on_nodes: dict[str, str], next_token: Optional[str] = None
+    spec: dict[str, Any],
+    current: str,
+    on_cluster: str,
+    on_nodes: dict[str, str],
+    *,
+    next_token: Optional[str] = None,
+    node_objects: Optional[list[dict[str, Any]]] = None,
 ) -> dict[str, Any]:
     """Where a rotation of the cluster token stands, so that rotate.yml goes on from where a run stopped.
 
@@ -499,13 +505,27 @@ def token_rotation(
       backend's cluster token, then move the nodes;
     - ``finish``: the backend and the cluster run the new token, ``behind`` nodes still have the old one in their
       token file (a run stopped while moving the nodes): move those;
-    - ``refuse``: the cluster runs neither token (``reason`` says what to do)."""
+    - ``refuse``: the cluster runs neither token, or a new rotation is asked while nodes of ``on_nodes`` are not
+      Ready in ``node_objects`` (the API's Node objects): a rotation restarts every node, and a node down may be
+      one a run stopped on. ``reason`` says what to do."""
     name = token(spec)["name"]
     running, backend = plain_token(on_cluster), plain_token(current)
     behind = sorted(node for node, value in on_nodes.items() if plain_token(value) != backend)
     result: dict[str, Any] = {"name": name, "step": "refuse", "reason": "", "behind": behind}
     result["pending"], result["retired"] = f"{name}.next-{_token_id(current)}", f"{name}.retired-{_token_id(current)}"
-    if running == backend:
+    ready = {
+        str(item.get("metadata", {}).get("name"))
+        for item in node_objects or []
+        if any(c.get("type") == "Ready" and c.get("status") == "True" for c in (item.get("status") or {}).get("conditions") or [])
+    }
+    not_ready = [node for node in on_nodes if node not in ready] if node_objects is not None else []
+    if running == backend and not behind and not_ready:
+        result["reason"] = (
+            f"{', '.join(sorted(not_ready))} {'is' if len(not_ready) == 1 else 'are'} not Ready: a rotation restarts "
+            f"every node, one at a time, and would leave the cluster short. Bring {'it' if len(not_ready) == 1 else 'them'} "
+            f"back first (journalctl -u k3s or -u k3s-agent there), then run rotate.yml again. Nothing was changed."
+        )
+    elif running == backend:
         result["step"] = "finish" if behind else "rotate"
     elif next_token is not None and running == plain_token(next_token):
         result["step"] = "record"

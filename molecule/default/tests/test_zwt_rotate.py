@@ -70,6 +70,32 @@ def test_check_mode_rotates_nothing(hosts: dict[str, Any]) -> None:
     assert {name: token_on(hosts[name]) for name in SERVERS + AGENTS} == tokens
 
 
+def test_a_rotation_waits_for_every_node_to_be_ready(hosts: dict[str, Any]) -> None:
+    """A rotation restarts every node: with one already down it would leave the cluster short, so it is refused."""
+    before = backend()
+    hosts["agent-1"].run_expect([0], "systemctl stop k3s-agent")
+    try:
+        deadline = time.time() + 60
+        while "agent-1" in ready_nodes() and time.time() < deadline:
+            time.sleep(2)
+        mark = time.time()
+        result = run_playbook(*ROTATE)
+        ended = time.time()
+    finally:
+        hosts["agent-1"].run_expect([0], "systemctl start k3s-agent")
+    assert result.returncode != 0
+    said = output(result)
+    assert "agent-1 is not Ready: a rotation restarts every node" in said, said[-2000:]
+    assert "Nothing was changed." in said
+    asked = [c for c in since(hosts, mark) if c["time"] < ended and c["event"] in ("token-rotate", "stop", "start")]
+    assert asked == []
+    assert backend() == before
+    deadline = time.time() + 60
+    while "agent-1" not in ready_nodes() and time.time() < deadline:
+        time.sleep(2)
+    assert ready_nodes() == set(SERVERS + AGENTS)
+
+
 def test_the_token_is_rotated_then_every_node_restarts_with_it_in_order(hosts: dict[str, Any]) -> None:
     old = backend()["k3s-token"]
     mark = time.time()

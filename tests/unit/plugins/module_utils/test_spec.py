@@ -380,6 +380,13 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         '(got "k3s-token")',
     ),
     (
+        "s3-key-is-a-token-a-rotation-kept",
+        {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "access_key_secret": "k3s-token.next-0123456789ab"}}},
+        "cluster.etcd_snapshots.s3.access_key_secret: names a credential keelson generates for the platform (the cluster "
+        "token, a component's or a tenant's); store the S3 key under a name of its own, e.g. etcd-s3-access-key "
+        '(got "k3s-token.next-0123456789ab")',
+    ),
+    (
         "s3-same-key-twice",
         {"cluster.etcd_snapshots": {"s3": {**S3_SNAPSHOTS, "secret_key_secret": "etcd-s3-access-key"}}},
         "cluster.etcd_snapshots.s3.secret_key_secret: is the same key as access_key_secret; the two are different "

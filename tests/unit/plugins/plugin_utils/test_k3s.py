@@ -516,7 +516,7 @@ def test_a_cluster_on_the_backends_token_is_rotated_and_both_tokens_get_names_of
 
 def test_a_run_that_stopped_after_k3s_rotated_records_the_new_token_instead_of_rotating_again() -> None:
     spec, _nodes = platform()
-    state = _k3s.token_rotation(spec, OLD, full(NEW), {"server-1": OLD}, NEW)
+    state = _k3s.token_rotation(spec, OLD, full(NEW), {"server-1": OLD}, next_token=NEW)
     assert state["step"] == "record"
     assert state["retired"] == _k3s.token_rotation(spec, OLD, full(OLD), {})["retired"]
 
@@ -529,7 +529,7 @@ def test_a_run_that_stopped_while_moving_the_nodes_finishes_them() -> None:
 
 def test_a_cluster_on_an_unknown_token_is_refused() -> None:
     spec, _nodes = platform()
-    state = _k3s.token_rotation(spec, OLD, full("s0m3th1ng3ls3"), {"server-1": OLD}, NEW)
+    state = _k3s.token_rotation(spec, OLD, full("s0m3th1ng3ls3"), {"server-1": OLD}, next_token=NEW)
     assert state["step"] == "refuse"
     assert "neither the one the secrets backend holds as k3s-token" in state["reason"]
     assert "Nothing was changed." in state["reason"]
@@ -539,3 +539,29 @@ def test_a_cluster_on_an_unknown_token_is_refused() -> None:
 def test_plain_token_reads_both_forms() -> None:
     assert _k3s.plain_token(full(OLD)) == OLD
     assert _k3s.plain_token(f" {OLD}\n") == OLD
+
+
+def test_a_new_rotation_waits_for_every_node_to_be_ready() -> None:
+    """A node down after a run that stopped on the last node: its file holds the new token, so only readiness
+    tells that the run did not finish; a second rotation then would restart the rest with one node short."""
+    spec, _nodes = platform()
+    ready = {"metadata": {"name": "server-1"}, "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}
+    down = {"metadata": {"name": "agent-1"}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}
+    state = _k3s.token_rotation(spec, NEW, full(NEW), {"server-1": NEW, "agent-1": NEW}, node_objects=[ready, down])
+    assert state["step"] == "refuse"
+    assert state["reason"].startswith("agent-1 is not Ready: a rotation restarts every node")
+    # A node with no Node object at all is not Ready either.
+    assert _k3s.token_rotation(spec, NEW, full(NEW), {"server-1": NEW, "agent-1": NEW}, node_objects=[ready])["step"] == "refuse"
+    assert (
+        _k3s.token_rotation(
+            spec, NEW, full(NEW), {"server-1": NEW, "agent-1": NEW}, node_objects=[ready, {**down, "status": ready["status"]}]
+        )["step"]
+        == "rotate"
+    )
+    # Finishing a rotation is what brings nodes back: not refused.
+    behind = _k3s.token_rotation(spec, NEW, full(NEW), {"server-1": NEW, "agent-1": OLD}, node_objects=[ready, down])
+    assert behind["step"] == "finish"
+
+
+def test_plain_token_takes_a_full_token_without_a_user() -> None:
+    assert _k3s.plain_token(f"K10{'ab' * 32}::{OLD}") == OLD
