@@ -647,17 +647,22 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(plain_token(token).encode()).hexdigest()
 
 
+def write_server_tokens(tls: Path, token: str) -> None:
+    """server/token and node-token (the agents' link to it), in k3s' full form K10<ca hash>::server:<token>."""
+    full = f"K10{ca_hash(tls)}::server:{plain_token(token)}"
+    for name in ("token", "node-token"):
+        path = DATA / "server" / name
+        path.write_text(full + "\n")
+        os.chmod(path, 0o600)
+
+
 def rotate_token(new: str, tls: Path) -> dict[str, Any]:
     """What k3s' /v1-k3s/token handler does on the server it is asked on: the bootstrap data re-encrypted with the
     new token, server/token (and node-token, the agents' link to it) rewritten; nodes joined go on until restarted."""
     Api.previous.add(token_digest(Api.token))
     PREVIOUS_TOKENS.write_text("\n".join(sorted(Api.previous)) + "\n")
     Api.token = new
-    full = f"K10{ca_hash(tls)}::server:{plain_token(new)}"
-    for name in ("token", "node-token"):
-        path = DATA / "server" / name
-        path.write_text(full + "\n")
-        os.chmod(path, 0o600)
+    write_server_tokens(tls, new)
     BOOTSTRAP_TOKEN.write_text(token_digest(new))
     record("token-rotate")
     return {}
@@ -976,11 +981,7 @@ def server(args: list[str]) -> None:
     sans = ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default", node["address"], node["name"], *config.get("tls-san", [])]
     issue(tls, "serving-kube-apiserver", sans)
     issue(tls, "client-admin", [], client=True)
-    full = f"K10{ca_hash(tls)}::server:{plain_token(token)}"
-    for name in ("token", "node-token"):
-        path = DATA / "server" / name
-        path.write_text(full + "\n")
-        os.chmod(path, 0o600)
+    write_server_tokens(tls, token)
     if config.get("agent-token"):
         (DATA / "server" / "agent-token").write_text(f"K10{ca_hash(tls)}::node:{config['agent-token']}\n")
     write_kubeconfig(tls, config)
