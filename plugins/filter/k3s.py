@@ -1,8 +1,9 @@
 # Copyright (c) keelson maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters the k3s roles build their files with (the logic lives in plugin_utils/_k3s.py), and the sysctls a
-host needs (module_utils/_preflight.py owns the list).
+"""Filters the k3s roles build their files with (the logic lives in plugin_utils/_k3s.py; rotate.yml's
+certificate and encryption-key plans in plugin_utils/_k3s_rotation.py), and the sysctls a host needs
+(module_utils/_preflight.py owns the list).
 
 Each filter's documentation is the YAML file of its name beside this one (ansible-doc -t filter NAME)."""
 
@@ -15,7 +16,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.keelson.platform.plugins.module_utils._data import plain
 from ansible_collections.keelson.platform.plugins.module_utils._preflight import sysctls_for
-from ansible_collections.keelson.platform.plugins.plugin_utils import _k3s
+from ansible_collections.keelson.platform.plugins.plugin_utils import _k3s, _k3s_rotation
 
 
 def _on_plain_data(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,5 +70,7 @@ class FilterModule:
             "k3s_snapshot_to_restore": _k3s.snapshot_to_restore,
             "k3s_token_rotation": _k3s.token_rotation,
             "k3s_ca_certificate": _k3s.ca_certificate,
+            "k3s_certificate_rotation": _k3s_rotation.certificate_rotation,
+            "k3s_encryption_rotation": _k3s_rotation.encryption_rotation,
         }
         return {name: _on_plain_data(function) for name, function in functions.items()}

@@ -24,6 +24,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -40,11 +41,14 @@ DATA = Path("/var/lib/rancher/k3s")
 ETC = Path("/etc/rancher/k3s")
 NODE_PASSWORD = Path("/etc/rancher/node/password")
 READY_AFTER = 15  # seconds without a heartbeat (sent every 5 s) before a node turns NotReady
+# k3s renews a certificate when it starts and the certificate expires within this many days (k3s: config.CertificateRenewDays).
+RENEW_DAYS = 120
 # What the double was asked to do, one JSON object per line, for the tests to read. Outside /var/lib/rancher and
 # /etc/rancher, so that it outlives reset.yml like a machine's journal would.
 RECORD = Path("/var/log/k3s-double/calls.jsonl")
 # Test controls (the double's own, not k3s'): a file here whose content is a version makes k3s fail to start at
-# that version (a node that does not come back from an upgrade); "fail-snapshot" makes etcd-snapshot save fail.
+# that version (a node that does not come back from an upgrade); "fail-snapshot" makes etcd-snapshot save fail;
+# "cert-days" holding a number is how many days the certificates the double makes from then on are valid (365).
 CONTROL = Path("/etc/k3s-double")
 SNAPSHOTS = DATA / "server" / "db" / "snapshots"
 REGISTRY = DATA / "server" / "db" / "double-registry.json"
@@ -56,6 +60,12 @@ CLUSTER_ID = DATA / "server" / "db" / "double-cluster-id"
 BOOTSTRAP_TOKEN = DATA / "server" / "db" / "double-bootstrap-token"
 # Hashes of tokens rotated away: nodes that joined with one go on with it until they restart (README.md).
 PREVIOUS_TOKENS = DATA / "server" / "db" / "double-previous-tokens"
+# Secrets encryption (config.yaml's secrets-encryption): the datastore's copy of the key list and rotation stage (on the
+# first server; servers that join take it from there when they start), and each server's own file k3s writes from it,
+# whose hash (with the stage) every server puts on its Node as k3s does (ENCRYPTION_HASH).
+ENCRYPTION_STATE = DATA / "server" / "db" / "double-encryption.json"
+ENCRYPTION_CONFIG = DATA / "server" / "cred" / "encryption-config.json"
+ENCRYPTION_HASH = "k3s.io/encryption-config-hash"
 # The annotations of k3s' etcd member controller (pkg/etcd): ask for a server's removal, and say it was removed.
 ETCD_REMOVE = "etcd.k3s.cattle.io/remove"
 ETCD_REMOVED_NAME = "etcd.k3s.cattle.io/removed-node-name"
@@ -250,14 +260,34 @@ def ensure_ca(tls: Path) -> None:
     os.chmod(tls / "server-ca.key", 0o600)
 
 
-def issue(tls: Path, name: str, sans: list[str], client: bool = False) -> None:
-    """A key and certificate for ``name`` signed by the cluster CA; kept across restarts, like k3s does,
-    unless the names it must carry changed (k3s re-issues its serving certificate then too)."""
+def leaf_days() -> int:
+    """How long a new certificate is valid: k3s' 365 days, or the test control's number."""
+    control = CONTROL / "cert-days"
+    return int(control.read_text().strip() or "365") if control.exists() else 365
+
+
+def expires_soon(crt: Path) -> bool:
+    """k3s renews a certificate at start when it expires within RENEW_DAYS (or has expired)."""
+    return (
+        subprocess.run(
+            ["openssl", "x509", "-checkend", str(RENEW_DAYS * 86400), "-noout", "-in", str(crt)], check=False, capture_output=True
+        ).returncode
+        != 0
+    )
+
+
+def issue(tls: Path, name: str, sans: list[str], *, client: bool = False, ca: Path | None = None, days: int | None = None) -> bool:
+    """A key and certificate for ``name`` signed by the cluster CA (in ``ca``, else ``tls``); kept across restarts,
+    like k3s does, unless missing (``k3s certificate rotate`` removed it), within RENEW_DAYS of expiry, or the names
+    it must carry changed (k3s re-issues its serving certificate then too). The file holds the certificate and the CA
+    after it, as k3s writes its certificates. True when a new one was made."""
+    ca = ca or tls
     key, csr, crt, ext = (tls / f"{name}.key", tls / f"{name}.csr", tls / f"{name}.crt", tls / f"{name}.ext")
     record = tls / f"{name}.sans"
     wanted = "\n".join(sorted(set(sans)))
-    if crt.exists() and key.exists() and record.exists() and record.read_text() == wanted:
-        return
+    if crt.exists() and key.exists() and record.exists() and record.read_text() == wanted and not expires_soon(crt):
+        return False
+    tls.mkdir(parents=True, exist_ok=True)
     record.write_text(wanted)
     run(
         "openssl",
@@ -268,7 +298,7 @@ def issue(tls: Path, name: str, sans: list[str], client: bool = False) -> None:
         "ec_paramgen_curve:P-256",
         "-nodes",
         "-subj",
-        "/O=system:masters/CN=system:admin" if client else f"/CN={name}",
+        "/O=system:masters/CN=system:admin" if client and name == "client-admin" else f"/CN={name}",
         "-keyout",
         str(key),
         "-out",
@@ -277,27 +307,148 @@ def issue(tls: Path, name: str, sans: list[str], client: bool = False) -> None:
     usage = "clientAuth" if client else "serverAuth"
     alt = ",".join(f"IP:{s}" if s.replace(".", "").isdigit() or ":" in s else f"DNS:{s}" for s in sans)
     ext.write_text(f"extendedKeyUsage={usage}\n" + (f"subjectAltName={alt}\n" if alt else ""))
-    run(
+    signed = run(
         "openssl",
         "x509",
         "-req",
         "-in",
         str(csr),
         "-CA",
-        str(tls / "server-ca.crt"),
+        str(ca / "server-ca.crt"),
         "-CAkey",
-        str(tls / "server-ca.key"),
+        str(ca / "server-ca.key"),
         "-CAcreateserial",
+        "-CAserial",
+        str(tls / "server-ca.srl"),
         "-days",
-        "3650",
+        str(days if days is not None else leaf_days()),
         "-extfile",
         str(ext),
-        "-out",
-        str(crt),
     )
+    crt.write_bytes(signed + (ca / "server-ca.crt").read_bytes())
     os.chmod(key, 0o600)
     csr.unlink()
     ext.unlink()
+    return True
+
+
+# What `k3s certificate rotate` removes and `k3s certificate check` reads (k3s: pkg/util/services), the double's set:
+# a server's API serving and admin client certificates, etcd's, and every node's kubelet certificates.
+SERVER_CERTIFICATES = (
+    "server/tls/serving-kube-apiserver",
+    "server/tls/client-admin",
+    "server/tls/etcd/server-client",
+    "server/tls/etcd/server",
+)
+AGENT_CERTIFICATES = ("agent/client-kubelet", "agent/serving-kubelet")
+
+
+def is_server() -> bool:
+    """k3s tells a server from an agent by its server data folder; an agent of the double has the CA there too,
+    but never its key."""
+    return (DATA / "server" / "tls" / "server-ca.key").exists()
+
+
+def node_certificates() -> list[Path]:
+    return [DATA / f"{name}.crt" for name in (SERVER_CERTIFICATES if is_server() else ()) + AGENT_CERTIFICATES]
+
+
+def describe(pem: str) -> dict[str, Any]:
+    """One certificate as `k3s certificate check -o json` lists it (k3s: pkg/cli/cert, Certificate)."""
+    fields = run(
+        "openssl",
+        "x509",
+        "-noout",
+        "-subject",
+        "-issuer",
+        "-startdate",
+        "-enddate",
+        "-ext",
+        "extendedKeyUsage",
+        "-nameopt",
+        "RFC2253",
+        data=pem.encode(),
+    ).decode()
+    values = dict(line.split("=", 1) for line in fields.splitlines() if "=" in line and not line.startswith(" "))
+
+    def common_name(name: str) -> str:
+        return next((part[3:] for part in name.split(",") if part.startswith("CN=")), name)
+
+    def moment(text: str) -> datetime.datetime:
+        return datetime.datetime.strptime(text.strip(), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=datetime.timezone.utc)
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = moment(values["notBefore"]), moment(values["notAfter"])
+    status = (
+        "EXPIRED"
+        if now > end
+        else "NOT YET VALID"
+        if now < start
+        else "WARNING"
+        if end < now + datetime.timedelta(days=RENEW_DAYS)
+        else "OK"
+    )
+    usages = ["ClientAuth"] if "TLS Web Client" in fields else ["ServerAuth"] if "TLS Web Server" in fields else ["CertSign"]
+    return {
+        "Subject": common_name(values["subject"]),
+        "Issuer": common_name(values["issuer"]),
+        "Usages": usages,
+        "ExpiryTime": (start if status == "NOT YET VALID" else end).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ResidualTime": int((end - now).total_seconds() * 1e9),
+        "Status": status,
+    }
+
+
+def certificate_command(args: list[str]) -> None:
+    """``k3s certificate check [-o text|table|json|yaml]`` and ``k3s certificate rotate`` (k3s: pkg/cli/cert)."""
+    command = args[0] if args else ""
+    server = is_server()
+    verb, which = ("checking" if command == "check" else "rotating"), ("agent and server" if server else "agent")
+    log("info", f"{'Server' if server else 'Agent'} detected, {verb} {which} certificates")
+    if command == "check":
+        output = flag(args, "--output") or flag(args, "-o") or "text"
+        listed = []
+        for path in node_certificates():
+            if not path.exists():
+                continue  # k3s skips a file it cannot read (a rotation removed it): logged at debug level only
+            blocks = [f"-----BEGIN CERTIFICATE-----{block}" for block in path.read_text().split("-----BEGIN CERTIFICATE-----")[1:]]
+            listed += [{"Filename": path.name, **describe(block)} for block in blocks]
+        if output == "json":
+            print(json.dumps({"Certificates": listed}))
+        elif output == "yaml":
+            print(yaml.safe_dump({"certificates": [{k.lower(): v for k, v in item.items()} for item in listed]}))
+        elif output == "table":
+            print("\nFILENAME   SUBJECT   USAGES   EXPIRES   RESIDUAL TIME   STATUS")
+            for item in listed:
+                days = item["ResidualTime"] // 86400_000_000_000
+                usages = ",".join(item["Usages"])
+                print(f"{item['Filename']}   {item['Subject']}   {usages}   {item['ExpiryTime']}   {days} days   {item['Status']}")
+        elif output == "text":
+            for item in listed:
+                log(
+                    "info",
+                    f"{item['Filename']}: certificate {item['Subject']} ({','.join(item['Usages'])}) is {item['Status']}, expires at {item['ExpiryTime']}",
+                )
+        else:
+            fatal(f"invalid output format {output}")
+        return
+    if command != "rotate":
+        fatal(f"the keelson k3s test double does not implement 'certificate {command}'")
+    running = (
+        subprocess.run(["systemctl", "is-active", "--quiet", "k3s" if server else "k3s-agent"], capture_output=True, check=False).returncode
+        == 0
+    )
+    backup = DATA / ("server" if server else "agent") / f"tls-{int(time.time())}"
+    backup.mkdir(parents=True, exist_ok=True)
+    for path in node_certificates():
+        for suffix in (".crt", ".key", ".sans"):
+            part = path.with_suffix(suffix)
+            if part.exists():
+                (backup / f"{path.parent.name}-{part.name}").write_bytes(part.read_bytes())
+                part.unlink()
+    node = load_config(args).get("node-name") or socket.gethostname()
+    record("certificate-rotate", node=node, running=running)
+    log("info", f"Successfully backed up certificates to {backup}, please restart k3s server or agent to rotate certificates")
 
 
 def ca_hash(tls: Path) -> str:
@@ -337,6 +488,8 @@ class Registry:
                 # A restarted node stays cordoned and keeps its annotations, like a real one.
                 "unschedulable": (known or {}).get("unschedulable", False),
                 "annotations": (known or {}).get("annotations", {}),
+                # What the server's last start sent (an annotation, on a real Node): kept until its next heartbeat.
+                "encryption-hash": (known or {}).get("encryption-hash", ""),
             }
             self.save()
             return None
@@ -387,10 +540,13 @@ class Registry:
                 if node["role"] == "server" and not node.get("etcd_removed")
             ]
 
-    def heartbeat(self, name: str) -> None:
+    def heartbeat(self, name: str, encryption_hash: str = "") -> None:
         with self.lock:
             if name in self.nodes:
                 self.nodes[name]["heartbeat"] = time.time()
+                if encryption_hash and self.nodes[name].get("encryption-hash") != encryption_hash:
+                    self.nodes[name]["encryption-hash"] = encryption_hash
+                    self.save()
 
     def node_objects(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -408,6 +564,8 @@ def node_object(node: dict[str, Any]) -> dict[str, Any]:
             "node-role.kubernetes.io/master": "true",
         }
         annotations["etcd.k3s.cattle.io/node-name"] = f"{node['name']}-double"
+        if node.get("encryption-hash"):
+            annotations[ENCRYPTION_HASH] = node["encryption-hash"]
     labels |= node.get("labels", {})
     taints = []
     for taint in node.get("taints", []):
@@ -512,6 +670,8 @@ class Api(http.server.BaseHTTPRequestHandler):
             return self.reply(401, {"kind": "Status", "status": "Failure", "reason": "Unauthorized", "code": 401})
         if path == "/v1-k3s/double/nodes":
             return self.reply(200, self.nodes())
+        if path == "/v1-k3s/encrypt/status":
+            return self.reply(200, encryption_status(self.registry) if self.registry is not None else json.loads(self.forward(path)))
         if path == "/v1-k3s/double/members":
             return self.reply(200, self.registry.members() if self.registry is not None else json.loads(self.forward(path)))
         if path == "/api/v1/pods":  # the double runs no pods: a drain has nothing to evict
@@ -599,19 +759,25 @@ class Api(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
         if self.path == "/v1-k3s/token" and self.registry is not None:
             return self.reply(200, rotate_token(str(body.get("token") or secrets.token_hex(8)), self.tls))
+        if self.path == "/v1-k3s/encrypt/config" and self.registry is not None:
+            problem = rotate_keys(self.registry, str(body.get("stage", "")))
+            return self.reply(400, problem.encode(), "text/plain") if problem else self.reply(200, {})
         if self.registry is None:  # a joined server passes registrations on to the first server
             try:
                 return self.reply(200, json.loads(call(f"{self.upstream}{self.path}", self.token, body, self.tls)))
             except urllib.error.HTTPError as error:
                 return self.reply(error.code, error.read(), "text/plain")
         if self.path == "/v1-k3s/double/join":
-            problem = self.registry.register(body)
+            problem = self.registry.register({k: v for k, v in body.items() if k not in ("certificates", "days")})
             if problem:
                 return self.reply(403, problem.encode(), "text/plain")
-            ca = {name: (self.tls / name).read_text() for name in ("server-ca.crt", "server-ca.key")}
-            return self.reply(200, {**ca, "cluster-id": CLUSTER_ID.read_text()} if body["role"] == "server" else {})
+            if body["role"] == "server":
+                ca = {name: (self.tls / name).read_text() for name in ("server-ca.crt", "server-ca.key")}
+                encryption = {"encryption-state": ENCRYPTION_STATE.read_text()} if ENCRYPTION_STATE.exists() else {}
+                return self.reply(200, {**ca, **encryption, "cluster-id": CLUSTER_ID.read_text()})
+            return self.reply(200, sign_for_agent(self.tls, body))
         if self.path == "/v1-k3s/double/heartbeat":
-            self.registry.heartbeat(body["name"])
+            self.registry.heartbeat(body["name"], str(body.get("encryption-hash") or ""))
             return self.reply(200, {})
         if self.path == "/v1-k3s/double/patch":
             self.registry.patch(body)
@@ -620,6 +786,132 @@ class Api(http.server.BaseHTTPRequestHandler):
             self.registry.delete(body["name"])
             return self.reply(200, {})
         return self.reply(404, b"not found", "text/plain")
+
+
+def sign_for_agent(tls: Path, body: dict[str, Any]) -> dict[str, str]:
+    """The kubelet certificates an agent asked for, signed with the cluster CA (k3s' /v1-k3s/client-kubelet.crt and
+    serving-kubelet.crt; the double makes the key on the server, k3s on the agent)."""
+    answer = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in body.get("certificates") or []:
+            issue(Path(folder), name, [body["name"]], client=name.startswith("client"), ca=tls, days=int(body.get("days") or 365))
+            answer[f"{name}.crt"] = (Path(folder) / f"{name}.crt").read_text()
+            answer[f"{name}.key"] = (Path(folder) / f"{name}.key").read_text()
+    return answer
+
+
+def write_encryption_config(state: dict[str, Any]) -> None:
+    """This server's encryption-config.json from the datastore's key list (the active key first), and its stage."""
+    config = {
+        "kind": "EncryptionConfiguration",
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "resources": [{"resources": ["secrets"], "providers": [{"aescbc": {"keys": state["keys"]}}, {"identity": {}}]}],
+    }
+    ENCRYPTION_CONFIG.parent.mkdir(parents=True, exist_ok=True)
+    ENCRYPTION_CONFIG.write_text(json.dumps(config, sort_keys=True))
+    os.chmod(ENCRYPTION_CONFIG, 0o600)
+    (ENCRYPTION_CONFIG.parent / "double-encryption-stage").write_text(state["stage"])
+
+
+def encryption_hash() -> str:
+    """What k3s puts on a server's Node (ENCRYPTION_HASH): its stage and a hash of its encryption config."""
+    if not ENCRYPTION_CONFIG.exists():
+        return ""
+    stage = (ENCRYPTION_CONFIG.parent / "double-encryption-stage").read_text().strip()
+    return f"{stage}-{hashlib.sha256(ENCRYPTION_CONFIG.read_bytes()).hexdigest()[:16]}"
+
+
+def ensure_encryption(config: dict[str, Any]) -> None:
+    """The first server with secrets-encryption: a key made once (k3s' "aescbckey"), kept in the datastore."""
+    if not config.get("secrets-encryption"):
+        return
+    if not ENCRYPTION_STATE.exists():
+        ENCRYPTION_STATE.parent.mkdir(parents=True, exist_ok=True)
+        key = {"name": "aescbckey", "secret": base64.b64encode(secrets.token_bytes(32)).decode()}
+        ENCRYPTION_STATE.write_text(json.dumps({"stage": "start", "keys": [key]}))
+    write_encryption_config(json.loads(ENCRYPTION_STATE.read_text()))
+
+
+def encryption_status(registry: Registry) -> dict[str, Any]:
+    """``/v1-k3s/encrypt/status``, k3s' EncryptionState fields: stage, active key, enabled, whether every server's
+    Node carries the same encryption hash (and which two differ when not)."""
+    if not ENCRYPTION_STATE.exists():
+        return {"stage": "", "activekey": "", "enable": False}
+    state = json.loads(ENCRYPTION_STATE.read_text())
+    with registry.lock:
+        hashes = [
+            (name, node.get("encryption-hash", ""))
+            for name, node in registry.nodes.items()
+            if node.get("role") == "server" and not node.get("etcd_removed")
+        ]
+    differ = next(((a, b) for a, ha in hashes for b, hb in hashes if ha != hb), None)
+    status: dict[str, Any] = {"stage": state["stage"], "activekey": state["keys"][0]["name"], "enable": True, "hashmatch": differ is None}
+    if differ:
+        status["hasherror"] = f"hash does not match between {differ[0]} and {differ[1]}"
+    if len(state["keys"]) > 1:
+        status["inactivekeys"] = [key["name"] for key in state["keys"][1:]]
+    return status
+
+
+def rotate_keys(registry: Registry, stage: str) -> str:
+    """``k3s secrets-encrypt rotate-keys`` on the first server: refused unless every server has the same config and
+    no rotation runs; a new key first, the secrets "re-encrypted" (a few seconds), then the old key dropped. The
+    servers that joined take the new config when they restart."""
+    if stage != "rotate_keys":
+        return f"the keelson k3s test double does not implement secrets-encrypt stage {stage!r}"
+    status = encryption_status(registry)
+    if not status.get("enable"):
+        return "secrets encryption is not enabled on this server"
+    if not status.get("hashmatch"):
+        return f"unable to rotate keys: {status.get('hasherror', '')}: restart the servers first"
+    if status["stage"] not in ("start", "reencrypt_finished"):
+        return f"unable to rotate keys: a rotation is at stage {status['stage']}"
+    state = json.loads(ENCRYPTION_STATE.read_text())
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new = {"name": f"aescbckey-{stamp}", "secret": base64.b64encode(secrets.token_bytes(32)).decode()}
+
+    def advance(stage: str, keys: list[dict[str, Any]]) -> None:
+        ENCRYPTION_STATE.write_text(json.dumps({"stage": stage, "keys": keys}))
+        write_encryption_config({"stage": stage, "keys": keys})
+
+    advance("reencrypt_active", [new, *state["keys"]])
+    record("secrets-encrypt-rotate-keys", key=new["name"])
+
+    def finish() -> None:
+        time.sleep(3)
+        advance("reencrypt_finished", [new])
+        record("secrets-encrypt-reencrypt-finished", key=new["name"])
+
+    threading.Thread(target=finish, daemon=True).start()
+    return ""
+
+
+def secrets_encrypt_command(args: list[str]) -> None:
+    """``k3s secrets-encrypt status [-o text|json]`` and ``rotate-keys``, clients of the server on this host like k3s'."""
+    command = args[0] if args else ""
+    token_file = DATA / "server" / "token"
+    token = token_file.read_text().strip() if token_file.exists() else ""
+    url = (flag(args, "--server") or flag(args, "-s") or "https://127.0.0.1:6443").rstrip("/")
+    tls = DATA / "server" / "tls"
+    try:
+        if command == "status":
+            status = json.loads(call(f"{url}/v1-k3s/encrypt/status", token, None, tls))
+            if (flag(args, "--output") or flag(args, "-o") or "text") == "json":
+                print(json.dumps(status))
+                return
+            print(f"Encryption Status: {'Enabled' if status.get('enable') else 'Disabled'}")
+            print(f"Current Rotation Stage: {status.get('stage', '')}")
+            print(f"Server Encryption Hashes: {'All hashes match' if status.get('hashmatch') else status.get('hasherror', '')}")
+            return
+        if command == "rotate-keys":
+            call(f"{url}/v1-k3s/encrypt/config", token, {"stage": "rotate_keys"}, tls)
+            print("keys rotated, reencryption started")
+            return
+    except urllib.error.HTTPError as error:
+        fatal(f"see server log for details: {error.read().decode(errors='replace')}")
+    except OSError as error:
+        fatal(f"failed to reach the server: {error}")
+    fatal(f"the keelson k3s test double does not implement 'secrets-encrypt {command}'")
 
 
 def dry_run(path: str) -> bool:
@@ -745,8 +1037,13 @@ def serve_etcd(tls: Path, address: str, members: Any) -> None:
     for name in ("server-ca.crt", "server-ca.key"):
         (etcd / name).write_bytes((tls / name).read_bytes())
     os.chmod(etcd / "server-ca.key", 0o600)
-    issue(etcd, "server-client", [], client=True)
-    issue(etcd, "server", ["127.0.0.1", "localhost", address])
+    issued = [
+        name
+        for name, sans, client in (("server-client", [], True), ("server", ["127.0.0.1", "localhost", address], False))
+        if issue(etcd, name, sans, client=client)
+    ]
+    if issued:
+        record("certificate-issue", files=[f"etcd/{name}.crt" for name in issued])
     Etcd.members = members
     server = http.server.ThreadingHTTPServer(("0.0.0.0", 2379), Etcd)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -849,7 +1146,7 @@ def import_images() -> None:
 def heartbeat_forever(url: str, token: str, name: str, tls: Path | None) -> None:
     while True:
         try:
-            call(f"{url}/v1-k3s/double/heartbeat", token, {"name": name}, tls)
+            call(f"{url}/v1-k3s/double/heartbeat", token, {"name": name, "encryption-hash": encryption_hash()}, tls)
         except (urllib.error.URLError, OSError) as error:
             log("warning", f"heartbeat to {url} failed: {error}")
         time.sleep(5)
@@ -923,6 +1220,7 @@ def join_as_server(upstream: str, token: str, node: dict[str, Any], tls: Path) -
     log("info", f"Joining etcd cluster at {upstream}")
     answer = join(upstream, token, {**node, "role": "server"})
     cluster_id = answer.pop("cluster-id", "")
+    encryption = answer.pop("encryption-state", "")
     if CLUSTER_ID.exists() and CLUSTER_ID.read_text() != cluster_id:
         record("start-failed", role="server", reason="stale-datastore")
         fatal(
@@ -931,6 +1229,8 @@ def join_as_server(upstream: str, token: str, node: dict[str, Any], tls: Path) -
         )
     CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
     CLUSTER_ID.write_text(cluster_id)
+    if encryption:
+        write_encryption_config(json.loads(encryption))
     tls.mkdir(parents=True, exist_ok=True)
     for name, content in answer.items():
         (tls / name).write_text(content)
@@ -978,9 +1278,20 @@ def server(args: list[str]) -> None:
         Api.upstream = upstream
     else:
         start_datastore(token, node, tls)
+        ensure_encryption(config)
     sans = ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default", node["address"], node["name"], *config.get("tls-san", [])]
-    issue(tls, "serving-kube-apiserver", sans)
-    issue(tls, "client-admin", [], client=True)
+    issued = [
+        name
+        for name, names, client in (("serving-kube-apiserver", sans, False), ("client-admin", [], True))
+        if issue(tls, name, names, client=client)
+    ]
+    issued += [
+        name
+        for name in ("client-kubelet", "serving-kubelet")
+        if issue(DATA / "agent", name, [node["name"]], client=name.startswith("client"), ca=tls)
+    ]
+    if issued:
+        record("certificate-issue", files=[f"{name}.crt" for name in issued])
     write_server_tokens(tls, token)
     if config.get("agent-token"):
         (DATA / "server" / "agent-token").write_text(f"K10{ca_hash(tls)}::node:{config['agent-token']}\n")
@@ -1033,9 +1344,22 @@ def agent(args: list[str]) -> None:
     if not url or not token:
         fatal("--server and --token (or token-file) are required for an agent")
     node = node_identity(config)
-    join(url, token, {**node, "role": "agent"})
+    # Like k3s' agent, new kubelet certificates from the server when there are none (k3s certificate rotate removed
+    # them) or they expire within RENEW_DAYS; the server signs them with the cluster CA.
+    wanted = [
+        name
+        for name in ("client-kubelet", "serving-kubelet")
+        if not (DATA / "agent" / f"{name}.crt").exists() or expires_soon(DATA / "agent" / f"{name}.crt")
+    ]
+    answer = join(url, token, {**node, "role": "agent", "certificates": wanted, "days": leaf_days()})
     tls = DATA / "server" / "tls"
     (DATA / "agent").mkdir(parents=True, exist_ok=True)
+    for name in wanted:
+        for suffix in (".crt", ".key"):
+            (DATA / "agent" / f"{name}{suffix}").write_text(answer[f"{name}{suffix}"])
+        os.chmod(DATA / "agent" / f"{name}.key", 0o600)
+    if wanted:
+        record("certificate-issue", files=[f"{name}.crt" for name in wanted])
     (DATA / "agent" / "client-ca.crt").write_bytes((tls / "server-ca.crt").read_bytes())
     import_images()
     make_interfaces()
@@ -1131,7 +1455,14 @@ def main() -> None:
         print(f"k3s version {VERSION} (keelson-test-double)\ngo version go1.25.9 (k3s test double, not k3s)")
         return
     signal.signal(signal.SIGTERM, stop)
-    commands = {"server": server, "agent": agent, "etcd-snapshot": etcd_snapshot, "token": token_command}
+    commands = {
+        "server": server,
+        "agent": agent,
+        "etcd-snapshot": etcd_snapshot,
+        "token": token_command,
+        "certificate": certificate_command,
+        "secrets-encrypt": secrets_encrypt_command,
+    }
     if args[0] not in commands:
         fatal(f"the keelson k3s test double does not implement '{args[0]}'")
     commands[args[0]](args[1:])
