@@ -32,3 +32,23 @@ def said(result: subprocess.CompletedProcess[str]) -> str:
 def recap(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
     """changed= per host from the PLAY RECAP."""
     return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)}
+
+
+def restarts(calls: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(host, event) of every stop, start and failed start the double recorded, in time order."""
+    return [(c["host"], c["event"]) for c in calls if c["event"] in ("stop", "start", "start-failed")]
+
+
+def assert_stopped_at(calls: list[dict[str, Any]], done: str, failed: str) -> None:
+    """A rolling run that restarted ``done``, then stopped at ``failed`` (which did not start): nothing after that but
+    systemd's own retries of ``failed`` (Restart=always)."""
+    steps = restarts(calls)
+    assert steps[:4] == [(done, "stop"), (done, "start"), (failed, "stop"), (failed, "start-failed")], steps
+    assert {host for host, _event in steps[4:]} <= {failed}, steps
+
+
+def assert_rerun_restarted(calls: list[dict[str, Any]], failed: str, expected: list[tuple[str, str]]) -> None:
+    """The re-run after :func:`assert_stopped_at`: the others restarted as ``expected``; ``failed`` started again (by
+    the run, or by systemd's retry just before it) and never stopped."""
+    assert [step for step in restarts(calls) if step[0] != failed] == expected
+    assert (failed, "stop") not in restarts(calls)
