@@ -483,6 +483,33 @@ def plain_token(value: str) -> str:
     return value
 
 
+RETIRED: Final = ".retired-"  # <cluster token name>.retired-<token id>: a token a rotation left (rotate.yml)
+
+
+def retired_token_name(name: str, value: str) -> str:
+    """The name the secrets backend keeps token ``value`` under once a rotation left it: snapshots from before the
+    rotation need it (k3s encrypts a snapshot's bootstrap data with the token of its time)."""
+    return f"{name}{RETIRED}{_token_id(value)}"
+
+
+def restore_token(spec: dict[str, Any], asked: Optional[str] = None) -> dict[str, Any]:
+    """Which token restore.yml resets etcd with: ``asked`` (``keelson_restore_token``), the cluster token's name
+    (the default) or a name a rotation kept a token under (``<name>.retired-<12 hex digits>``, see
+    retired_token_name). ``name`` is the one to reset with, ``cluster`` the cluster token's, ``retired`` whether they
+    differ (then the restored cluster is moved back to the cluster token with ``k3s token rotate``), ``refusal`` why
+    ``asked`` cannot be used, or ""."""
+    cluster = str(token(spec)["name"])
+    name = str(asked or "").strip() or cluster
+    result: dict[str, Any] = {"name": name, "cluster": cluster, "retired": name != cluster, "refusal": ""}
+    if name != cluster and not re.fullmatch(re.escape(cluster + RETIRED) + "[0-9a-f]{12}", name):
+        result["refusal"] = (
+            f"keelson_restore_token={name!r} names neither the cluster token ({cluster}) nor a token a rotation kept "
+            f"({cluster}{RETIRED}<12 hex digits>, the name rotate.yml reported when it rotated the token away). Run "
+            f"again without it to restore with {cluster}, or with one of those names. Nothing was changed."
+        )
+    return result
+
+
 def token_rotation(
     spec: dict[str, Any],
     current: str,
@@ -512,7 +539,7 @@ def token_rotation(
     running, backend = plain_token(on_cluster), plain_token(current)
     behind = sorted(node for node, value in on_nodes.items() if plain_token(value) != backend)
     result: dict[str, Any] = {"name": name, "step": "refuse", "reason": "", "behind": behind}
-    result["pending"], result["retired"] = f"{name}.next-{_token_id(current)}", f"{name}.retired-{_token_id(current)}"
+    result["pending"], result["retired"] = f"{name}.next-{_token_id(current)}", retired_token_name(name, current)
     ready = {
         str(item.get("metadata", {}).get("name"))
         for item in node_objects or []

@@ -20,6 +20,9 @@ SERVERS = ["server-1", "server-2", "server-3"]
 AGENTS = ["agent-1"]
 ADDRESSES = {"server-1": "10.89.77.11", "server-2": "10.89.77.12", "server-3": "10.89.77.13", "agent-1": "10.89.77.21"}
 VIP = "10.89.77.10"
+# Where each node keeps the cluster token (config.yaml's token-file), and where k3s writes the one a server runs.
+TOKEN_FILE = "/etc/rancher/k3s/token"
+SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"
 
 
 # The default scenario runs the k3s TEST DOUBLE; real-k3s runs k3s. Tests of the double's internals skip there.
@@ -44,3 +47,15 @@ def sums() -> dict[str, str]:
 
 def read_yaml(host: Any, path: str) -> Any:
     return yaml.safe_load(host.file(path).content_string)
+
+
+def token_on(host: Any) -> str:
+    """The cluster token a node's token file holds."""
+    return str(host.file(TOKEN_FILE).content_string).strip()
+
+
+@pytest.fixture(scope="session")
+def platform_name() -> str:
+    """The spec's name: the confirmation restore.yml and reset.yml ask for."""
+    spec = yaml.safe_load((SCENARIO / "inventory" / "group_vars" / "all" / "keelson.yml").read_text())["keelson_platform"]
+    return str(spec["name"])

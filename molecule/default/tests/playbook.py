@@ -12,6 +12,9 @@ from pathlib import Path
 
 from conftest import EPHEMERAL, PROJECT, SCENARIO
 
+# rotate.yml's cluster-token rotation (test_zwt_rotate.py, and test_zwts_restore_rotated.py before its restore).
+ROTATE_TOKEN = ("keelson.platform.rotate", "-e", "keelson_rotate=token")
+
 
 def run_playbook(playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {

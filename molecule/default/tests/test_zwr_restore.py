@@ -16,8 +16,6 @@ import time
 from typing import Any
 
 import bucket
-import pytest
-import yaml
 from conftest import AGENTS, EPHEMERAL, SCENARIO, SERVERS, needs_double
 from double import calls_since as since
 from double import said as output
@@ -32,12 +30,6 @@ SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
 
 def api() -> Any:
     return config.new_client_from_config(config_file=str(EPHEMERAL / "kubeconfig"))
-
-
-@pytest.fixture(scope="module")
-def platform_name() -> str:
-    spec = yaml.safe_load((SCENARIO / "inventory" / "group_vars" / "all" / "keelson.yml").read_text())["keelson_platform"]
-    return str(spec["name"])
 
 
 def test_a_restore_needs_the_platforms_name(hosts: dict[str, Any], platform_name: str) -> None:

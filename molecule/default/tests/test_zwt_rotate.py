@@ -18,23 +18,17 @@ import time
 from typing import Any
 
 from api import ready_nodes
-from conftest import AGENTS, SCENARIO, SERVERS, needs_double
+from conftest import AGENTS, SCENARIO, SERVER_TOKEN, SERVERS, needs_double, token_on
 from double import assert_rerun_restarted, assert_stopped_at, restarts
 from double import calls_since as since
 from double import said as output
 from git_client import backend
+from playbook import ROTATE_TOKEN as ROTATE
 from playbook import run_playbook
 
 pytestmark = needs_double  # reads the double's record of what it was asked
 
-TOKEN_FILE = "/etc/rancher/k3s/token"
-SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"
 FAIL_START = "/etc/k3s-double/fail-start"
-ROTATE = ("keelson.platform.rotate", "-e", "keelson_rotate=token")
-
-
-def token_on(host: Any) -> str:
-    return str(host.file(TOKEN_FILE).content_string).strip()
 
 
 def test_rotate_needs_to_be_told_what(hosts: dict[str, Any]) -> None:

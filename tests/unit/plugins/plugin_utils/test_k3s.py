@@ -514,6 +514,36 @@ def test_a_cluster_on_the_backends_token_is_rotated_and_both_tokens_get_names_of
     assert again["pending"] != state["pending"] and again["retired"] != state["retired"]
 
 
+def test_a_restore_uses_the_cluster_token_unless_told_to_use_one_a_rotation_kept() -> None:
+    spec, _nodes = platform()
+    for asked in (None, "", "  ", "k3s-token"):
+        assert _k3s.restore_token(spec, asked) == {"name": "k3s-token", "cluster": "k3s-token", "retired": False, "refusal": ""}
+    # The name a rotation kept the old token under (what rotate.yml reports) is accepted as it is.
+    retired = _k3s.token_rotation(spec, OLD, full(OLD), {})["retired"]
+    assert retired == _k3s.retired_token_name("k3s-token", full(OLD))  # the full form k3s writes names the same token
+    assert _k3s.restore_token(spec, retired) == {"name": retired, "cluster": "k3s-token", "retired": True, "refusal": ""}
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "k3s-token.old",
+        "k3s-token.next-0123456789ab",  # the pending entry: never the token of a snapshot's time
+        "k3s-token.retired-0123456789",  # too short
+        "k3s-token.retired-0123456789AB",  # k3s' hashes are lower case
+        "k3s-token.retired-0123456789abc",
+        "other.retired-0123456789ab",
+        "registry-password",
+    ],
+)
+def test_a_restore_refuses_a_token_name_that_is_neither_the_cluster_token_nor_a_retired_one(asked: str) -> None:
+    spec, _nodes = platform()
+    state = _k3s.restore_token(spec, asked)
+    assert state["refusal"].startswith(f"keelson_restore_token={asked!r} names neither the cluster token (k3s-token)")
+    assert "k3s-token.retired-<12 hex digits>" in state["refusal"]
+    assert state["refusal"].endswith("Nothing was changed.")
+
+
 def test_a_run_that_stopped_after_k3s_rotated_records_the_new_token_instead_of_rotating_again() -> None:
     spec, _nodes = platform()
     state = _k3s.token_rotation(spec, OLD, full(NEW), {"server-1": OLD}, next_token=NEW)
