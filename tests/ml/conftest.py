@@ -8,6 +8,7 @@ that Postgres. These tests run in .venv-ml (`make ml`); elsewhere they are not c
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,16 +33,18 @@ except ImportError:  # the tool chain's .venv: `make ml` runs these in .venv-ml
     collect_ignore_glob = ["test_*.py"]
 
 ROOT = Path(__file__).resolve().parents[2]
+# The tool chain (make setup): ansible-core and the collection, which render the tree.
+TOOLCHAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
 EXAMPLE = ROOT / "ml" / "examples" / "churn"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password-for-tests"
-# The MLflow auth config these tests run the server with (docs/ml.md, "The step tests").
+# The MLflow auth config these tests run the server with (docs/testing.md, the ML steps layer): the keys the
+# chart writes from keelson's values (default_permission, database_uri, the admin), and the basic-auth function.
 AUTH_CONFIG = """[mlflow]
 default_permission = NO_PERMISSIONS
 database_uri = {database}
 admin_username = {admin}
 admin_password = {password}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
-grant_default_workspace_access = false
 """
 
 
@@ -61,9 +65,17 @@ def _postgres_bin() -> Path | None:
 @dataclass(frozen=True)
 class Postgres:
     port: int
+    bindir: Path
+    folder: Path
+    user: tuple[str, ...]  # how to run its tools as the postgres user
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create(self, *databases: str) -> None:
+        for database in databases:
+            command = [str(self.bindir / "createdb"), "-h", str(self.folder), "-p", str(self.port), "-U", "postgres", database]
+            subprocess.run([*self.user, *command], check=True)
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +99,7 @@ def postgres() -> Iterator[Postgres]:
         capture_output=True,
     )
     try:
-        for database in ("mlflow", "mlflow_auth"):
-            subprocess.run([*user, str(bindir / "createdb"), "-h", str(folder), "-p", str(port), "-U", "postgres", database], check=True)
-        yield Postgres(port)
+        yield Postgres(port, bindir, folder, tuple(user))
     finally:
         subprocess.run([*user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], check=False, capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
@@ -117,15 +127,21 @@ def s3() -> Iterator[S3]:
 @dataclass(frozen=True)
 class Tracking:
     uri: str
+    admin: str = ADMIN
+    admin_password: str = ADMIN_PASSWORD
 
     def create_user(self, username: str, password: str) -> None:
         """A user, made by the admin through the basic-auth app's own client."""
+        self.as_admin(lambda client: client.create_user(username, password))
+
+    def as_admin(self, work: Any) -> Any:
+        """``work(client)`` with the basic-auth app's own client, as this server's admin."""
         from mlflow.server import get_app_client  # noqa: PLC0415 - only in .venv-ml
 
         saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
-        os.environ.update({"MLFLOW_TRACKING_USERNAME": ADMIN, "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD})
+        os.environ.update({"MLFLOW_TRACKING_USERNAME": self.admin, "MLFLOW_TRACKING_PASSWORD": self.admin_password})
         try:
-            get_app_client("basic-auth", tracking_uri=self.uri).create_user(username, password)
+            return work(get_app_client("basic-auth", tracking_uri=self.uri))
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -134,12 +150,13 @@ class Tracking:
                     os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
-def tracking(postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
-    folder = tmp_path_factory.mktemp("mlflow")
+@contextmanager
+def mlflow_server(postgres: Postgres, s3: S3, folder: Path, prefix: str, *, admin: str, password: str) -> Iterator[Tracking]:
+    """An MLflow server with basic-auth (``admin``: its admin) on the databases ``<prefix>`` and ``<prefix>_auth``."""
+    postgres.create(prefix, f"{prefix}_auth")
     config = folder / "basic_auth.ini"
-    config.write_text(AUTH_CONFIG.format(database=postgres.url("mlflow_auth"), admin=ADMIN, password=ADMIN_PASSWORD), encoding="utf-8")
-    s3.client("platform", "platform-secret").create_bucket(Bucket="mlflow-default")
+    config.write_text(AUTH_CONFIG.format(database=postgres.url(f"{prefix}_auth"), admin=admin, password=password), encoding="utf-8")
+    s3.client("platform", "platform-secret").create_bucket(Bucket=f"{prefix.replace('_', '-')}-default")
     port = free_port()
     env = {**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_S3_ENDPOINT_URL": s3.endpoint, "AWS_ACCESS_KEY_ID": "platform"}
     env.update(
@@ -151,7 +168,8 @@ def tracking(postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactor
     )
     command = [
         str(Path(sys.executable).parent / "mlflow"), "server", "--app-name", "basic-auth",
-        "--backend-store-uri", postgres.url("mlflow"), "--no-serve-artifacts", "--default-artifact-root", "s3://mlflow-default/",
+        "--backend-store-uri", postgres.url(prefix), "--no-serve-artifacts",
+        "--default-artifact-root", f"s3://{prefix.replace('_', '-')}-default/",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     log = (folder / "server.log").open("wb")
@@ -167,7 +185,7 @@ def tracking(postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactor
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the MLflow server did not start:\n{(folder / 'server.log').read_text(errors='replace')[-4000:]}")
                 time.sleep(1)
-        yield Tracking(uri)
+        yield Tracking(uri, admin, password)
     finally:
         server.terminate()
         try:
@@ -175,3 +193,28 @@ def tracking(postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactor
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def tracking(postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
+    with mlflow_server(postgres, s3, tmp_path_factory.mktemp("mlflow"), "mlflow_steps", admin=ADMIN, password=ADMIN_PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The churn example rendered by keelson as a tenant's project (render_example.py, in the tool chain)."""
+    if not TOOLCHAIN_PYTHON.is_file():
+        pytest.skip(f"{TOOLCHAIN_PYTHON} is missing: make setup makes the tool chain that renders the tree")
+    scratch = tmp_path_factory.mktemp("render")
+    done = subprocess.run(
+        [str(TOOLCHAIN_PYTHON), str(Path(__file__).with_name("render_example.py")), str(scratch)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / ".collections"), "HOME": str(scratch)},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))

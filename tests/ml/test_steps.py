@@ -173,6 +173,7 @@ def test_training_run_records_commit_params_and_model(trained: Trained) -> None:
     assert tags["keelson.commit"] == tags["mlflow.source.git.commit"] == "b0000000000000000000000000000000000000"
     assert tags["keelson.changed_files"] == '["params.yaml", "train.py"]'
     assert tags["keelson.params_diff"] == '{"max_iter": [100, 200]}'
+    assert tags["keelson.trigger"] == "manual"  # KEELSON_TRIGGER unset: a run by hand
     assert run.data.params == {"max_iter": "200", "max_depth": "4", "learning_rate": "0.05", "random_state": "0"}
 
 

@@ -31,6 +31,7 @@ class Env:
     commit: str
     changed_files: list[str]
     params_diff: dict[str, Any]
+    trigger: str
     outputs: Path
     artifact_root: str | None
 
@@ -92,6 +93,8 @@ def read_env(environ: Mapping[str, str] | None = None) -> Env:
         commit=env.get("KEELSON_COMMIT", "").strip(),
         changed_files=changed,
         params_diff=diff,
+        # What started the run: commit (the run of a commit), drift (the drift check), manual (anything else).
+        trigger=env.get("KEELSON_TRIGGER", "").strip() or "manual",
         outputs=Path(_required(env, "KEELSON_OUTPUTS")),
         artifact_root=env.get("KEELSON_ARTIFACT_ROOT", "").strip() or None,
     )

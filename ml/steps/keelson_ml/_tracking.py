@@ -38,10 +38,11 @@ def _tag(value: Any) -> str:
 
 
 def run_tags(env: Env) -> dict[str, str]:
-    """What the commit that started the run changed, recorded on the run."""
+    """What started the run (a commit, the drift check) and what the commit changed, recorded on the run."""
     tags = {
         "keelson.tenant": env.tenant,
         "keelson.project": env.project,
+        "keelson.trigger": env.trigger,
         "keelson.commit": env.commit,
         "keelson.changed_files": _tag(env.changed_files),
         "keelson.params_diff": _tag(env.params_diff),

@@ -184,3 +184,15 @@ def test_nothing_resolves_latest(repo: Path) -> None:
         if (repo / name).is_file() and re.search(r"(:latest\b|/latest\b|version:\s*[\"']?latest)", (repo / name).read_text(errors="ignore"))
     ]
     assert offenders == []
+
+
+def test_the_ml_steps_are_tested_against_the_mlflow_release_the_platform_runs() -> None:
+    """`make ml` runs the tracking server, the users Job's script and the steps' client at one MLflow release: the
+    one of the catalog's server image (which also runs the users Job), so a test there is a test of what is served."""
+    root = Path(__file__).resolve().parents[4]
+    image = COMPONENTS["mlflow"]["images"]["mlflow"]
+    served = image.rsplit(":", 1)[1]
+    pins = dict(re.findall(r"^(mlflow(?:\[auth\])?|mlflow-skinny)==(\S+)", (root / "requirements/ml.txt").read_text(), re.MULTILINE))
+    locked = dict(re.findall(r"^(mlflow|mlflow-skinny)==(\S+)$", (root / "requirements/ml-constraints.txt").read_text(), re.MULTILINE))
+    assert pins == {"mlflow[auth]": served}, f"requirements/ml.txt pins {pins}, the catalog serves {image}"
+    assert locked == {"mlflow": served, "mlflow-skinny": served}, "make lock-ml after changing requirements/ml.txt"

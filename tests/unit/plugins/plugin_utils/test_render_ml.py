@@ -8,6 +8,7 @@ parameters diff against the run before, restricted pods, and every object valid 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,11 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
-from render_helpers import ca_of, documents, double_sealed, example_spec
+from render_helpers import ca_of, documents, double_sealed, example_spec, fake_values
+from test_gpu_queues import selects
 from test_pod_security import violations
 from test_render_schemas import _crd_schemas
 
 from ansible_collections.keelson.platform.plugins.module_utils import _ml
+from ansible_collections.keelson.platform.plugins.module_utils._components import minio, mlflow
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.plugin_utils import _ml_sources, _render, _render_ml, _tree_check
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -198,9 +201,86 @@ def test_the_drift_check_starts_the_training_template_past_its_threshold(tmp_pat
 def test_every_ml_object_is_valid_against_the_pinned_crds(tmp_path: Path, shared_data: Path, engine: str) -> None:
     files = _render_repo(_repo(tmp_path), engine)
     config = yaml.safe_load(files[".keelson/validate.yaml"])
-    ml_files = {path: text for path, text in files.items() if "/keelson-ml/" in path}
-    assert ml_files
-    assert _tree_check.validate_tree(ml_files, config["kubernetes_version"], _crd_schemas(shared_data), config["skip"]) == []
+    ml_files = {path: text for path, text in files.items() if "/keelson-ml/" in path or path.endswith("/keelson/ml.yaml")}
+    assert len(ml_files) == 2
+    schemas = _crd_schemas(shared_data)
+    assert _tree_check.validate_tree(ml_files, config["kubernetes_version"], schemas, config["skip"]) == []
+    # The Workflow the drift check creates is YAML inside the CronWorkflow: valid too, in the CronWorkflow's
+    # namespace (it names none) and of its project's template.
+    [cron] = _by_kind(files, "CronWorkflow")
+    [retrain] = [step for step in cron["spec"]["workflowSpec"]["templates"] if "resource" in step]
+    created = yaml.safe_load(retrain["resource"]["manifest"])
+    assert "namespace" not in created["metadata"]
+    assert created["spec"]["workflowTemplateRef"] == {"name": _by_kind(files, "WorkflowTemplate")[0]["metadata"]["name"]}
+    validators = _tree_check.Validators(config["kubernetes_version"], schemas)
+    assert _tree_check.validate_document({**created, "metadata": {**created["metadata"], "namespace": "vision"}}, validators) == []
+
+
+def _tenant_documents(files: dict[str, str], tenant: str) -> list[dict[str, Any]]:
+    return [document for path, document in _ml_documents(files) if path.startswith(f"{BASE}tenants/{tenant}/")]
+
+
+def _s3_paths(text: str) -> set[str]:
+    return set(re.findall(r"s3://([a-z0-9.-]+)/", text))
+
+
+def test_two_tenants_projects_stay_in_their_own_namespaces_buckets_queues_and_identities(tmp_path: Path) -> None:
+    """The churn project in two tenants (vision, and nlp with two namespaces): nothing of one reaches the other."""
+    spec, nodes = example_spec()
+    platform = Platform(spec, nodes)
+    repo = _repo(tmp_path)
+    nlp = repo / platform.layout.tenant_ml_sources("nlp") / "churn"
+    shutil.copytree(PROJECT, nlp)
+    for path in nlp.glob("*.yaml"):
+        path.write_text(path.read_text().replace("vision-datasets", "nlp-corpora").replace("vision-models", "nlp-corpora"))
+    _commit(repo, "nlp: churn too")
+    files = _render_repo(repo)
+    unsealed = _render.secrets_to_seal(spec, nodes, fake_values(spec))
+    objects = [document for _path, document in documents(files)]
+    for name in ("vision", "nlp"):
+        tenant = platform.tenant(name)
+        namespace = platform.ml_namespace(name)
+        found = _tenant_documents(files, name)
+        assert {document["kind"] for document in found} >= {"ConfigMap", "WorkflowTemplate", "Workflow", "CronWorkflow"}
+        for document in found:
+            assert document["metadata"]["namespace"] == namespace == tenant.namespaces[0]
+        # Every bucket a project's files or its steps' environment name is the tenant's own.
+        [config_map] = [document for document in found if document["kind"] == "ConfigMap"]
+        assert set().union(*(_s3_paths(text) for text in config_map["data"].values())) <= set(tenant.buckets)
+        [template] = [document for document in found if document["kind"] == "WorkflowTemplate"]
+        [cron] = [document for document in found if document["kind"] == "CronWorkflow"]
+        for pod_spec in (template["spec"], cron["spec"]["workflowSpec"]):
+            assert pod_spec["volumes"][0]["configMap"]["name"] == config_map["metadata"]["name"]
+            queue = pod_spec["podMetadata"]["labels"][_ml.QUEUE_LABEL]
+            # The queue label names a LocalQueue of this namespace, which feeds this tenant's ClusterQueue only.
+            [local] = [
+                o
+                for o in objects
+                if o["kind"] == "LocalQueue" and o["metadata"] == {**o["metadata"], "name": queue, "namespace": namespace}
+            ]
+            assert local["spec"]["clusterQueue"] == _ml.cluster_queue(name)
+            for step in pod_spec["templates"]:
+                if "container" not in step:
+                    continue
+                env = {item["name"]: item["value"] for item in step["container"]["env"]}
+                assert env["KEELSON_TENANT"] == name
+                assert _s3_paths(env["KEELSON_ARTIFACT_ROOT"]) <= set(tenant.buckets)
+                # The Secrets it reads are this namespace's, holding this tenant's identities.
+                for source in step["container"]["envFrom"]:
+                    data = unsealed[(namespace, source["secretRef"]["name"])].data
+                    assert data.get(_ml.MLFLOW_USERNAME_KEY, data.get("AWS_ACCESS_KEY_ID")) in {
+                        mlflow.mlflow_user(name),
+                        minio.s3_user(name),
+                    }
+        [run] = [document for document in found if document["kind"] == "Workflow"]
+        assert run["spec"]["workflowTemplateRef"]["name"] == template["metadata"]["name"]
+    # Each ClusterQueue admits exactly its own tenant's namespaces, as the tree labels them.
+    queues = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterQueue"}
+    namespaces = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in objects if o["kind"] == "Namespace"}
+    for name in ("vision", "nlp"):
+        selector = queues[_ml.cluster_queue(name)]["spec"]["namespaceSelector"]
+        admitted = {namespace for namespace, labels in namespaces.items() if selects(selector, labels)}
+        assert admitted == set(platform.tenant(name).namespaces)
 
 
 def test_every_problem_of_every_project_is_reported_before_anything_is_rendered(tmp_path: Path) -> None:

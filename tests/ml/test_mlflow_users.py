@@ -1,0 +1,92 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""MLflow's users Job as keelson renders it (inventories/example-ha: three tenants), run by the pod double
+(argo_double.py) against a real MLflow server of its own, whose admin is the one the rendered admin Secret names
+(as the chart's existingAdminSecret makes it): one user per tenant with its password, a removed tenant's user
+deleted, other users left alone, a re-run keeping the users and setting their passwords again."""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argo_double import Cluster, Pod, environment
+from conftest import S3, Postgres, Tracking, mlflow_server
+
+
+def _status(uri: str, user: str, password: str) -> int:
+    """What MLflow answers this user's basic-auth login with (200, or 401 for a wrong user or password)."""
+    request = urllib.request.Request(f"{uri}/api/2.0/mlflow/experiments/search?max_results=1")
+    request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.build_opener().open(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+@pytest.fixture(scope="module")
+def users(rendered: dict[str, Any]) -> dict[str, Any]:
+    return dict(rendered["users"])
+
+
+@pytest.fixture(scope="module")
+def server(users: dict[str, Any], postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
+    admin = users["secrets"]["mlflow-admin"]
+    with mlflow_server(
+        postgres, s3, tmp_path_factory.mktemp("mlflow-users"), "mlflow_users", admin=admin["username"], password=admin["password"]
+    ) as found:
+        yield found
+
+
+def _run_job(users: dict[str, Any], rendered: dict[str, Any], server: Tracking, scratch: Path) -> Pod:
+    cluster = Cluster(
+        scratch=scratch,
+        workdir=scratch,
+        secrets=users["secrets"],
+        config_maps=users["config_maps"],
+        templates={},
+        addresses={rendered["addresses"]["mlflow"]: server.uri},
+        base_env=environment(),
+    )
+    return cluster.run_pod("users", users["job"]["spec"]["template"]["spec"])
+
+
+def test_the_users_job_makes_each_tenants_user_and_deletes_a_removed_tenants(
+    users: dict[str, Any], rendered: dict[str, Any], server: Tracking, tmp_path: Path
+) -> None:
+    wanted = users["secrets"]["mlflow-tenant-users"]
+    assert sorted(wanted) == sorted(f"tenant-{name}" for name in users["tenants"])
+    # A tenant removed from the spec left its user; someone made a user by hand.
+    server.create_user("tenant-removed", "an-old-password")
+    server.create_user("analyst-by-hand", "a-password-set-by-hand")
+    job = _run_job(users, rendered, server, tmp_path)
+    assert job.returncode == 0, job.stdout + job.stderr
+    for user, password in wanted.items():
+        assert f"created {user}" in job.stdout
+        assert _status(server.uri, user, password) == 200, user
+    assert "deleted tenant-removed (no such tenant)" in job.stdout
+    assert _status(server.uri, "tenant-removed", "an-old-password") == 401
+    assert _status(server.uri, "analyst-by-hand", "a-password-set-by-hand") == 200
+
+
+def test_a_second_run_keeps_the_users_and_sets_their_passwords_again(
+    users: dict[str, Any], rendered: dict[str, Any], server: Tracking, tmp_path: Path
+) -> None:
+    first = _run_job(users, rendered, server, tmp_path / "first")
+    assert first.returncode == 0, first.stdout + first.stderr
+    wanted = users["secrets"]["mlflow-tenant-users"]
+    server.as_admin(lambda client: client.update_user_password("tenant-nlp", "changed-by-hand"))
+    assert _status(server.uri, "tenant-nlp", wanted["tenant-nlp"]) == 401
+    again = _run_job(users, rendered, server, tmp_path / "again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "created" not in again.stdout and "deleted" not in again.stdout
+    for user, password in wanted.items():
+        assert f"kept {user} (password set)" in again.stdout
+        assert _status(server.uri, user, password) == 200, user

@@ -1,0 +1,164 @@
+# Copyright (c) keelson maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The churn example as keelson renders it, run: the rendered Workflow of a commit and the rendered drift check,
+step by step through the Argo executor double (argo_double.py), against the session's real MLflow, PostgreSQL and
+S3 servers. What the steps get is only what the tree gives them: the commands, the environment, the Secrets'
+keys (with the stand-in values of the tree's double sealing), the ConfigMap's files and the parameters."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+from argo_double import Cluster, Run, environment, parameters
+from conftest import EXAMPLE, ROOT, S3, Tracking
+from mlflow.tracking import MlflowClient
+
+sys.path.insert(0, str(EXAMPLE))
+import make_data
+
+STEPS = ["validate", "train", "evaluate", "register"]
+
+
+def _image_files(workdir: Path) -> Path:
+    """The image's working directory: the files the example's Containerfile copies into it."""
+    text = (EXAMPLE / "Containerfile").read_text(encoding="utf-8")
+    [copied] = re.findall(r"^COPY (ml/examples/churn/\S+(?: ml/examples/churn/\S+)*) \./$", text, re.MULTILINE)
+    workdir.mkdir()
+    for source in copied.split():
+        (workdir / Path(source).name).write_bytes((ROOT / source).read_bytes())
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def cluster(rendered: dict[str, Any], tracking: Tracking, s3: S3, tmp_path_factory: pytest.TempPathFactory) -> Cluster:
+    objects = rendered["objects"]
+    mlflow_secret = rendered["secrets"]["mlflow-credentials"]
+    s3_secret = rendered["secrets"]["s3-credentials"]
+    # What the platform does for the tenant before its first run: the MLflow user, the bucket with the team's data.
+    tracking.create_user(mlflow_secret["MLFLOW_TRACKING_USERNAME"], mlflow_secret["MLFLOW_TRACKING_PASSWORD"])
+    client = s3.client(s3_secret["AWS_ACCESS_KEY_ID"], s3_secret["AWS_SECRET_ACCESS_KEY"])
+    client.create_bucket(Bucket=rendered["bucket"])
+    for key, frame in (("churn/train.csv", make_data.make(2000, 1)), ("churn/latest.csv", make_data.make(1000, 2))):
+        client.put_object(Bucket=rendered["bucket"], Key=key, Body=frame.to_csv(index=False).encode())
+    scratch = tmp_path_factory.mktemp("pods")
+    template = objects["WorkflowTemplate"]
+    return Cluster(
+        scratch=scratch,
+        workdir=_image_files(scratch / "app"),
+        secrets=rendered["secrets"],
+        config_maps={objects["ConfigMap"]["metadata"]["name"]: objects["ConfigMap"]["data"]},
+        templates={template["metadata"]["name"]: template},
+        addresses={rendered["addresses"]["mlflow"]: tracking.uri, rendered["addresses"]["s3"]: s3.endpoint},
+        base_env=environment(),
+    )
+
+
+@contextmanager
+def as_tenant(rendered: dict[str, Any], tracking: Tracking, s3: S3) -> Iterator[MlflowClient]:
+    """An MLflow client in this process with the tenant's credentials from its Secrets."""
+    settings = {**rendered["secrets"]["mlflow-credentials"], **rendered["secrets"]["s3-credentials"]}
+    settings.update({"MLFLOW_TRACKING_URI": tracking.uri, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint})
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield MlflowClient()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _said(run: Run) -> str:
+    return "\n".join(f"--- {pod.step} (exit {pod.returncode})\n{pod.stdout[-1500:]}\n{pod.stderr[-3000:]}" for pod in run.pods)
+
+
+@pytest.fixture(scope="module")
+def commit_run(cluster: Cluster, rendered: dict[str, Any]) -> Run:
+    """The Workflow keelson rendered for the commit, run."""
+    return cluster.run(rendered["objects"]["Workflow"])
+
+
+def test_the_commit_run_validates_trains_tests_and_registers_in_order(commit_run: Run) -> None:
+    assert commit_run.phase == "Succeeded", _said(commit_run)
+    assert [pod.step for pod in commit_run.pods] == STEPS
+    # Each step is its own pod: the run id reaches evaluate and register as a parameter, not as a file.
+    run_id = commit_run.pod("train").outputs["run-id"]
+    assert commit_run.pod("evaluate").argv[-2:] == ["--run-id", run_id]
+    assert commit_run.pod("register").argv[-2:] == ["--run-id", run_id]
+    assert commit_run.pod("register").outputs == {"model-version": "1"}
+
+
+def test_the_commit_run_is_recorded_in_the_tenants_experiment_with_what_the_commit_changed(
+    commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: S3
+) -> None:
+    assert commit_run.phase == "Succeeded", _said(commit_run)
+    given = parameters(rendered["objects"]["Workflow"])
+    with as_tenant(rendered, tracking, s3) as client:
+        run = client.get_run(commit_run.pod("train").outputs["run-id"])
+        experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.name == f"{rendered['tenant']}/churn"
+    assert experiment.artifact_location == rendered["artifact_root"]
+    tags = run.data.tags
+    assert tags["keelson.commit"] == tags["mlflow.source.git.commit"] == rendered["commit"] == given["commit"]
+    assert json.loads(tags["keelson.changed_files"]) == json.loads(given["changed-files"])
+    assert json.loads(tags["keelson.params_diff"]) == json.loads(given["params-diff"])
+    assert tags["keelson.trigger"] == "commit"
+    assert tags["keelson.tests"] == "passed"
+
+
+def test_the_registered_version_is_the_challenger_and_predicts_from_the_tenants_bucket(
+    commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: S3
+) -> None:
+    assert commit_run.phase == "Succeeded", _said(commit_run)
+    model = f"{rendered['tenant']}-churn"
+    with as_tenant(rendered, tracking, s3) as client:
+        version = client.get_model_version_by_alias(model, "challenger")
+        loaded = mlflow.pyfunc.load_model(f"models:/{model}@challenger")
+    assert (version.version, version.run_id) == ("1", commit_run.pod("train").outputs["run-id"])
+    frame = make_data.make(400, 9)
+    assert (loaded.predict(frame.drop(columns="churned")) == frame["churned"]).mean() > 0.8
+
+
+def test_the_drift_check_retrains_only_when_the_current_data_drifted(
+    cluster: Cluster, commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: S3
+) -> None:
+    assert commit_run.phase == "Succeeded", _said(commit_run)
+    check = rendered["objects"]["CronWorkflow"]["spec"]["workflowSpec"]
+    calm = cluster.run_spec(check)
+    assert calm.phase == "Succeeded", _said(calm)
+    assert calm.pod("measure").outputs["drifted"] == "false"
+    assert (calm.skipped, calm.created) == (["retrain"], [])
+
+    # The data the drift check reads changes under it.
+    keys = rendered["secrets"]["s3-credentials"]
+    shifted = make_data.make(1000, 3, shift=1.0).to_csv(index=False).encode()
+    s3.client(keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"]).put_object(
+        Bucket=rendered["bucket"], Key="churn/latest.csv", Body=shifted
+    )
+    drifted = cluster.run_spec(check)
+    assert drifted.phase == "Succeeded", _said(drifted)
+    assert drifted.pod("measure").outputs["drifted"] == "true"
+    [retrain] = drifted.created
+    assert retrain["kind"] == "Workflow"
+    assert retrain["spec"]["workflowTemplateRef"]["name"] == rendered["objects"]["WorkflowTemplate"]["metadata"]["name"]
+
+    # The Workflow it created trains, tests and registers a new version, tagged as the drift check's.
+    retrained = cluster.run(retrain)
+    assert retrained.phase == "Succeeded", _said(retrained)
+    assert [pod.step for pod in retrained.pods] == STEPS
+    assert retrained.pod("register").outputs == {"model-version": "2"}
+    with as_tenant(rendered, tracking, s3) as client:
+        run = client.get_run(retrained.pod("train").outputs["run-id"])
+    assert run.data.tags["keelson.trigger"] == "drift"
