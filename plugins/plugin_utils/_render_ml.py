@@ -10,11 +10,12 @@
   commit that changes one starts a new run and one that does not changes nothing), carrying the commit, the
   files it changed and the hyperparameter diff;
 - ``ml-<project>-drift`` CronWorkflow (with drift.yaml): measure drift, start the training template past the
-  threshold;
-- ``<project>`` InferenceService (with a served version in serving.yaml).
+  threshold.
 
-These are applied as the tenant's own account (``tenants/<tenant>/keelson-ml/``); the account the drift check
-starts training with is the platform's (the tenant's keelson folder), since a tenant's account writes no RBAC.
+These are applied as the tenant's own account (``tenants/<tenant>/keelson-ml/``). The platform applies the rest,
+in the tenant's keelson folder (``ml.yaml``): the ``<project>`` InferenceService and its Ingress (with a served
+version in serving.yaml: serving changes only through Git), and the account the drift check starts training with
+(a tenant's account writes no RBAC).
 Reading the project files from the repository is :mod:`_ml_sources`'s; this module is pure.
 """
 

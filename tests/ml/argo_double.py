@@ -7,27 +7,36 @@ mounts, parameters and outputs) is what drives the real steps against the real M
 
 What it does as Argo Workflows does (v4 semantics, the subset keelson renders):
 - a Workflow with ``workflowTemplateRef`` runs the template's spec with the Workflow's arguments over the
-  template's defaults; the entrypoint's ``steps`` run group by group, a failed step fails the workflow and
-  nothing after it runs;
+  template's defaults (a parameter with no value is refused, as Argo refuses it); the entrypoint's ``steps`` run
+  group by group, a failed step fails the workflow and nothing after it runs;
 - ``{{workflow.parameters.X}}``, ``{{inputs.parameters.X}}`` and ``{{steps.S.outputs.parameters.Y}}`` are
-  substituted; ``when`` is evaluated (only the ``<a> == <b>`` form keelson renders; anything else is refused);
-- a container step gets exactly its ``env`` (values, and ``secretKeyRef``) and the keys of its ``envFrom`` Secrets (a
-  Secret or key it names that does not exist fails the step, as the kubelet refuses the pod), its ``command`` with
-  ``python`` being the image's Python, and its own fresh folder for every ``emptyDir`` volume (a step sees no other
-  step's files); a ``configMap`` or ``secret`` volume is a folder of its data (an ``optional`` Secret that does not
-  exist, an empty one); output parameters are read from ``valueFrom.path``;
+  substituted, a step seeing only the outputs of the groups before its own; ``when`` is evaluated (only the
+  ``<a> == <b>`` form keelson renders);
+- a container gets its ``env`` (values, and ``secretKeyRef``) and the keys of its ``envFrom`` Secrets (a Secret or
+  key it names that does not exist fails the step, as the kubelet refuses the pod), on top of what any process
+  needs here (``environment()``: this one's, without MLFLOW_, AWS_ and KEELSON_ variables) and ``TMPDIR`` at its
+  ``/tmp`` volume; its ``command``, ``python`` being the image's Python, runs in its own copy of the image's working
+  directory; every ``emptyDir`` volume is a fresh folder of its own pod (a step sees no other step's files); a
+  ``configMap`` or ``secret`` volume is a folder of its data (an ``optional`` Secret that does not exist, an empty
+  one); output parameters are read from ``valueFrom.path``;
 - a ``resource`` step with ``action: create`` records the object (a Workflow the caller may run next);
 - ``run_pod`` starts a plain pod's one container the same way (a Job's pod template).
 
+Everything else is refused (DoubleRefused), so that a test cannot pass by the double skipping it: a field it does
+not know (``args``, ``workingDir``, ``withItems``, ``podSpecPatch``, init containers, ``subPath``, ...), another
+``when`` form, a ``{{`` it cannot substitute, a command other than ``python``, and an absolute path in a command or
+the environment that is on none of the pod's volumes (the image's root file system is read-only).
+
 What it does not do or prove: no pods, images, Kubernetes API, RBAC, admission, Pod Security, Kueue, retries
-(``retryStrategy`` is ignored), resources, read-only root file systems or network policies; the in-cluster
-addresses are mapped to the test servers by exact value. See docs/testing.md.
+(``retryStrategy`` and a Job's ``backoffLimit``: each step runs once), resources, users or network policies; the
+in-cluster addresses are mapped to the test servers by exact value. See docs/testing.md.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -40,10 +49,29 @@ import yaml
 Document = dict[str, Any]
 _VARIABLE = re.compile(r"\{\{\s*([a-zA-Z0-9_.-]+)\s*\}\}")
 _WHEN = re.compile(r"^\s*(\S+)\s*==\s*(\S+)\s*$")
+# The fields the double runs, and those it may leave aside because a local process has no use for them (what they
+# would prove is in the docstring's "does not prove"). Any other field is refused.
+_WORKFLOW_SPEC = {"entrypoint", "arguments", "templates", "volumes"} | {
+    "serviceAccountName",
+    "podMetadata",
+    "securityContext",
+    "activeDeadlineSeconds",
+}
+_TEMPLATE = {"name", "steps", "container", "resource", "inputs", "outputs"} | {"retryStrategy"}
+_STEP = {"name", "template", "arguments", "when"}
+_CONTAINER = {"name", "command", "env", "envFrom", "volumeMounts"} | {"image", "resources", "securityContext"}
+_POD = {"containers", "volumes"} | {"restartPolicy", "securityContext", "serviceAccountName", "automountServiceAccountToken"}
+_MOUNT = {"name", "mountPath", "readOnly"}
 
 
 class DoubleRefused(AssertionError):
     """The workflow uses something the double does not implement (so a test cannot pass by accident)."""
+
+
+def _known(where: str, document: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(document) - allowed)
+    if unknown:
+        raise DoubleRefused(f"{where}: the double does not implement {', '.join(unknown)}")
 
 
 @dataclass
@@ -89,8 +117,10 @@ class Cluster:
     _pods: int = 0
 
     def run(self, workflow: Document) -> Run:
+        _known("Workflow", workflow, {"apiVersion", "kind", "metadata", "spec"})
         spec = workflow["spec"]
         if "workflowTemplateRef" in spec:
+            _known("Workflow spec", spec, {"workflowTemplateRef", "arguments"})
             template = self.templates[spec["workflowTemplateRef"]["name"]]["spec"]
             merged = dict(template)
             merged["arguments"] = {"parameters": _merge(template.get("arguments", {}), spec.get("arguments", {}))}
@@ -98,45 +128,57 @@ class Cluster:
         return self.run_spec(spec)
 
     def run_spec(self, spec: Document) -> Run:
-        parameters = {item["name"]: str(item.get("value", "")) for item in spec.get("arguments", {}).get("parameters", [])}
+        _known("workflow spec", spec, _WORKFLOW_SPEC)
+        parameters = {}
+        for item in spec.get("arguments", {}).get("parameters", []):
+            if "value" not in item:
+                raise DoubleRefused(f"parameter {item['name']} has no value: Argo refuses the workflow")
+            parameters[item["name"]] = str(item["value"])
         templates = {template["name"]: template for template in spec["templates"]}
+        for template in templates.values():
+            _known(f"template {template['name']}", template, _TEMPLATE)
         entry = templates[spec["entrypoint"]]
         if "steps" not in entry:
             raise DoubleRefused(f"the entrypoint {entry['name']} is not a steps template")
         result = Run("Succeeded")
         outputs: dict[str, dict[str, str]] = {}
         for group in entry["steps"]:
+            # The steps of one group run side by side: none sees another's outputs.
+            scope = {f"workflow.parameters.{name}": value for name, value in parameters.items()}
+            scope.update(
+                {f"steps.{name}.outputs.parameters.{key}": value for name, values in outputs.items() for key, value in values.items()}
+            )
+            done: dict[str, dict[str, str]] = {}
             for step in group:
-                scope = {f"workflow.parameters.{name}": value for name, value in parameters.items()}
-                scope.update(
-                    {f"steps.{name}.outputs.parameters.{key}": value for name, values in outputs.items() for key, value in values.items()}
-                )
+                _known(f"step {step.get('name')}", step, _STEP)
                 if "when" in step and not _when(_substitute(step["when"], scope)):
                     result.skipped.append(step["name"])
                     continue
                 inputs = {item["name"]: _substitute(str(item["value"]), scope) for item in step.get("arguments", {}).get("parameters", [])}
                 template = templates[step["template"]]
-                scope.update({f"inputs.parameters.{name}": value for name, value in inputs.items()})
+                local = {**scope, **{f"inputs.parameters.{name}": value for name, value in inputs.items()}}
                 if "container" in template:
-                    pod = self._container(step["name"], template, spec, scope)
+                    pod = self._container(step["name"], template, spec.get("volumes", []), local)
                     result.pods.append(pod)
                     if pod.returncode != 0:
                         result.phase = "Failed"
                         return result
-                    outputs[step["name"]] = pod.outputs
+                    done[step["name"]] = pod.outputs
                 elif "resource" in template:
-                    result.created.append(self._resource(template["resource"], scope))
+                    result.created.append(self._resource(template["resource"], local))
                 else:
                     raise DoubleRefused(f"template {template['name']}: only container and resource templates are run")
+            outputs.update(done)
         return result
 
     def run_pod(self, name: str, pod_spec: Document) -> Pod:
         """A pod's one container (a Job's pod template), as the kubelet would start it."""
+        _known(f"pod {name}", pod_spec, _POD)
         [container] = pod_spec["containers"]
         return self._process(name, container, pod_spec.get("volumes", []), {})
 
-    def _container(self, step: str, template: Document, spec: Document, scope: dict[str, str]) -> Pod:
-        pod = self._process(step, template["container"], spec.get("volumes", []), scope)
+    def _container(self, step: str, template: Document, volumes: list[Document], scope: dict[str, str]) -> Pod:
+        pod = self._process(step, template["container"], volumes, scope)
         if pod.returncode != 0:
             return pod
         for item in template.get("outputs", {}).get("parameters", []):
@@ -147,15 +189,18 @@ class Cluster:
         return pod
 
     def _process(self, step: str, container: Document, volumes: list[Document], scope: dict[str, str]) -> Pod:
+        _known(f"container of {step}", container, _CONTAINER)
         self._pods += 1
         pod_dir = self.scratch / f"pod-{self._pods}-{step}"
         try:
             mounts = self._mounts(pod_dir, container.get("volumeMounts", []), volumes)
             env = dict(self.base_env)
             for source in container.get("envFrom", []):
+                _known(f"envFrom of {step}", source, {"secretRef"})
                 env.update(self._secret(source["secretRef"]["name"]))
             for item in container.get("env", []):
                 if "valueFrom" in item:
+                    _known(f"env {item['name']} of {step}", item["valueFrom"], {"secretKeyRef"})
                     reference = item["valueFrom"]["secretKeyRef"]
                     data = self._secret(reference["name"])
                     if reference["key"] not in data:
@@ -170,9 +215,9 @@ class Cluster:
         argv = [self._local(_substitute(part, scope), mounts) for part in container["command"]]
         if argv[0] != "python":
             raise DoubleRefused(f"step {step}: the double runs python commands only, found {argv[0]!r}")
-        done = subprocess.run(
-            [sys.executable, *argv[1:]], env=env, cwd=self.workdir, capture_output=True, text=True, timeout=600, check=False
-        )
+        workdir = pod_dir / "workdir"
+        shutil.copytree(self.workdir, workdir)
+        done = subprocess.run([sys.executable, *argv[1:]], env=env, cwd=workdir, capture_output=True, text=True, timeout=600, check=False)
         return Pod(step, argv, env, done.returncode, done.stdout, done.stderr, {}, mounts)
 
     def _secret(self, name: str) -> Mapping[str, str]:
@@ -184,15 +229,18 @@ class Cluster:
         by_name = {volume["name"]: volume for volume in volumes}
         found = {}
         for mount in mounts:
+            _known(f"volume mount {mount['name']}", mount, _MOUNT)
             volume = by_name[mount["name"]]
             folder = pod_dir / mount["name"]
             folder.mkdir(parents=True)
             if "configMap" in volume:
+                _known(f"volume {mount['name']}", volume["configMap"], {"name"})
                 data: Mapping[str, str] = self.config_maps[volume["configMap"]["name"]]
             elif "secret" in volume:
                 secret = volume["secret"]
-                optional = secret.get("optional", False) and secret["secretName"] not in self.secrets
-                data = {} if optional else self._secret(secret["secretName"])
+                _known(f"volume {mount['name']}", secret, {"secretName", "optional"})
+                missing = secret["secretName"] not in self.secrets
+                data = {} if missing and secret.get("optional", False) else self._secret(secret["secretName"])
             elif "emptyDir" in volume:
                 data = {}
             else:
@@ -203,16 +251,20 @@ class Cluster:
         return found
 
     def _local(self, value: str, mounts: Mapping[str, Path]) -> str:
-        """A mount path as the pod's folder here, an in-cluster address as its test server."""
+        """A mount path as the pod's folder here, an in-cluster address as its test server. Any other absolute path
+        is refused: the image's root file system is read-only, and this machine's is not the pod's."""
         if value in self.addresses:
             return self.addresses[value]
         for path, folder in mounts.items():
             if value == path or value.startswith(path + "/"):
                 return str(folder) + value[len(path) :]
+        if value.startswith("/"):
+            raise DoubleRefused(f"{value}: on none of the pod's volumes ({', '.join(sorted(mounts)) or 'none'})")
         return value
 
     @staticmethod
     def _resource(resource: Document, scope: dict[str, str]) -> Document:
+        _known("resource template", resource, {"action", "manifest"})
         if resource.get("action") != "create":
             raise DoubleRefused(f"resource action {resource.get('action')!r}: only create")
         return dict(yaml.safe_load(_substitute(resource["manifest"], scope)))
@@ -231,7 +283,10 @@ def _substitute(text: str, scope: Mapping[str, str]) -> str:
             raise DoubleRefused(f"{{{{{name}}}}} is not defined here (Argo would fail the workflow): {text!r}")
         return scope[name]
 
-    return _VARIABLE.sub(value, text)
+    result = _VARIABLE.sub(value, text)
+    if "{{" in result:
+        raise DoubleRefused(f"an expression the double does not evaluate: {text!r}")
+    return result
 
 
 def _when(expression: str) -> bool:

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT / "tests" / "unit" / "plugins" / "plugin_utils"))
 
 from render_helpers import ca_of, documents, double_sealed, example_spec, fake_values  # noqa: E402
 
-from ansible_collections.keelson.platform.plugins.module_utils._components import mlflow  # noqa: E402
+from ansible_collections.keelson.platform.plugins.module_utils import _ml  # noqa: E402
+from ansible_collections.keelson.platform.plugins.module_utils._components import minio, mlflow  # noqa: E402
 from ansible_collections.keelson.platform.plugins.plugin_utils import _ml_sources, _render  # noqa: E402
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform  # noqa: E402
 
@@ -79,6 +80,9 @@ def main(scratch: Path) -> dict[str, Any]:
         document for document in in_mlflow if document["kind"] == "ConfigMap" and document["metadata"]["name"] == mlflow.USERS_SCRIPT_MAP
     ]
     users = {
+        "admin_secret": mlflow.ADMIN_SECRET,
+        "users_secret": mlflow.USERS_SECRET,
+        "user": {tenant.name: mlflow.mlflow_user(tenant.name) for tenant in platform.spec.tenants},
         "job": job,
         "config_maps": {script["metadata"]["name"]: script["data"]},
         "secrets": {name: dict(secret.data) for (namespace, name), secret in unsealed.items() if namespace == users_namespace},
@@ -92,6 +96,9 @@ def main(scratch: Path) -> dict[str, Any]:
         "commit": _git(repo, "rev-parse", "HEAD"),
         "objects": project,
         "secrets": secrets,
+        # Which of them holds what (their names' owners).
+        "mlflow_secret": _ml.MLFLOW_SECRET,
+        "s3_secret": minio.TENANT_SECRET,
         "addresses": {"mlflow": platform.ml_endpoints.tracking_uri, "s3": platform.ml_endpoints.s3_endpoint},
         "artifact_root": str(mlflow.artifact_location(tenant, "churn")),
     }

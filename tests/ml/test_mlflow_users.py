@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,19 +37,21 @@ def users(rendered: dict[str, Any]) -> dict[str, Any]:
     return dict(rendered["users"])
 
 
-@pytest.fixture(scope="module")
-def server(users: dict[str, Any], postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
-    admin = users["secrets"]["mlflow-admin"]
-    with mlflow_server(
-        postgres, s3, tmp_path_factory.mktemp("mlflow-users"), "mlflow_users", admin=admin["username"], password=admin["password"]
-    ) as found:
+@pytest.fixture
+def server(users: dict[str, Any], postgres: Postgres, s3: S3, tmp_path: Path) -> Iterator[Tracking]:
+    """A fresh MLflow server (databases of its own) for each test: no test sees another's users."""
+    admin = users["secrets"][users["admin_secret"]]
+    prefix = f"mlflow_users_{uuid.uuid4().hex[:8]}"
+    (tmp_path / "mlflow").mkdir()
+    with mlflow_server(postgres, s3, tmp_path / "mlflow", prefix, admin=admin["username"], password=admin["password"]) as found:
         yield found
 
 
 def _run_job(users: dict[str, Any], rendered: dict[str, Any], server: Tracking, scratch: Path) -> Pod:
+    (scratch / "image").mkdir(parents=True)
     cluster = Cluster(
         scratch=scratch,
-        workdir=scratch,
+        workdir=scratch / "image",
         secrets=users["secrets"],
         config_maps=users["config_maps"],
         templates={},
@@ -61,18 +64,19 @@ def _run_job(users: dict[str, Any], rendered: dict[str, Any], server: Tracking, 
 def test_the_users_job_makes_each_tenants_user_and_deletes_a_removed_tenants(
     users: dict[str, Any], rendered: dict[str, Any], server: Tracking, tmp_path: Path
 ) -> None:
-    wanted = users["secrets"]["mlflow-tenant-users"]
-    assert sorted(wanted) == sorted(f"tenant-{name}" for name in users["tenants"])
-    # A tenant removed from the spec left its user; someone made a user by hand.
-    server.create_user("tenant-removed", "an-old-password")
+    wanted = users["secrets"][users["users_secret"]]
+    assert sorted(wanted) == sorted(users["user"][name] for name in users["tenants"])
+    # A tenant removed from the spec left its user (a tenant user's name); someone made a user by hand.
+    removed = users["user"]["vision"].replace("vision", "removed")
+    server.create_user(removed, "an-old-password")
     server.create_user("analyst-by-hand", "a-password-set-by-hand")
     job = _run_job(users, rendered, server, tmp_path)
     assert job.returncode == 0, job.stdout + job.stderr
     for user, password in wanted.items():
         assert f"created {user}" in job.stdout
         assert _status(server.uri, user, password) == 200, user
-    assert "deleted tenant-removed (no such tenant)" in job.stdout
-    assert _status(server.uri, "tenant-removed", "an-old-password") == 401
+    assert f"deleted {removed} (no such tenant)" in job.stdout
+    assert _status(server.uri, removed, "an-old-password") == 401
     assert _status(server.uri, "analyst-by-hand", "a-password-set-by-hand") == 200
 
 
@@ -81,9 +85,10 @@ def test_a_second_run_keeps_the_users_and_sets_their_passwords_again(
 ) -> None:
     first = _run_job(users, rendered, server, tmp_path / "first")
     assert first.returncode == 0, first.stdout + first.stderr
-    wanted = users["secrets"]["mlflow-tenant-users"]
-    server.as_admin(lambda client: client.update_user_password("tenant-nlp", "changed-by-hand"))
-    assert _status(server.uri, "tenant-nlp", wanted["tenant-nlp"]) == 401
+    wanted = users["secrets"][users["users_secret"]]
+    nlp = users["user"]["nlp"]
+    server.as_admin(lambda client: client.update_user_password(nlp, "changed-by-hand"))
+    assert _status(server.uri, nlp, wanted[nlp]) == 401
     again = _run_job(users, rendered, server, tmp_path / "again")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "created" not in again.stdout and "deleted" not in again.stdout

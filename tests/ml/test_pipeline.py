@@ -42,8 +42,8 @@ def _image_files(workdir: Path) -> Path:
 @pytest.fixture(scope="module")
 def cluster(rendered: dict[str, Any], tracking: Tracking, s3: S3, tmp_path_factory: pytest.TempPathFactory) -> Cluster:
     objects = rendered["objects"]
-    mlflow_secret = rendered["secrets"]["mlflow-credentials"]
-    s3_secret = rendered["secrets"]["s3-credentials"]
+    mlflow_secret = rendered["secrets"][rendered["mlflow_secret"]]
+    s3_secret = rendered["secrets"][rendered["s3_secret"]]
     # What the platform does for the tenant before its first run: the MLflow user, the bucket with the team's data.
     tracking.create_user(mlflow_secret["MLFLOW_TRACKING_USERNAME"], mlflow_secret["MLFLOW_TRACKING_PASSWORD"])
     client = s3.client(s3_secret["AWS_ACCESS_KEY_ID"], s3_secret["AWS_SECRET_ACCESS_KEY"])
@@ -66,7 +66,7 @@ def cluster(rendered: dict[str, Any], tracking: Tracking, s3: S3, tmp_path_facto
 @contextmanager
 def as_tenant(rendered: dict[str, Any], tracking: Tracking, s3: S3) -> Iterator[MlflowClient]:
     """An MLflow client in this process with the tenant's credentials from its Secrets."""
-    settings = {**rendered["secrets"]["mlflow-credentials"], **rendered["secrets"]["s3-credentials"]}
+    settings = {**rendered["secrets"][rendered["mlflow_secret"]], **rendered["secrets"][rendered["s3_secret"]]}
     settings.update({"MLFLOW_TRACKING_URI": tracking.uri, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint})
     saved = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)
@@ -118,23 +118,29 @@ def test_the_commit_run_is_recorded_in_the_tenants_experiment_with_what_the_comm
     assert tags["keelson.tests"] == "passed"
 
 
-def test_the_registered_version_is_the_challenger_and_predicts_from_the_tenants_bucket(
-    commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: S3
-) -> None:
+@pytest.fixture(scope="module")
+def challenger_after_commit(commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: S3) -> tuple[Any, Any]:
+    """(the version the alias challenger names, its model) right after the commit run: the drift test asks for it
+    too, so it is read before a retrain moves the alias, whatever order the tests run in."""
     assert commit_run.phase == "Succeeded", _said(commit_run)
     model = f"{rendered['tenant']}-churn"
     with as_tenant(rendered, tracking, s3) as client:
-        version = client.get_model_version_by_alias(model, "challenger")
-        loaded = mlflow.pyfunc.load_model(f"models:/{model}@challenger")
+        return client.get_model_version_by_alias(model, "challenger"), mlflow.pyfunc.load_model(f"models:/{model}@challenger")
+
+
+def test_the_registered_version_is_the_challenger_and_predicts_from_the_tenants_bucket(
+    commit_run: Run, challenger_after_commit: tuple[Any, Any]
+) -> None:
+    version, loaded = challenger_after_commit
     assert (version.version, version.run_id) == ("1", commit_run.pod("train").outputs["run-id"])
     frame = make_data.make(400, 9)
     assert (loaded.predict(frame.drop(columns="churned")) == frame["churned"]).mean() > 0.8
 
 
 def test_the_drift_check_retrains_only_when_the_current_data_drifted(
-    cluster: Cluster, commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: S3
+    cluster: Cluster, challenger_after_commit: tuple[Any, Any], rendered: dict[str, Any], tracking: Tracking, s3: S3
 ) -> None:
-    assert commit_run.phase == "Succeeded", _said(commit_run)
+    assert challenger_after_commit[0].version == "1"
     check = rendered["objects"]["CronWorkflow"]["spec"]["workflowSpec"]
     calm = cluster.run_spec(check)
     assert calm.phase == "Succeeded", _said(calm)
@@ -142,7 +148,7 @@ def test_the_drift_check_retrains_only_when_the_current_data_drifted(
     assert (calm.skipped, calm.created) == (["retrain"], [])
 
     # The data the drift check reads changes under it.
-    keys = rendered["secrets"]["s3-credentials"]
+    keys = rendered["secrets"][rendered["s3_secret"]]
     shifted = make_data.make(1000, 3, shift=1.0).to_csv(index=False).encode()
     s3.client(keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"]).put_object(
         Bucket=rendered["bucket"], Key="churn/latest.csv", Body=shifted
