@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +124,21 @@ def s3() -> Iterator[S3]:
         server.stop()
 
 
+@contextmanager
+def environ(settings: Mapping[str, str]) -> Iterator[None]:
+    """These variables set in this process (MLflow's and boto3's clients read them) for the block, then put back."""
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @dataclass(frozen=True)
 class Tracking:
     uri: str
@@ -138,16 +153,8 @@ class Tracking:
         """``work(client)`` with the basic-auth app's own client, as this server's admin."""
         from mlflow.server import get_app_client  # noqa: PLC0415 - only in .venv-ml
 
-        saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
-        os.environ.update({"MLFLOW_TRACKING_USERNAME": self.admin, "MLFLOW_TRACKING_PASSWORD": self.admin_password})
-        try:
+        with environ({"MLFLOW_TRACKING_USERNAME": self.admin, "MLFLOW_TRACKING_PASSWORD": self.admin_password}):
             return work(get_app_client("basic-auth", tracking_uri=self.uri))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 @contextmanager

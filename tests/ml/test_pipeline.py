@@ -9,7 +9,6 @@ keys (with the stand-in values of the tree's double sealing), the ConfigMap's fi
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import Any
 import mlflow
 import pytest
 from argo_double import Cluster, Run, environment, parameters
-from conftest import EXAMPLE, ROOT, S3, Tracking
+from conftest import EXAMPLE, ROOT, S3, Tracking, environ
 from mlflow.tracking import MlflowClient
 
 sys.path.insert(0, str(EXAMPLE))
@@ -68,16 +67,8 @@ def as_tenant(rendered: dict[str, Any], tracking: Tracking, s3: S3) -> Iterator[
     """An MLflow client in this process with the tenant's credentials from its Secrets."""
     settings = {**rendered["secrets"][rendered["mlflow_secret"]], **rendered["secrets"][rendered["s3_secret"]]}
     settings.update({"MLFLOW_TRACKING_URI": tracking.uri, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint})
-    saved = {key: os.environ.get(key) for key in settings}
-    os.environ.update(settings)
-    try:
+    with environ(settings):
         yield MlflowClient()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _said(run: Run) -> str:

@@ -20,7 +20,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from conftest import EXAMPLE, S3, Tracking
+from conftest import EXAMPLE, S3, Tracking, environ
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -114,17 +114,8 @@ def _tenant(name: str, tracking: Tracking, s3: S3, folder: Path) -> Tenant:
 @contextmanager
 def as_user(tenant: Tenant) -> Iterator[MlflowClient]:
     """An MLflow client in this process with the tenant's user and S3 credentials."""
-    keys = [key for key in tenant.env if key.startswith(("MLFLOW_", "AWS_"))]
-    saved = {key: os.environ.get(key) for key in keys}
-    os.environ.update({key: tenant.env[key] for key in keys})
-    try:
+    with environ({key: value for key, value in tenant.env.items() if key.startswith(("MLFLOW_", "AWS_"))}):
         yield MlflowClient()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @dataclass
