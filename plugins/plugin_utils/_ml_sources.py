@@ -41,6 +41,7 @@ def read_projects(dest: str, layout: Layout, tenants: list[Tenant], existing: di
     before this render (path -> text). Raises ProjectError listing every problem."""
     problems: list[Problem] = []
     found: dict[str, tuple[Project, ...]] = {}
+    in_git = (_git(dest, "rev-parse", "--is-inside-work-tree") or "").strip() == "true"
     for tenant in tenants:
         if tenant.state == "absent":
             continue
@@ -54,7 +55,7 @@ def read_projects(dest: str, layout: Layout, tenants: list[Tenant], existing: di
             if not os.path.isdir(os.path.join(folder, name)) or name.startswith("."):
                 continue
             texts = _texts(os.path.join(folder, name), path, problems)
-            commit, changed = _history(dest, path)
+            commit, changed = _history(dest, path) if in_git else ("", ())
             previous = _previous_run(existing.get(layout.tenant_ml_file(tenant.name, name)))
             project = parse(
                 tenant.name,
@@ -102,15 +103,15 @@ def _git(dest: str, *args: str) -> Optional[str]:
 
 
 def _history(dest: str, path: str) -> tuple[str, tuple[str, ...]]:
-    """The last commit that changed one of the project's training files, and the project's files it changed."""
-    if not os.path.exists(os.path.join(dest, ".git")):
-        return "", ()
+    """The last commit that changed one of the project's training files, and the project's files it changed.
+    ``dest`` is in a working copy, at its top or in a folder of it: Git reads pathspecs relative to the folder it
+    runs in, and ``--relative`` gives the names relative to the project's folder, not to the repository's top."""
     training = [posixpath.join(path, name) for name in TRAINING_FILES]
     commit = (_git(dest, "log", "-1", "--format=%H", "--", *training) or "").strip()
     if not commit:
         return "", ()
-    names = _git(dest, "diff-tree", "--root", "--no-commit-id", "--name-only", "-r", commit, "--", path) or ""
-    return commit, tuple(sorted(posixpath.relpath(line, path) for line in names.splitlines() if line))
+    names = _git(os.path.join(dest, path), "diff-tree", "--root", "--no-commit-id", "--name-only", "-r", "--relative", commit) or ""
+    return commit, tuple(sorted(line for line in names.splitlines() if line))
 
 
 def _previous_run(text: Optional[str]) -> Optional[dict[str, Any]]:

@@ -120,6 +120,21 @@ def test_a_folder_that_is_no_working_copy_renders_runs_without_a_commit(tmp_path
     assert _parameters(run)["commit"] == ""
 
 
+def test_a_render_into_a_folder_of_a_working_copy_keeps_the_commit_and_the_files_it_changed(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    inner = repo / "platforms" / "ours"
+    (inner / SOURCES).mkdir(parents=True)
+    shutil.copytree(PROJECT, inner / SOURCES / "churn")
+    subprocess.run([*GIT, "init", "-q", "-b", "main", str(repo)], check=True)
+    _commit(repo, "churn: first version")
+    params = inner / SOURCES / "churn/params.yaml"
+    params.write_text(params.read_text().replace("max_depth: 6", "max_depth: 8"))
+    commit = _commit(repo, "churn: deeper trees")
+    [run] = _by_kind(_render_repo(inner), "Workflow")
+    assert _parameters(run)["commit"] == commit
+    assert json.loads(_parameters(run)["changed-files"]) == ["params.yaml"]
+
+
 @pytest.mark.parametrize("engine", ["argocd", "flux"])
 def test_every_ml_object_is_in_the_tenants_first_namespace_under_its_own_accounts(tmp_path: Path, engine: str) -> None:
     files = _render_repo(_repo(tmp_path), engine)
