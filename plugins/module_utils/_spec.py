@@ -199,6 +199,13 @@ def _check_group(group: str, path: str, problems: Problems) -> None:
         )
 
 
+def _etcd_snapshots(spec: dict[str, Any]) -> dict[str, Any]:
+    """cluster.etcd_snapshots, or nothing when it (or cluster) is not a mapping (already reported)."""
+    cluster = spec.get("cluster")
+    snapshots = cluster.get("etcd_snapshots") if isinstance(cluster, dict) else None
+    return snapshots if isinstance(snapshots, dict) else {}
+
+
 class _Claims:
     """Names that must be unique across the spec, with the path that claimed each first."""
 
@@ -228,6 +235,9 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     database = (components.get("keycloak") or {}).get("database")
     if isinstance(database, dict) and _ok(database.get("backup_bucket")) and database.get("backup_bucket"):
         claims.claim("bucket", database["backup_bucket"], "components.keycloak.database.backup_bucket", "")
+    snapshots = _etcd_snapshots(spec)
+    if _ok(snapshots.get("minio_bucket")) and snapshots.get("minio_bucket"):
+        claims.claim("bucket", snapshots["minio_bucket"], "cluster.etcd_snapshots.minio_bucket", "")
     identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
     if _ok(identity.get("admins_group")):
         claims.claim("group", identity["admins_group"], "identity.admins_group", "")
@@ -380,6 +390,14 @@ def _check_components(spec: dict[str, Any], problems: Problems) -> None:
             "needs components.minio.enabled (backups go to MinIO); set null to turn backups off",
             bucket,
         )
+    etcd_bucket = _etcd_snapshots(spec).get("minio_bucket")
+    if _ok(etcd_bucket) and etcd_bucket and isinstance(minio, dict) and minio["enabled"] is False:
+        problems.error(
+            "cluster.etcd_snapshots.minio_bucket",
+            "needs components.minio.enabled (the platform's MinIO holds the bucket); set null, or use "
+            "cluster.etcd_snapshots.s3 for an S3 outside the cluster",
+            etcd_bucket,
+        )
 
 
 def _check_hosts(spec: dict[str, Any], problems: Problems) -> None:
@@ -531,7 +549,11 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
             if config["insecure_skip_verify"] is True:
                 problems.warn(child(path, "insecure_skip_verify"), "TLS verification is off for this registry")
 
-    snapshots = cluster["etcd_snapshots"]
+    _check_snapshots(cluster["etcd_snapshots"], problems)
+
+
+def _check_snapshots(snapshots: Any, problems: Problems) -> None:
+    """cluster.etcd_snapshots: S3 keys of their own, and one bucket (s3 or the platform's MinIO)."""
     s3 = snapshots.get("s3") if isinstance(snapshots, dict) else None
     if isinstance(s3, dict):
         path = "cluster.etcd_snapshots.s3"
@@ -553,6 +575,13 @@ def _check_cluster(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
             problems.warn(child(path, "insecure"), "plain http: the S3 keys and the cluster's snapshots travel unencrypted")
             if s3["ca_cert"]:
                 problems.error(child(path, "ca_cert"), "is set with insecure: true; plain http uses no CA: drop one of them")
+    minio_bucket = snapshots.get("minio_bucket") if isinstance(snapshots, dict) else None
+    if _ok(minio_bucket) and minio_bucket and isinstance(s3, dict):
+        problems.error(
+            "cluster.etcd_snapshots.minio_bucket",
+            "is set with cluster.etcd_snapshots.s3: k3s copies snapshots to one bucket; drop one of them",
+            minio_bucket,
+        )
 
 
 # ------------------------------------------------------------------------------------------- nodes

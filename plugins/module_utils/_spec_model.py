@@ -242,6 +242,14 @@ class EtcdSnapshots:
         "Copy every snapshot to this S3 bucket too, and restore from it when a server has lost its own copies.",
         default=None,
     )
+    minio_bucket: Optional[str] = spec_field(
+        Nullable(Str(check_s3_bucket, type_doc="S3 bucket")),
+        "Copy every snapshot to this bucket of the platform's own MinIO too (keelson makes the bucket and a MinIO user "
+        "for it; the servers reach MinIO at its ingress host, so they must resolve it). Not together with s3. A restore "
+        "takes a server's own copy: this bucket is inside the cluster being restored (docs/day2.md).",
+        default=None,
+        example="etcd-snapshots",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,7 @@ import yaml
 from ansible_collections.keelson.platform.plugins.module_utils import _ml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG, kube_minor
 from ansible_collections.keelson.platform.plugins.module_utils._components import keycloak as _keycloak
+from ansible_collections.keelson.platform.plugins.module_utils._components import minio as _minio
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import CERTIFICATE, K3S_TOKEN, PLATFORM_CA
 from ansible_collections.keelson.platform.plugins.module_utils._formats import parse_ip
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import (
@@ -148,7 +149,7 @@ def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, An
             result["etcd-snapshot-schedule-cron"] = snapshots["schedule"]
         if snapshots["retention"] != K3S_SNAPSHOT_RETENTION:
             result["etcd-snapshot-retention"] = snapshots["retention"]
-        result.update(_s3_config(snapshots["s3"]))
+        result.update(_s3_config(snapshots))
         apiserver_args = _oidc_args(spec)
         if oidc_ca(spec) is not None:
             apiserver_args.append(f"oidc-ca-file={OIDC_CA_FILE}")
@@ -169,8 +170,13 @@ def config(spec: dict[str, Any], nodes: list[dict[str, Any]], node: dict[str, An
     return result
 
 
-def _s3_config(s3: Optional[dict[str, Any]]) -> dict[str, Any]:
+def _s3_config(snapshots: dict[str, Any]) -> dict[str, Any]:
     """k3s' etcd-s3 settings in config.yaml (the keys are in S3_CREDENTIALS_FILE); k3s' defaults are left out."""
+    if snapshots["minio_bucket"]:
+        # The platform's MinIO: k3s reads endpoint, bucket, keys and CA from the Secret keelson renders, at each
+        # snapshot (it need not exist at start), and only when no other etcd-s3 setting is given.
+        return {"etcd-s3": True, "etcd-s3-config-secret": _minio.ETCD_S3_CONFIG_SECRET}
+    s3 = snapshots["s3"]
     if s3 is None:
         return {}
     result: dict[str, Any] = {"etcd-s3": True, "etcd-s3-endpoint": s3["endpoint"], "etcd-s3-bucket": s3["bucket"]}
@@ -453,17 +459,19 @@ def snapshots_to_prune(listing: list[dict[str, Any]], name: str, node: str, rete
     return [snapshot for _stamp, snapshot in own[: max(len(own) - retention, 0)]]
 
 
-def snapshot_to_restore(listing: list[dict[str, Any]], name: str, s3: bool) -> Optional[dict[str, Any]]:
+def snapshot_to_restore(listing: list[dict[str, Any]], name: str, s3: bool, etcd_s3: Optional[bool] = None) -> Optional[dict[str, Any]]:
     """How ``k3s server --cluster-reset`` takes snapshot ``name`` back, from the listing of ``k3s etcd-snapshot ls``:
-    the server's own copy when it has one, else (with ``s3``, snapshots copied to S3) the bucket's. None when neither
-    holds it.
+    the server's own copy when it has one, else (with ``s3``, snapshots copied to an S3 k3s can reach while the
+    cluster is down) the bucket's. None when neither holds it.
 
-    k3s reads the restore path as a name in the bucket when config.yaml turns etcd-s3 on, and as a file only with
+    k3s reads the restore path as a name in the bucket when config.yaml turns etcd-s3 on (``etcd_s3``; by default
+    ``s3``: the platform's MinIO turns it on too, but its bucket cannot be restored from), and as a file only with
     ``--etcd-s3=false`` (k3s' docs, "Restoring Snapshots"): ``args`` are the flags that go with ``path``."""
+    etcd_s3 = s3 if etcd_s3 is None else etcd_s3
     locations = [item["location"] for item in listing if item["name"] == name]
     local = next((location for location in locations if location.startswith("file://")), None)
     if local is not None:
-        return {"name": name, "source": local, "path": local.removeprefix("file://"), "args": ["--etcd-s3=false"] if s3 else []}
+        return {"name": name, "source": local, "path": local.removeprefix("file://"), "args": ["--etcd-s3=false"] if etcd_s3 else []}
     remote = next((location for location in locations if location.startswith("s3://")), None)
     if remote is not None and s3:
         return {"name": name, "source": remote, "path": name, "args": []}

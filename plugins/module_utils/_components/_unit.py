@@ -263,6 +263,11 @@ class Unit(Generic[S]):
         """MinIO buckets this component writes to, each with its own user (MinIO creates them)."""
         return []
 
+    def secret_namespaces(self, platform: Platform) -> tuple[str, ...]:
+        """Namespaces other than its own (and no tenant's) where this component's sealed Secrets go, rendered beside
+        it: MinIO's etcd snapshot settings for k3s in kube-system."""
+        return ()
+
     def tenant_manifests(self, platform: Platform, tenant: Tenant) -> list[Document]:
         """Objects this component renders for a tenant, in the tenant's namespaces only (the tenant's keelson
         folder, file ``<unit name>.yaml``): queues, accounts, artifact repositories. Cluster-scoped objects per

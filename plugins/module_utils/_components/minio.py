@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Final, Optional
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     BASELINE,
     CA_SECRET,
+    CERTIFICATE,
+    Bucket,
     Credential,
     Document,
     HostClaim,
@@ -50,6 +52,21 @@ TENANT_SECRET: Final = "s3-credentials"  # in the tenant's first namespace: AWS_
 # service user's policy; nor may a group be named like one of MinIO's built-in policies.
 USER_POLICY_PREFIX: Final = "user-"
 BUILTIN_POLICIES: Final = ("consoleAdmin", "readwrite", "readonly", "writeonly", "diagnostics")
+
+
+# k3s' etcd snapshots in the platform's MinIO (cluster.etcd_snapshots.minio_bucket): k3s reads where and how from
+# this Secret in kube-system (its --etcd-s3-config-secret, k3s docs/adrs/etcd-s3-secret.md; keys as
+# pkg/etcd/s3/config_secret.go reads them), at every snapshot save, list and delete, not at start.
+ETCD_S3_CONFIG_SECRET: Final = "k3s-etcd-snapshot-s3-config"
+ETCD_S3_CONFIG_NAMESPACE: Final = "kube-system"
+ETCD_SNAPSHOTS_USER: Final = "etcd-snapshots"  # its MinIO user, which is also its S3 access key
+ETCD_SNAPSHOTS_USER_SECRET: Final = "etcd-snapshots-user"
+
+
+def etcd_snapshots_bucket(platform: Platform) -> Optional[str]:
+    """The MinIO bucket k3s copies etcd snapshots to, or None."""
+    bucket = platform.spec.cluster.etcd_snapshots.minio_bucket
+    return bucket if bucket and platform.enabled("minio") else None
 
 
 def user_policy(user: str) -> str:
@@ -165,11 +182,25 @@ class MinIO(Unit[MinIOSettings]):
         return values
 
     def credentials(self, platform: Platform) -> list[Credential]:
-        return [
+        result = [
             Credential(
                 "minio-root-password", "alnum", 40, "MinIO root user's password", (Target(self.namespace, ROOT_SECRET, "rootPassword"),)
             )
         ]
+        if etcd_snapshots_bucket(platform):
+            targets = (
+                Target(self.namespace, ETCD_SNAPSHOTS_USER_SECRET, "secretKey"),
+                Target(ETCD_S3_CONFIG_NAMESPACE, ETCD_S3_CONFIG_SECRET, "etcd-s3-secret-key"),
+            )
+            result.append(Credential("etcd-snapshots-s3-secret-key", "alnum", 40, "S3 secret key k3s copies etcd snapshots with", targets))
+        return result
+
+    def buckets(self, platform: Platform) -> list[Bucket]:
+        bucket = etcd_snapshots_bucket(platform)
+        return [Bucket(bucket, ETCD_SNAPSHOTS_USER, ETCD_SNAPSHOTS_USER_SECRET)] if bucket else []
+
+    def secret_namespaces(self, platform: Platform) -> tuple[str, ...]:
+        return (ETCD_S3_CONFIG_NAMESPACE,) if etcd_snapshots_bucket(platform) else ()
 
     def tenant_credentials(self, platform: Platform, tenant: Tenant) -> list[Credential]:
         if not tenant.buckets:
@@ -190,12 +221,25 @@ class MinIO(Unit[MinIOSettings]):
 
     def plain(self, platform: Platform) -> dict[tuple[str, str], dict[str, str]]:
         plain = {(self.namespace, ROOT_SECRET): {"rootUser": "keelson-root"}}
+        bucket = etcd_snapshots_bucket(platform)
+        if bucket:
+            # Through Traefik at the S3 API's ingress host (HTTPS, k3s' default region): the k3s servers are hosts
+            # and do not resolve the cluster's Service names.
+            plain[(ETCD_S3_CONFIG_NAMESPACE, ETCD_S3_CONFIG_SECRET)] = {
+                "etcd-s3-endpoint": str(self.host(platform, HOST.field)),
+                "etcd-s3-bucket": bucket,
+                "etcd-s3-access-key": ETCD_SNAPSHOTS_USER,
+            }
         for tenant in platform.spec.tenants:
             plain[(tenant.namespaces[0], TENANT_SECRET)] = {"AWS_ACCESS_KEY_ID": s3_user(tenant.name)}
         return plain
 
     def ca_secrets(self, platform: Platform) -> tuple[Target, ...]:
-        return (ca_secret(self.namespace),) if platform.issuer_url else ()
+        targets: tuple[Target, ...] = (ca_secret(self.namespace),) if platform.issuer_url else ()
+        if etcd_snapshots_bucket(platform):
+            # The ingress certificate's CA, inline (PEM), for k3s' S3 client.
+            targets += (Target(ETCD_S3_CONFIG_NAMESPACE, ETCD_S3_CONFIG_SECRET, "etcd-s3-endpoint-ca", part=CERTIFICATE),)
+        return targets
 
     def oidc_client(self, platform: Platform) -> Optional[OidcClient]:
         return OidcClient("minio", (f"https://{self.host(platform, CONSOLE_HOST.field)}/oauth_callback",), OIDC_SECRET)

@@ -471,6 +471,33 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'components.weaviate.backup_bucket: needs components.minio.enabled (backups go to MinIO); set null to turn backups off (got "wv-backups")',
     ),
     (
+        "etcd-snapshots-minio-needs-minio",
+        {
+            "components": {"minio": {"enabled": False}},
+            "cluster.etcd_snapshots": {"minio_bucket": "etcd-snapshots"},
+            "tenants.0.buckets": [],
+            "tenants.1.buckets": [],
+        },
+        "cluster.etcd_snapshots.minio_bucket: needs components.minio.enabled (the platform's MinIO holds the bucket); set "
+        'null, or use cluster.etcd_snapshots.s3 for an S3 outside the cluster (got "etcd-snapshots")',
+    ),
+    (
+        "etcd-snapshots-minio-and-s3",
+        {"cluster.etcd_snapshots": {"s3": S3_SNAPSHOTS, "minio_bucket": "etcd-snapshots"}},
+        "cluster.etcd_snapshots.minio_bucket: is set with cluster.etcd_snapshots.s3: k3s copies snapshots to one bucket; "
+        'drop one of them (got "etcd-snapshots")',
+    ),
+    (
+        "etcd-snapshots-minio-bucket-is-a-tenants",
+        {"cluster.etcd_snapshots": {"minio_bucket": "vision-data"}},
+        'tenants[0].buckets[0]: bucket names are global; already used at cluster.etcd_snapshots.minio_bucket (got "vision-data")',
+    ),
+    (
+        "etcd-snapshots-minio-bucket-name",
+        {"cluster.etcd_snapshots": {"minio_bucket": "Etcd"}},
+        'cluster.etcd_snapshots.minio_bucket: not a valid S3 bucket name: must be lowercase (got "Etcd")',
+    ),
+    (
         "minio-storage-zero",
         {"components": {"minio": {"storage": "0"}}},
         'components.minio.storage: must be more than 0: a volume of size 0 cannot be provisioned and holds nothing (got "0")',

@@ -451,6 +451,30 @@ def test_without_s3_nothing_is_written_and_the_files_are_still_named_for_removal
     assert wanted["credentials_file"] and wanted["ca_file"]
 
 
+def test_the_platforms_minio_bucket_is_named_to_k3s_by_its_secret_alone() -> None:
+    """k3s takes the Secret's settings only when config.yaml gives no other etcd-s3 setting than etcd-s3 itself
+    (pkg/etcd/s3: a configuration other than the default ignores the Secret, with a warning)."""
+    spec, nodes = platform(cluster={"etcd_snapshots": {"minio_bucket": "etcd-snapshots"}})
+    written = _k3s.config(spec, nodes, node(nodes, "server-1"))
+    assert {key: value for key, value in written.items() if key.startswith("etcd-s3")} == {
+        "etcd-s3": True,
+        "etcd-s3-config-secret": "k3s-etcd-snapshot-s3-config",
+    }
+    assert not {key for key in _k3s.config(spec, nodes, node(nodes, "gpu-1")) if key.startswith("etcd-")}
+    # No keys or CA on the hosts: the drop-in and the CA file are removed if an earlier s3 left them.
+    wanted = _k3s.snapshot_s3(spec)
+    assert wanted["enabled"] is False and wanted["secrets"] == []
+
+
+def test_a_restore_never_takes_the_platforms_minio_copy() -> None:
+    """etcd-s3 is on in config.yaml, so a local file needs --etcd-s3=false; the MinIO copy is not restorable (MinIO
+    runs in the cluster being reset, and k3s reads the bucket's settings from it)."""
+    listed = _k3s.snapshots(S3_LISTING)
+    local = _k3s.snapshot_to_restore(listed, "keelson-server-1-1764650000", False, True)
+    assert local is not None and local["args"] == ["--etcd-s3=false"] and local["source"].startswith("file://")
+    assert _k3s.snapshot_to_restore(listed, "keelson-server-1-1764600000", False, True) is None
+
+
 def test_binary_version_reads_what_k3s_prints() -> None:
     assert _k3s.binary_version("k3s version v1.35.5+k3s1 (6a7b8c9d)\ngo version go1.25.9\n") == "v1.35.5+k3s1"
     assert _k3s.binary_version("#!/bin/sh tampered") == ""
