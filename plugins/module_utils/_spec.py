@@ -206,6 +206,9 @@ def _etcd_snapshots(spec: dict[str, Any]) -> dict[str, Any]:
     return snapshots if isinstance(snapshots, dict) else {}
 
 
+BUCKETS_ARE_GLOBAL: Final = "bucket names are global"
+
+
 class _Claims:
     """Names that must be unique across the spec, with the path that claimed each first."""
 
@@ -231,13 +234,13 @@ def _check_tenants(spec: dict[str, Any], nodes: Optional[list[dict[str, Any]]], 
     claims = _Claims(problems)
     weaviate = components.get("weaviate") or {}
     if _ok(weaviate) and weaviate.get("backup_bucket"):
-        claims.claim("bucket", weaviate["backup_bucket"], "components.weaviate.backup_bucket", "")
+        claims.claim("bucket", weaviate["backup_bucket"], "components.weaviate.backup_bucket", BUCKETS_ARE_GLOBAL)
     database = (components.get("keycloak") or {}).get("database")
     if isinstance(database, dict) and _ok(database.get("backup_bucket")) and database.get("backup_bucket"):
-        claims.claim("bucket", database["backup_bucket"], "components.keycloak.database.backup_bucket", "")
+        claims.claim("bucket", database["backup_bucket"], "components.keycloak.database.backup_bucket", BUCKETS_ARE_GLOBAL)
     snapshots = _etcd_snapshots(spec)
     if _ok(snapshots.get("minio_bucket")) and snapshots.get("minio_bucket"):
-        claims.claim("bucket", snapshots["minio_bucket"], "cluster.etcd_snapshots.minio_bucket", "")
+        claims.claim("bucket", snapshots["minio_bucket"], "cluster.etcd_snapshots.minio_bucket", BUCKETS_ARE_GLOBAL)
     identity = spec["identity"] if isinstance(spec["identity"], dict) else {}
     if _ok(identity.get("admins_group")):
         claims.claim("group", identity["admins_group"], "identity.admins_group", "")
@@ -296,7 +299,7 @@ def _check_tenant(tenant: dict[str, Any], path: str, claims: _Claims, enabled: d
         return  # its namespaces and groups default to the same names: reporting them too is noise
     for key, kind, what in (
         ("namespaces", "namespace", "namespace belongs to another tenant"),
-        ("buckets", "bucket", "bucket names are global"),
+        ("buckets", "bucket", BUCKETS_ARE_GLOBAL),
     ):
         for index, name in enumerate(tenant[key] if isinstance(tenant[key], list) else []):
             item_path = child(child(path, key), index)

@@ -217,8 +217,8 @@ def _tenancy_roles(platform: Platform) -> list[Document]:
 
 
 def parts(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> list[Part]:
-    """Every enabled unit rendered, in sync order; a sealed Secret goes beside the component of its namespace,
-    and so do the namespace's NetworkPolicies."""
+    """Every enabled unit rendered, in sync order; a sealed Secret goes beside the component of its namespace (or
+    of a namespace the component names, :meth:`Unit.secret_namespaces`), and so do the namespace's NetworkPolicies."""
     owner = {namespace: unit.name for unit in platform.units for namespace in unit.secret_namespaces(platform)}
     owner |= {unit.namespace: unit.name for unit in platform.units}
     extra: dict[str, list[dict[str, Any]]] = {}

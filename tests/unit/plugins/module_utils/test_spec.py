@@ -493,6 +493,12 @@ BAD: list[tuple[str, dict[str, Any], Any]] = [
         'tenants[0].buckets[0]: bucket names are global; already used at cluster.etcd_snapshots.minio_bucket (got "vision-data")',
     ),
     (
+        "etcd-snapshots-minio-bucket-is-weaviates",
+        {"cluster.etcd_snapshots": {"minio_bucket": "weaviate-backups"}},
+        "cluster.etcd_snapshots.minio_bucket: bucket names are global; already used at components.weaviate.backup_bucket "
+        '(got "weaviate-backups")',
+    ),
+    (
         "etcd-snapshots-minio-bucket-name",
         {"cluster.etcd_snapshots": {"minio_bucket": "Etcd"}},
         'cluster.etcd_snapshots.minio_bucket: not a valid S3 bucket name: must be lowercase (got "Etcd")',

@@ -34,6 +34,8 @@ K3S_READS = {
     "etcd-s3-insecure",
     "etcd-s3-endpoint-ca",
     "etcd-s3-endpoint-ca-name",
+    "etcd-s3-bucket-lookup-type",
+    "etcd-s3-session-token",
 }
 
 
