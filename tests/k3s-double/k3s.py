@@ -58,6 +58,9 @@ CLUSTER_ID = DATA / "server" / "db" / "double-cluster-id"
 # The token the datastore's bootstrap data is encrypted with (a hash of it), on the first server: k3s refuses to start
 # with another one ("bootstrap data already found and encrypted with different token"); `k3s token rotate` changes it.
 BOOTSTRAP_TOKEN = DATA / "server" / "db" / "double-bootstrap-token"
+# Stands in for the running server's cache of S3 clients (k3s pkg/etcd/s3, Controller.clientCache): the
+# configuration of the client made since the server last started. Removed when the server starts.
+S3_CLIENT = DATA / "server" / "double-s3-client"
 # Hashes of tokens rotated away: nodes that joined with one go on with it until they restart (README.md).
 PREVIOUS_TOKENS = DATA / "server" / "db" / "double-previous-tokens"
 # Secrets encryption (config.yaml's secrets-encryption): the datastore's copy of the key list and rotation stage (on the
@@ -1267,6 +1270,7 @@ def server(args: list[str]) -> None:
         cluster_reset(args, config, token)
         return
     fail_start_if_asked("server")
+    S3_CLIENT.unlink(missing_ok=True)  # a new server process has no S3 client yet
     if not token:
         token = secrets.token_hex(16)
     node = node_identity(config)
@@ -1370,6 +1374,23 @@ def agent(args: list[str]) -> None:
     signal.pause()
 
 
+def s3_client(bucket: S3) -> None:
+    """What k3s' server does for an etcd-snapshot command with etcd-s3 on, before anything else (pkg/etcd
+    snapshot_handler.go, s3.GetClient): a client it made since it started, for the same configuration, is reused as
+    it is; a new one first checks that the bucket exists, and when that fails the command is refused ("failed to
+    initialize S3 client") and nothing is saved, listed or deleted. Once made, a failed upload is only logged."""
+    wanted = hashlib.sha256(json.dumps([bucket.endpoint, bucket.bucket, bucket.folder, bucket.access_key]).encode()).hexdigest()
+    if S3_CLIENT.exists() and S3_CLIENT.read_text() == wanted:
+        return
+    try:
+        bucket.check_bucket()
+    except Exception as error:
+        record("etcd-snapshot-s3-client-failed", reason=s3_error(error))
+        fatal(f"failed to initialize S3 client: failed to test for existence of bucket {bucket.bucket}: {s3_error(error)}")
+    S3_CLIENT.parent.mkdir(parents=True, exist_ok=True)
+    S3_CLIENT.write_text(wanted)
+
+
 def etcd_snapshot(args: list[str]) -> None:
     """``k3s etcd-snapshot save [--name NAME]``, ``ls`` and ``delete``: files in k3s' default snapshot folder, named
     like k3s names them (<name>-<node>-<unix time>), and with etcd-s3 on, copies in the bucket (class S3). The content
@@ -1377,6 +1398,8 @@ def etcd_snapshot(args: list[str]) -> None:
     command = args[0] if args and not args[0].startswith("-") else "save"
     config = load_config(args)
     bucket = S3(config) if S3.enabled(config) else None
+    if bucket is not None:
+        s3_client(bucket)
     if command in ("ls", "list"):
         print(f"{'Name':<60} {'Location':<120} {'Size':<8} Created")
         if bucket is not None:

@@ -17,6 +17,7 @@ from typing import Any
 import bucket
 import pytest
 import yaml
+from api import wait_ready
 from conftest import EPHEMERAL, SCENARIO, needs_double
 from double import calls_since, said
 from git_client import backend, write_backend
@@ -96,6 +97,33 @@ def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any
     assert "journalctl -u k3s" in told
     # Nothing was pruned on a failed run.
     assert not [c for c in snapshot_calls(hosts, mark) if c["event"].endswith("delete")]
+
+
+def test_a_bucket_k3s_cannot_reach_is_said_and_the_snapshot_saved_on_the_server_alone(hosts: dict[str, Any], keep_two: Path) -> None:
+    """A k3s server that has not reached the bucket since it started refuses every etcd-snapshot command while the
+    bucket cannot be reached ("failed to initialize S3 client"): backup.yml still saves on the server
+    (--etcd-s3=false), then stops, with k3s' answer, and prunes nothing."""
+    hosts["server-1"].run_expect([0], "systemctl restart k3s")  # a new server process: no S3 client yet
+    wait_ready({"server-1"})
+    bucket.stop()
+    try:
+        mark = time.time()
+        result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
+    finally:
+        bucket.start()
+    assert result.returncode != 0
+    events = [c["event"] for c in snapshot_calls(hosts, mark)]
+    assert events == ["etcd-snapshot-s3-client-failed", "etcd-snapshot-save"], events  # the question, then the local save
+    saved = [c["name"] for c in snapshot_calls(hosts, mark) if c["event"] == "etcd-snapshot-save"]
+    assert saved[0] in local_snapshots(hosts["server-1"])
+    told = said(result)
+    stopped = f"{saved[0]} was saved on server-1 but not copied to s3://keelson-etcd/molecule: k3s cannot reach the bucket"
+    assert stopped in told, told[-2000:]
+    assert "failed to initialize S3 client" in told
+    assert "Nothing was pruned" in told
+    # Once the bucket answers again, the next run copies and prunes as before.
+    result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
+    assert result.returncode == 0, result.stdout[-3000:]
 
 
 def test_site_stops_before_writing_anything_when_the_backend_lacks_an_s3_key(hosts: dict[str, Any]) -> None:
