@@ -42,6 +42,9 @@ OIDC_CA_FILE: Final = f"{ETC}/oidc-ca.crt"  # the platform CA's certificate: the
 # config.yaml for every command, etcd-snapshot's too): written under no_log, never shown in a diff of config.yaml.
 S3_CA_FILE: Final = f"{ETC}/etcd-s3-ca.pem"
 S3_CREDENTIALS_FILE: Final = f"{ETC}/config.yaml.d/etcd-s3-credentials.yaml"
+# What keeps an etcd-snapshot command (save, ls, a --cluster-reset-restore-path) to the server's own copies when
+# config.yaml turns etcd-s3 on (k3s' docs, "Restoring Snapshots").
+LOCAL_ONLY: Final = ("--etcd-s3=false",)
 # Namespaces the default "restricted" Pod Security level does not apply to (k3s' own components).
 PSA_EXEMPT_NAMESPACES: Final = ("kube-system",)
 
@@ -194,10 +197,20 @@ def _s3_config(snapshots: dict[str, Any]) -> dict[str, Any]:
 def snapshot_s3(spec: dict[str, Any]) -> dict[str, Any]:
     """What a server needs besides config.yaml to copy snapshots to S3: whether it does (``enabled``), the two
     secrets-backend keys that hold the S3 keys, the drop-in they go into, and the CA file with its content (null
-    without a CA). The paths are there when S3 is off too: the role removes what is no longer wanted."""
-    s3 = spec["cluster"]["etcd_snapshots"]["s3"]
+    without a CA). The paths are there when S3 is off too: the role removes what is no longer wanted.
+
+    ``local_only`` are the flags that keep an etcd-snapshot command to the server's own copies: empty unless
+    config.yaml turns etcd-s3 on (with ``s3``, and with the platform's MinIO bucket, which ``enabled`` leaves out:
+    it needs no keys on the hosts and cannot be restored from). ``restorable_only`` keep it to the copies a restore
+    can take back: the bucket's too with ``s3``, the server's own with MinIO (which is inside the cluster a restore
+    resets)."""
+    snapshots = spec["cluster"]["etcd_snapshots"]
+    s3 = snapshots["s3"]
+    local_only = list(LOCAL_ONLY) if s3 is not None or snapshots["minio_bucket"] is not None else []
     return {
         "enabled": s3 is not None,
+        "local_only": local_only,
+        "restorable_only": [] if s3 is not None else local_only,
         "secrets": [s3["access_key_secret"], s3["secret_key_secret"]] if s3 is not None else [],
         "credentials_file": S3_CREDENTIALS_FILE,
         "ca_file": S3_CA_FILE,
@@ -471,7 +484,7 @@ def snapshot_to_restore(listing: list[dict[str, Any]], name: str, s3: bool, etcd
     locations = [item["location"] for item in listing if item["name"] == name]
     local = next((location for location in locations if location.startswith("file://")), None)
     if local is not None:
-        return {"name": name, "source": local, "path": local.removeprefix("file://"), "args": ["--etcd-s3=false"] if etcd_s3 else []}
+        return {"name": name, "source": local, "path": local.removeprefix("file://"), "args": list(LOCAL_ONLY) if etcd_s3 else []}
     remote = next((location for location in locations if location.startswith("s3://")), None)
     if remote is not None and s3:
         return {"name": name, "source": remote, "path": name, "args": []}

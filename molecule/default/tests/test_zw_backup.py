@@ -10,6 +10,7 @@ the spec's CA)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -80,14 +81,19 @@ def test_each_run_saves_one_and_keeps_the_newest_of_its_name(hosts: dict[str, An
     assert f"Snapshots in s3://keelson-etcd/molecule: {', '.join(sorted(names[1:]))}" in report
 
 
-def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any], keep_two: Path) -> None:
-    """k3s saves the local copy and only logs a failed upload: backup.yml must not report success."""
+def backup_with_the_bucket_down(keep_two: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """backup.yml while SeaweedFS is stopped (started again whatever happens): when it started, and its result."""
     bucket.stop()
     try:
         mark = time.time()
-        result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
+        return mark, run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
     finally:
         bucket.start()
+
+
+def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any], keep_two: Path) -> None:
+    """k3s saves the local copy and only logs a failed upload: backup.yml must not report success."""
+    mark, result = backup_with_the_bucket_down(keep_two)
     assert result.returncode != 0
     saved = [c["name"] for c in snapshot_calls(hosts, mark) if c["event"] == "etcd-snapshot-save"]
     assert len(saved) == 1
@@ -105,12 +111,7 @@ def test_a_bucket_k3s_cannot_reach_is_said_and_the_snapshot_saved_on_the_server_
     (--etcd-s3=false), then stops, with k3s' answer, and prunes nothing."""
     hosts["server-1"].run_expect([0], "systemctl restart k3s")  # a new server process: no S3 client yet
     wait_ready({"server-1"})
-    bucket.stop()
-    try:
-        mark = time.time()
-        result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
-    finally:
-        bucket.start()
+    mark, result = backup_with_the_bucket_down(keep_two)
     assert result.returncode != 0
     events = [c["event"] for c in snapshot_calls(hosts, mark)]
     assert events == ["etcd-snapshot-s3-client-failed", "etcd-snapshot-save"], events  # the question, then the local save

@@ -422,6 +422,8 @@ def test_s3_settings_go_to_the_servers_config_and_the_keys_to_a_drop_in() -> Non
     wanted = _k3s.snapshot_s3(spec)
     assert wanted == {
         "enabled": True,
+        "local_only": ["--etcd-s3=false"],
+        "restorable_only": [],  # the bucket's copies can be restored from
         "secrets": ["etcd-s3-access-key", "etcd-s3-secret-key"],
         "credentials_file": "/etc/rancher/k3s/config.yaml.d/etcd-s3-credentials.yaml",
         "ca_file": _k3s.S3_CA_FILE,
@@ -447,6 +449,7 @@ def test_without_s3_nothing_is_written_and_the_files_are_still_named_for_removal
     spec, _nodes = platform()
     wanted = _k3s.snapshot_s3(spec)
     assert wanted["enabled"] is False
+    assert wanted["local_only"] == wanted["restorable_only"] == []  # etcd-s3 is off: every copy is the server's own
     assert wanted["secrets"] == []
     assert wanted["credentials_file"] and wanted["ca_file"]
 
@@ -464,6 +467,8 @@ def test_the_platforms_minio_bucket_is_named_to_k3s_by_its_secret_alone() -> Non
     # No keys or CA on the hosts: the drop-in and the CA file are removed if an earlier s3 left them.
     wanted = _k3s.snapshot_s3(spec)
     assert wanted["enabled"] is False and wanted["secrets"] == []
+    # etcd-s3 is on all the same: the server's own copies need --etcd-s3=false.
+    assert wanted["local_only"] == wanted["restorable_only"] == ["--etcd-s3=false"]
 
 
 def test_a_restore_never_takes_the_platforms_minio_copy() -> None:
