@@ -70,6 +70,7 @@ class FilterModule:
             "k3s_snapshot_to_restore": _k3s.snapshot_to_restore,
             "k3s_token_rotation": _k3s.token_rotation,
             "k3s_restore_token": _k3s.restore_token,
+            "k3s_snapshot_token_hash": _k3s.snapshot_token_hash,
             "k3s_ca_certificate": _k3s.ca_certificate,
             "k3s_certificate_rotation": _k3s_rotation.certificate_rotation,
             "k3s_encryption_rotation": _k3s_rotation.encryption_rotation,

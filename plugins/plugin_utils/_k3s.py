@@ -513,22 +513,66 @@ def retired_token_name(name: str, value: str) -> str:
     return f"{name}{RETIRED}{_token_id(value)}"
 
 
-def restore_token(spec: dict[str, Any], asked: Optional[str] = None) -> dict[str, Any]:
+# k3s' annotation on an ETCDSnapshotFile: the first 12 hex digits of the SHA-256 of the token's secret part when
+# the snapshot was saved (pkg/etcd/snapshot/types.go AnnotationTokenHash, pkg/util/token.go GetTokenHash), the
+# same digits keelson's retired names end with (_token_id).
+SNAPSHOT_TOKEN_HASH: Final = "etcd.k3s.cattle.io/snapshot-token-hash"
+
+
+def snapshot_token_hash(snapshot_files: list[dict[str, Any]], name: str) -> str:
+    """The token hash k3s recorded for snapshot ``name`` on its ETCDSnapshotFile objects (``k8s_info``'s
+    resources), or "" when no object of that name carries one, or they disagree. k3s records it when it saves a
+    snapshot; an object it makes again later for a file it finds (after a restore, say) has none."""
+    found = {
+        str(annotation)
+        for item in snapshot_files
+        if (item.get("spec") or {}).get("snapshotName") == name
+        and (annotation := ((item.get("metadata") or {}).get("annotations") or {}).get(SNAPSHOT_TOKEN_HASH))
+    }
+    if len(found) != 1:
+        return ""
+    (value,) = found
+    return value if re.fullmatch("[0-9a-f]{12}", value) else ""
+
+
+def restore_token(
+    spec: dict[str, Any],
+    asked: Optional[str] = None,
+    snapshot_hash: Optional[str] = None,
+    cluster_token: Optional[str] = None,
+    snapshot: Optional[str] = None,
+) -> dict[str, Any]:
     """Which token restore.yml resets etcd with: ``asked`` (``keelson_restore_token``), the cluster token's name
     (the default) or a name a rotation kept a token under (``<name>.retired-<12 hex digits>``, see
     retired_token_name). ``name`` is the one to reset with, ``cluster`` the cluster token's, ``retired`` whether they
     differ (then the restored cluster is moved back to the cluster token with ``k3s token rotate``), ``refusal`` why
-    ``asked`` cannot be used, or ""."""
+    ``asked`` cannot be used, or "".
+
+    With ``snapshot_hash`` (snapshot_token_hash: k3s' record of the token ``snapshot`` was saved with) and the
+    backend's ``cluster_token``, the token is known: the cluster token when their hashes match, else the one a
+    rotation kept under that hash. It is then taken without ``asked`` (``found``), and an ``asked`` that names
+    another is refused before anything stops."""
     cluster = str(token(spec)["name"])
     name = str(asked or "").strip() or cluster
-    result: dict[str, Any] = {"name": name, "cluster": cluster, "retired": name != cluster, "refusal": ""}
+    result: dict[str, Any] = {"name": name, "cluster": cluster, "retired": name != cluster, "refusal": "", "found": False}
     if name != cluster and not re.fullmatch(re.escape(cluster + RETIRED) + "[0-9a-f]{12}", name):
         result["refusal"] = (
             f"keelson_restore_token={name!r} names neither the cluster token ({cluster}) nor a token a rotation kept "
             f"({cluster}{RETIRED}<12 hex digits>, the name rotate.yml reported when it rotated the token away). Run "
             f"again without it to restore with {cluster}, or with one of those names. Nothing was changed."
         )
-    return result
+        return result
+    if not snapshot_hash or not cluster_token:
+        return result
+    wanted = cluster if snapshot_hash == _token_id(cluster_token) else f"{cluster}{RETIRED}{snapshot_hash}"
+    if str(asked or "").strip() and name != wanted:
+        result["refusal"] = (
+            f"{snapshot or 'The snapshot'} was saved with the token {wanted} (k3s recorded its hash, {snapshot_hash}, "
+            f"on the snapshot's ETCDSnapshotFile), not {name}: k3s would refuse the reset with every server stopped. "
+            f"Run again without keelson_restore_token to restore with {wanted}. Nothing was changed."
+        )
+        return result
+    return {**result, "name": wanted, "retired": wanted != cluster, "found": True}
 
 
 def token_rotation(

@@ -52,6 +52,12 @@ RECORD = Path("/var/log/k3s-double/calls.jsonl")
 CONTROL = Path("/etc/k3s-double")
 SNAPSHOTS = DATA / "server" / "db" / "snapshots"
 REGISTRY = DATA / "server" / "db" / "double-registry.json"
+# The ETCDSnapshotFile objects k3s keeps in its datastore, as far as the double needs them: snapshot name -> the token
+# hash k3s annotates the object with when it saves the snapshot (etcd.k3s.cattle.io/snapshot-token-hash). A restore
+# takes the datastore back to the snapshot's time, so the objects are those the snapshot holds; a file without an
+# object is listed as k3s lists it after making the object again: without the hash.
+SNAPSHOT_FILES = DATA / "server" / "db" / "double-etcdsnapshotfiles.json"
+SNAPSHOT_TOKEN_HASH = "etcd.k3s.cattle.io/snapshot-token-hash"
 # Which cluster a server's datastore belongs to: a new id after each --cluster-reset. A joined server whose datastore
 # still names the old one is refused, as etcd refuses a member of the cluster before the reset (README.md).
 CLUSTER_ID = DATA / "server" / "db" / "double-cluster-id"
@@ -610,6 +616,53 @@ def node_object(node: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------- API
 
+K3S_GROUP = {
+    "name": "k3s.cattle.io",
+    "versions": [{"groupVersion": "k3s.cattle.io/v1", "version": "v1"}],
+    "preferredVersion": {"groupVersion": "k3s.cattle.io/v1", "version": "v1"},
+}
+K3S_RESOURCES = {
+    "kind": "APIResourceList",
+    "apiVersion": "v1",
+    "groupVersion": "k3s.cattle.io/v1",
+    "resources": [
+        {
+            "name": "etcdsnapshotfiles",
+            "singularName": "etcdsnapshotfile",
+            "namespaced": False,
+            "kind": "ETCDSnapshotFile",
+            "verbs": ["get", "list"],
+        }
+    ],
+}
+
+
+def snapshot_records() -> dict[str, str]:
+    return json.loads(SNAPSHOT_FILES.read_text()) if SNAPSHOT_FILES.exists() else {}
+
+
+def snapshot_file_objects(node_name: str) -> list[dict[str, Any]]:
+    """ETCDSnapshotFile objects for this server's snapshot files, as k3s writes them (pkg/etcd/snapshot/types.go):
+    the token hash only on those the datastore has an object for."""
+    records, items = snapshot_records(), []
+    for path in sorted(SNAPSHOTS.glob("*")) if SNAPSHOTS.is_dir() else []:
+        digest = hashlib.sha256((node_name + "file://" + str(path)).encode()).hexdigest()[:6]
+        items.append(
+            {
+                "apiVersion": "k3s.cattle.io/v1",
+                "kind": "ETCDSnapshotFile",
+                "metadata": {
+                    "name": f"local-{path.name.lower()}-{digest}",
+                    "labels": {"etcd.k3s.cattle.io/snapshot-storage-node": node_name},
+                    "annotations": {SNAPSHOT_TOKEN_HASH: records[path.name]} if path.name in records else {},
+                },
+                "spec": {"snapshotName": path.name, "nodeName": node_name, "location": "file://" + str(path)},
+                "status": {"readyToUse": True, "size": str(path.stat().st_size)},
+            }
+        )
+    return items
+
+
 API_RESOURCES = {
     "kind": "APIResourceList",
     "apiVersion": "v1",
@@ -625,6 +678,7 @@ class Api(http.server.BaseHTTPRequestHandler):
     registry: Registry | None = None  # the first server keeps the registry
     upstream: str | None = None  # other servers answer from the first server's
     token = ""
+    node_name = ""
     # Hashes of tokens rotated away (PREVIOUS_TOKENS): nodes already joined go on with them until they restart (as
     # with k3s, whose running agents hold their certificates); joining and rotating need the current one.
     previous: ClassVar[set[str]] = set()
@@ -666,7 +720,9 @@ class Api(http.server.BaseHTTPRequestHandler):
         if path == "/api":
             return self.reply(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
         if path == "/apis":
-            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [K3S_GROUP]})
+        if path == "/apis/k3s.cattle.io/v1":
+            return self.reply(200, K3S_RESOURCES)
         if path == "/api/v1":
             return self.reply(200, API_RESOURCES)
         if not self.authorised():
@@ -677,6 +733,12 @@ class Api(http.server.BaseHTTPRequestHandler):
             return self.reply(200, encryption_status(self.registry) if self.registry is not None else json.loads(self.forward(path)))
         if path == "/v1-k3s/double/members":
             return self.reply(200, self.registry.members() if self.registry is not None else json.loads(self.forward(path)))
+        if path == "/apis/k3s.cattle.io/v1/etcdsnapshotfiles":  # this server's snapshots (the first's, through the VIP)
+            items = snapshot_file_objects(self.node_name)
+            return self.reply(
+                200,
+                {"kind": "ETCDSnapshotFileList", "apiVersion": "k3s.cattle.io/v1", "metadata": {"resourceVersion": "1"}, "items": items},
+            )
         if path == "/api/v1/pods":  # the double runs no pods: a drain has nothing to evict
             return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []})
         if path == "/api/v1/nodes":
@@ -1207,6 +1269,7 @@ def cluster_reset(args: list[str], config: dict[str, Any], token: str) -> None:
                 entry["etcd_removed"] = True
         REGISTRY.parent.mkdir(parents=True, exist_ok=True)
         REGISTRY.write_text(json.dumps(saved, indent=1))
+        SNAPSHOT_FILES.write_text(json.dumps(content.get("snapshotfiles", {}) if isinstance(content, dict) else {}, indent=1))
     CLUSTER_ID.parent.mkdir(parents=True, exist_ok=True)
     CLUSTER_ID.write_text(secrets.token_hex(8))
     BOOTSTRAP_TOKEN.write_text(token_digest(token))
@@ -1275,7 +1338,7 @@ def server(args: list[str]) -> None:
         token = secrets.token_hex(16)
     node = node_identity(config)
     tls = DATA / "server" / "tls"
-    Api.token, Api.tls = token, tls
+    Api.token, Api.tls, Api.node_name = token, tls, node["name"]
     upstream = config.get("server")
     if upstream:
         join_as_server(upstream, token, node, tls)
@@ -1420,6 +1483,7 @@ def etcd_snapshot(args: list[str]) -> None:
                 fatal(f"etcd-snapshot error: snapshot {name} not found")
             if path.is_file():
                 path.unlink()
+            SNAPSHOT_FILES.write_text(json.dumps({k: v for k, v in snapshot_records().items() if k != name}, indent=1))
             if bucket is not None and name in remote:
                 bucket.delete(name)
                 record("etcd-snapshot-s3-delete", name=name, location=bucket.location(name))
@@ -1445,13 +1509,18 @@ def save_snapshot(args: list[str], config: dict[str, Any], bucket: S3 | None) ->
     SNAPSHOTS.mkdir(parents=True, exist_ok=True)
     snapshot = SNAPSHOTS / f"{name}-{node_name}-{int(time.time())}"
     server_token = DATA / "server" / "token"
+    token_hash = token_digest(server_token.read_text().strip()) if server_token.exists() else None
+    records = snapshot_records()
     content = {
         "registry": json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {},
         # A real snapshot's bootstrap data is encrypted with the token: a restore needs the token of its time.
-        "token-hash": hashlib.sha256(plain_token(server_token.read_text().strip()).encode()).hexdigest() if server_token.exists() else None,
+        "token-hash": token_hash,
+        "snapshotfiles": records,  # the datastore's objects, which do not include this snapshot's own
     }
     snapshot.write_text(json.dumps(content))
     os.chmod(snapshot, 0o600)
+    if token_hash is not None:  # k3s' object for the new snapshot, with its token hash (k3s: GetTokenHash, 12 digits)
+        SNAPSHOT_FILES.write_text(json.dumps({**records, snapshot.name: token_hash[:12]}, indent=1))
     record("etcd-snapshot-save", name=snapshot.name)
     log("info", f"Snapshot {snapshot.name} saved.")
     if bucket is not None:

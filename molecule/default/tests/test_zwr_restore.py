@@ -70,6 +70,8 @@ def test_backup_then_restore_in_k3s_order(hosts: dict[str, Any], platform_name: 
     checked = run_playbook("keelson.platform.restore", *args, "--check")
     assert checked.returncode == 0, checked.stdout[-3000:]
     assert f"Would restore {snapshot} (from file://{SNAPSHOTS}/{snapshot}) on server-1" in output(checked)
+    # Saved with the cluster token, which k3s recorded: the cluster token, found rather than assumed.
+    assert "with the token k3s-token (the one k3s recorded for the snapshot)" in output(checked)
     assert since(hosts, mark) == []
 
     mark = time.time()

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+import hashlib
+from typing import Any, Optional
 
 import pytest
 import yaml
@@ -546,11 +547,85 @@ def test_a_cluster_on_the_backends_token_is_rotated_and_both_tokens_get_names_of
 def test_a_restore_uses_the_cluster_token_unless_told_to_use_one_a_rotation_kept() -> None:
     spec, _nodes = platform()
     for asked in (None, "", "  ", "k3s-token"):
-        assert _k3s.restore_token(spec, asked) == {"name": "k3s-token", "cluster": "k3s-token", "retired": False, "refusal": ""}
+        assert _k3s.restore_token(spec, asked) == {
+            "name": "k3s-token",
+            "cluster": "k3s-token",
+            "retired": False,
+            "refusal": "",
+            "found": False,
+        }
     # The name a rotation kept the old token under (what rotate.yml reports) is accepted as it is.
     retired = _k3s.token_rotation(spec, OLD, full(OLD), {})["retired"]
     assert retired == _k3s.retired_token_name("k3s-token", full(OLD))  # the full form k3s writes names the same token
-    assert _k3s.restore_token(spec, retired) == {"name": retired, "cluster": "k3s-token", "retired": True, "refusal": ""}
+    assert _k3s.restore_token(spec, retired) == {"name": retired, "cluster": "k3s-token", "retired": True, "refusal": "", "found": False}
+
+
+def snapshot_file(
+    name: str, token_hash: Optional[str], location: str = "file:///var/lib/rancher/k3s/server/db/snapshots"
+) -> dict[str, Any]:
+    """An ETCDSnapshotFile as k3s writes it (pkg/etcd/snapshot/types.go ToETCDSnapshotFile)."""
+    annotations = {_k3s.SNAPSHOT_TOKEN_HASH: token_hash} if token_hash is not None else {}
+    return {
+        "apiVersion": "k3s.cattle.io/v1",
+        "kind": "ETCDSnapshotFile",
+        "metadata": {
+            "name": f"local-{name}-0a1b2c",
+            "annotations": annotations,
+            "labels": {"etcd.k3s.cattle.io/snapshot-storage-node": "server-1"},
+        },
+        "spec": {"snapshotName": name, "nodeName": "server-1", "location": f"{location}/{name}"},
+        "status": {"readyToUse": True},
+    }
+
+
+def test_the_token_hash_k3s_recorded_for_a_snapshot_is_read_from_its_etcdsnapshotfile() -> None:
+    old_hash = hashlib.sha256(OLD.encode()).hexdigest()[:12]  # k3s' GetTokenHash: the secret part, 12 hex digits
+    files = [snapshot_file("keelson-server-1-1700000000", old_hash), snapshot_file("keelson-server-1-1700000100", "0123456789ab")]
+    assert _k3s.snapshot_token_hash(files, "keelson-server-1-1700000000") == old_hash
+    # The copy in the bucket is a second object of the same snapshot, with the same hash.
+    assert (
+        _k3s.snapshot_token_hash(
+            [*files, snapshot_file("keelson-server-1-1700000000", old_hash, "s3://etcd")], "keelson-server-1-1700000000"
+        )
+        == old_hash
+    )
+    # None recorded (an object k3s made again for a file it found), none of that name, or two that disagree: unknown.
+    assert _k3s.snapshot_token_hash([snapshot_file("s-1", None)], "s-1") == ""
+    assert _k3s.snapshot_token_hash(files, "keelson-server-1-1699999999") == ""
+    assert _k3s.snapshot_token_hash([snapshot_file("s-1", old_hash), snapshot_file("s-1", "0123456789ab")], "s-1") == ""
+    assert _k3s.snapshot_token_hash([snapshot_file("s-1", "not a hash")], "s-1") == ""
+    assert _k3s.snapshot_token_hash([], "s-1") == ""
+
+
+def test_a_restore_takes_the_token_k3s_recorded_for_the_snapshot() -> None:
+    spec, _nodes = platform()
+    retired = _k3s.retired_token_name("k3s-token", OLD)
+    old_hash = retired.rsplit("-", 1)[1]
+    # The snapshot was saved before a rotation: the token that rotation kept, without being told.
+    found = _k3s.restore_token(spec, "", old_hash, full(NEW), "s-1")
+    assert found == {"name": retired, "cluster": "k3s-token", "retired": True, "refusal": "", "found": True}
+    assert _k3s.restore_token(spec, retired, old_hash, NEW, "s-1") == found
+    # Saved with the cluster token (in either form): the cluster token.
+    new_hash = _k3s.retired_token_name("k3s-token", NEW).rsplit("-", 1)[1]
+    assert _k3s.restore_token(spec, None, new_hash, full(NEW), "s-1") == {
+        "name": "k3s-token",
+        "cluster": "k3s-token",
+        "retired": False,
+        "refusal": "",
+        "found": True,
+    }
+    # A name that is not the snapshot's token is refused before anything stops, saying which one is.
+    for asked in ("k3s-token", "k3s-token.retired-0123456789ab"):
+        refused = _k3s.restore_token(spec, asked, old_hash, NEW, "s-1")["refusal"]
+        assert refused.startswith(f"s-1 was saved with the token {retired} (k3s recorded its hash, {old_hash},"), refused
+        assert f"not {asked}:" in refused and refused.endswith("Nothing was changed.")
+    # Without k3s' record, or without the cluster token, it is as asked.
+    assert _k3s.restore_token(spec, "", "", NEW, "s-1")["found"] is False
+    assert _k3s.restore_token(spec, "", old_hash, "", "s-1") == _k3s.restore_token(spec, "")
+    # A malformed name is refused as before, whatever k3s recorded.
+    assert _k3s.restore_token(spec, "k3s-token.old", old_hash, NEW, "s-1")["refusal"].startswith(
+        "keelson_restore_token='k3s-token.old' names neither"
+    )
 
 
 @pytest.mark.parametrize(
