@@ -59,6 +59,7 @@ class FilterModule:
             "k3s_drain_blockers": _k3s.drain_blockers,
             "k3s_binary_version": _k3s.binary_version,
             "k3s_snapshots": _k3s.snapshots,
+            "k3s_snapshot_files": _k3s.snapshot_files,
             "k3s_snapshots_to_prune": _k3s.snapshots_to_prune,
             "k3s_removal_refusal": _k3s.removal_refusal,
             "k3s_registry_ca_path": _k3s.registry_ca_path,

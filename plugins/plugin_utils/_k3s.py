@@ -10,6 +10,7 @@ expose them to the roles, and the unit tests pin them down.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 from typing import Any, Final, Optional
@@ -457,6 +458,20 @@ def snapshots(listing: str) -> list[dict[str, Any]]:
     return result
 
 
+def snapshot_files(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A server's snapshot folder as ``snapshots`` lists it, from ``ansible.builtin.find``'s ``files`` (path, size,
+    mtime): what restore.yml reads when k3s does not answer there (its etcd-snapshot commands ask the running
+    server). Every file is a snapshot, as k3s' own listing of the folder takes it."""
+    result = []
+    for item in sorted(files, key=lambda entry: str(entry["path"])):
+        path = str(item["path"])
+        created = datetime.datetime.fromtimestamp(float(item.get("mtime") or 0), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        result.append(
+            {"name": path.rsplit("/", 1)[-1], "location": f"file://{path}", "size": int(item.get("size") or 0), "created": created}
+        )
+    return result
+
+
 def snapshots_to_prune(listing: list[dict[str, Any]], name: str, node: str, retention: int) -> list[str]:
     """The on-demand snapshots named ``<name>-<node>-<unix time>`` beyond the newest ``retention``, oldest first
     (what ``k3s etcd-snapshot prune`` would remove, computed so that check mode can say it). A snapshot k3s also
@@ -569,7 +584,8 @@ def restore_token(
         result["refusal"] = (
             f"{snapshot or 'The snapshot'} was saved with the token {wanted} (k3s recorded its hash, {snapshot_hash}, "
             f"on the snapshot's ETCDSnapshotFile), not {name}: k3s would refuse the reset with every server stopped. "
-            f"Run again without keelson_restore_token to restore with {wanted}. Nothing was changed."
+            f"Run again without keelson_restore_token to restore with {wanted}, or, when k3s' record is wrong "
+            f"(docs/day2.md), with -e keelson_restore_ignore_record=true as well. Nothing was changed."
         )
         return result
     return {**result, "name": wanted, "retired": wanted != cluster, "found": True}

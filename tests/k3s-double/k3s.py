@@ -48,6 +48,7 @@ RENEW_DAYS = 120
 RECORD = Path("/var/log/k3s-double/calls.jsonl")
 # Test controls (the double's own, not k3s'): a file here whose content is a version makes k3s fail to start at
 # that version (a node that does not come back from an upgrade); "fail-snapshot" makes etcd-snapshot save fail;
+# "fail-s3-upload" makes the copy to the bucket fail after the local save (a key that may list but not write);
 # "cert-days" holding a number is how many days the certificates the double makes from then on are valid (365).
 CONTROL = Path("/etc/k3s-double")
 SNAPSHOTS = DATA / "server" / "db" / "snapshots"
@@ -1260,7 +1261,7 @@ def cluster_reset(args: list[str], config: dict[str, Any], token: str) -> None:
             fatal(f"etcd: snapshot {path} not found")
         content = json.loads(source.read_text() or "{}")
         saved = content.get("registry", content) if isinstance(content, dict) else {}
-        if isinstance(content, dict) and content.get("token-hash") not in (None, hashlib.sha256(plain_token(token).encode()).hexdigest()):
+        if isinstance(content, dict) and content.get("token-hash") not in (None, token_digest(token)):
             record("cluster-reset-failed", node=node_name, restore_path=path, reason="token")
             fatal("bootstrap data already found and encrypted with different token")
         # etcd after a reset has one member, this server; the others become members again as they rejoin.
@@ -1460,17 +1461,25 @@ def etcd_snapshot(args: list[str]) -> None:
     is the double's node registry, not an etcd snapshot."""
     command = args[0] if args and not args[0].startswith("-") else "save"
     config = load_config(args)
+    # Since v1.30 the etcd-snapshot commands are requests to the server running on the host (k3s-io/k3s#10513).
+    port = int(config.get("https-listen-port", 6443))
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError as error:
+        fatal(f'etcd-snapshot error: Post "https://127.0.0.1:{port}/db/snapshot": dial tcp 127.0.0.1:{port}: {error}')
     bucket = S3(config) if S3.enabled(config) else None
     if bucket is not None:
         s3_client(bucket)
     if command in ("ls", "list"):
+        # Like k3s (pkg/etcd/snapshot.go ListSnapshots): a bucket that cannot be listed fails the whole listing.
+        try:
+            remote = bucket.list() if bucket is not None else []
+        except Exception as error:
+            fatal(f"etcd-snapshot error: failed to list snapshots in S3: {s3_error(error)}")
         print(f"{'Name':<60} {'Location':<120} {'Size':<8} Created")
         if bucket is not None:
-            try:
-                for item in bucket.list():
-                    print(f"{item['name']:<60} {bucket.location(item['name']):<120} {item['size']:<8} {item['created']}")
-            except Exception as error:
-                log("error", f"Error retrieving S3 snapshots: {s3_error(error)}")
+            for item in remote:
+                print(f"{item['name']:<60} {bucket.location(item['name']):<120} {item['size']:<8} {item['created']}")
         for path in sorted(SNAPSHOTS.glob("*")) if SNAPSHOTS.is_dir() else []:
             created = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             print(f"{path.name:<60} {'file://' + str(path):<120} {path.stat().st_size:<8} {created}")
@@ -1527,6 +1536,8 @@ def save_snapshot(args: list[str], config: dict[str, Any], bucket: S3 | None) ->
         # Like k3s (pkg/etcd/snapshot.go): a failed upload is logged, and the save still succeeds with the local copy.
         log("info", f"Saving etcd snapshot {snapshot.name} to S3")
         try:
+            if (CONTROL / "fail-s3-upload").exists():
+                raise OSError(f"Access Denied (test double: {CONTROL / 'fail-s3-upload'} asks it to)")
             bucket.upload(snapshot.name, snapshot.read_bytes())
         except Exception as error:
             record("etcd-snapshot-s3-upload-failed", name=snapshot.name, reason=s3_error(error))

@@ -10,7 +10,6 @@ the spec's CA)."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from playbook import run_playbook
 pytestmark = needs_double  # reads the double's record of what it was asked
 
 SNAPSHOTS = "/var/lib/rancher/k3s/server/db/snapshots"
+CONTROL = "/etc/k3s-double"  # the double's test controls (tests/k3s-double/README.md)
 
 
 @pytest.fixture(scope="module")
@@ -81,19 +81,15 @@ def test_each_run_saves_one_and_keeps_the_newest_of_its_name(hosts: dict[str, An
     assert f"Snapshots in s3://keelson-etcd/molecule: {', '.join(sorted(names[1:]))}" in report
 
 
-def backup_with_the_bucket_down(keep_two: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """backup.yml while SeaweedFS is stopped (started again whatever happens): when it started, and its result."""
-    bucket.stop()
+def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any], keep_two: Path) -> None:
+    """k3s saves the local copy and only logs a failed upload (here a key that may list the bucket but not write to
+    it: the double's test control): backup.yml must not report success."""
+    hosts["server-1"].run_expect([0], f"mkdir -p {CONTROL} && : > {CONTROL}/fail-s3-upload")
     try:
         mark = time.time()
-        return mark, run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
+        result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
     finally:
-        bucket.start()
-
-
-def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any], keep_two: Path) -> None:
-    """k3s saves the local copy and only logs a failed upload: backup.yml must not report success."""
-    mark, result = backup_with_the_bucket_down(keep_two)
+        hosts["server-1"].run_expect([0], f"rm -f {CONTROL}/fail-s3-upload")
     assert result.returncode != 0
     saved = [c["name"] for c in snapshot_calls(hosts, mark) if c["event"] == "etcd-snapshot-save"]
     assert len(saved) == 1
@@ -105,22 +101,39 @@ def test_a_copy_that_did_not_reach_the_bucket_stops_the_run(hosts: dict[str, Any
     assert not [c for c in snapshot_calls(hosts, mark) if c["event"].endswith("delete")]
 
 
-def test_a_bucket_k3s_cannot_reach_is_said_and_the_snapshot_saved_on_the_server_alone(hosts: dict[str, Any], keep_two: Path) -> None:
-    """A k3s server that has not reached the bucket since it started refuses every etcd-snapshot command while the
-    bucket cannot be reached ("failed to initialize S3 client"): backup.yml still saves on the server
-    (--etcd-s3=false), then stops, with k3s' answer, and prunes nothing."""
-    hosts["server-1"].run_expect([0], "systemctl restart k3s")  # a new server process: no S3 client yet
-    wait_ready({"server-1"})
-    mark, result = backup_with_the_bucket_down(keep_two)
+@pytest.mark.parametrize(
+    ("restart", "asked", "answer"),
+    [
+        # A server that has not reached the bucket since it started refuses every etcd-snapshot command.
+        (True, ["etcd-snapshot-s3-client-failed"], "failed to initialize S3 client"),
+        # One that made its S3 client before fails the listing: k3s lists the bucket with the server's copies.
+        (False, [], "failed to list snapshots in S3"),
+    ],
+    ids=["since-the-server-started", "after-it-reached-it"],
+)
+def test_a_bucket_k3s_cannot_reach_is_said_and_the_snapshot_saved_on_the_server_alone(
+    hosts: dict[str, Any], keep_two: Path, restart: bool, asked: list[str], answer: str
+) -> None:
+    """k3s refuses the question backup.yml asks first ("failed to initialize S3 client", or the listing's own error):
+    backup.yml still saves on the server (--etcd-s3=false), then stops, with k3s' answer, and prunes nothing."""
+    if restart:
+        hosts["server-1"].run_expect([0], "systemctl restart k3s")  # a new server process: no S3 client yet
+        wait_ready({"server-1"})
+    bucket.stop()
+    try:
+        mark = time.time()
+        result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")
+    finally:
+        bucket.start()
     assert result.returncode != 0
     events = [c["event"] for c in snapshot_calls(hosts, mark)]
-    assert events == ["etcd-snapshot-s3-client-failed", "etcd-snapshot-save"], events  # the question, then the local save
+    assert events == [*asked, "etcd-snapshot-save"], events  # the question, then the local save
     saved = [c["name"] for c in snapshot_calls(hosts, mark) if c["event"] == "etcd-snapshot-save"]
     assert saved[0] in local_snapshots(hosts["server-1"])
     told = said(result)
     stopped = f"{saved[0]} was saved on server-1 but not copied to s3://keelson-etcd/molecule: k3s cannot reach the bucket"
     assert stopped in told, told[-2000:]
-    assert "failed to initialize S3 client" in told
+    assert answer in told
     assert "Nothing was pruned" in told
     # Once the bucket answers again, the next run copies and prunes as before.
     result = run_playbook("keelson.platform.backup", "-e", f"@{keep_two}")

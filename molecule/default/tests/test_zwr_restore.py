@@ -129,6 +129,36 @@ def test_a_snapshot_only_the_bucket_holds_is_restored_from_it(hosts: dict[str, A
     assert all(any(c.type == "Ready" and c.status == "True" for c in node.status.conditions) for node in listed)
 
 
+def test_with_the_bucket_down_the_servers_own_copy_is_restored_and_a_bucket_only_one_refused(
+    hosts: dict[str, Any], platform_name: str
+) -> None:
+    """k3s fails the whole listing while it cannot reach the bucket: restore.yml lists the server's own copies
+    (--etcd-s3=false), restores from one of those, and refuses a name only the bucket could hold, saying why."""
+    saved = run_playbook("keelson.platform.backup", "-e", "keelson_backup_name=bucket-down")
+    assert saved.returncode == 0, saved.stdout[-3000:]
+    snapshot = [c["name"] for c in since(hosts, time.time() - 120) if c["event"] == "etcd-snapshot-save"][-1]
+    confirm = ("-e", f"keelson_restore_confirm={platform_name}")
+    bucket.stop()
+    try:
+        mark = time.time()
+        checked = run_playbook("keelson.platform.restore", *confirm, "-e", f"keelson_restore_snapshot={snapshot}", "--check")
+        refused = run_playbook("keelson.platform.restore", *confirm, "-e", "keelson_restore_snapshot=elsewhere-server-1-1")
+    finally:
+        bucket.start()
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    would = f"Would restore {snapshot} (from file://{SNAPSHOTS}/{snapshot}, its own copy: k3s could not list the S3 bucket's copies"
+    assert would in output(checked), output(checked)[-2000:]
+    assert refused.returncode != 0
+    told = output(refused)
+    assert (
+        'server-1 holds no local snapshot named "elsewhere-server-1-1", and k3s could not list the S3 bucket\'s copies to look there'
+        in told
+    ), told[-2000:]
+    assert "failed to list snapshots in S3" in told
+    assert "Snapshots server-1 holds: " in told and snapshot in told
+    assert since(hosts, mark) == []
+
+
 def test_site_is_a_no_op_after_the_restore(hosts: dict[str, Any]) -> None:
     mark = time.time()
     result = run_playbook(str(SCENARIO / "converge.yml"))

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import bucket
 import pytest
 from api import ready_nodes
 from conftest import AGENTS, SERVER_TOKEN, SERVERS, needs_double, token_on
@@ -130,14 +131,21 @@ def test_it_is_restored_with_the_token_k3s_recorded(hosts: dict[str, Any], rotat
 
 
 def test_without_k3s_record_the_reset_is_refused_and_the_option_named(hosts: dict[str, Any], rotated: Rotated) -> None:
-    """The restore took the datastore back to before k3s made the snapshot's ETCDSnapshotFile, so k3s lists the file
-    again without the hash: with the cluster token k3s refuses the reset, and the run names the option."""
-    mark = time.time()
-    refused = run_playbook(RESTORE, *rotated.args)
+    """The restore took the datastore back to before k3s made the snapshot's ETCDSnapshotFile, so k3s lists the local
+    file again without the hash; with the bucket down it has no object for the S3 copy (which holds the hash in its
+    metadata) either, and fails the listing: restore.yml takes the server's own copy, k3s refuses the reset with the
+    cluster token, and the run names the option."""
+    bucket.stop()
+    try:
+        mark = time.time()
+        refused = run_playbook(RESTORE, *rotated.args)
+    finally:
+        bucket.start()
     assert refused.returncode != 0
     said = output(refused)
     assert "was taken with another cluster token than k3s-token: a snapshot from before a token rotation" in said, said[-3000:]
     assert "k3s had no record of the snapshot's token to find it by" in said
+    assert "its own copy: k3s could not list the S3 bucket's copies" in said
     assert "Run again with -e keelson_restore_token=<name>" in said
     calls = since(hosts, mark)
     assert [(c["host"], c["reason"]) for c in calls if c["event"] == "cluster-reset-failed"] == [("server-1", "token")]
@@ -150,14 +158,20 @@ def test_with_the_name_rotate_reported_it_is_restored(hosts: dict[str, Any], rot
     mark = time.time()
     checked = run_playbook(RESTORE, *named, "--check")
     assert checked.returncode == 0, checked.stdout[-3000:]
-    would = f"the snapshot with the token {rotated.retired} (k3s has no record of the token the snapshot was saved with)"
+    # Every server is stopped: k3s cannot be asked (no API, and etcd-snapshot ls asks the running server), so the
+    # server's snapshot folder is read.
+    would = f"the snapshot with the token {rotated.retired} (k3s could not be asked which token the snapshot was saved with"
     assert would in output(checked), output(checked)[-2000:]
     assert since(hosts, mark) == []
 
     mark = time.time()
     result = run_playbook(RESTORE, *named)
     assert result.returncode == 0, result.stdout[-4000:]
-    # The refused run left every server stopped, so this run's stops record nothing: its first step is the reset.
-    steps = [(c["host"], c["event"]) for c in since(hosts, mark) if c["event"] in STEPS]
+    # The refused run left every server stopped, so this run's stops record nothing: its first step is the reset,
+    # from the file in the folder (--etcd-s3=false).
+    calls = since(hosts, mark)
+    steps = [(c["host"], c["event"]) for c in calls if c["event"] in STEPS]
     assert steps == RESET_WITH_THE_RETIRED_TOKEN, steps
+    reset = next(c for c in calls if c["event"] == "cluster-reset")
+    assert (reset["restore_path"], reset["s3"]) == (f"/var/lib/rancher/k3s/server/db/snapshots/{rotated.snapshot}", False)
     assert_restored(hosts, rotated, result)

@@ -597,6 +597,46 @@ def test_the_token_hash_k3s_recorded_for_a_snapshot_is_read_from_its_etcdsnapsho
     assert _k3s.snapshot_token_hash([], "s-1") == ""
 
 
+def test_a_stopped_servers_snapshot_folder_is_listed_as_k3s_lists_it() -> None:
+    folder = "/var/lib/rancher/k3s/server/db/snapshots"
+    files = [
+        {"path": f"{folder}/keelson-server-1-1764871300", "size": 4096, "mtime": 1764871300.5},
+        {"path": f"{folder}/keelson-server-1-1764871200", "size": 2048, "mtime": 1764871200},
+    ]
+    listed = _k3s.snapshot_files(files)
+    assert listed == [
+        {
+            "name": "keelson-server-1-1764871200",
+            "location": f"file://{folder}/keelson-server-1-1764871200",
+            "size": 2048,
+            "created": "2025-12-04T18:00:00Z",
+        },
+        {
+            "name": "keelson-server-1-1764871300",
+            "location": f"file://{folder}/keelson-server-1-1764871300",
+            "size": 4096,
+            "created": "2025-12-04T18:01:40Z",
+        },
+    ]
+    # What restore.yml does with a listing, it does with this one: the server's own copy, read as a file.
+    found = _k3s.snapshot_to_restore(listed, "keelson-server-1-1764871200", s3=True)
+    assert found == {
+        "name": "keelson-server-1-1764871200",
+        "source": listed[0]["location"],
+        "path": f"{folder}/keelson-server-1-1764871200",
+        "args": ["--etcd-s3=false"],
+    }
+    assert _k3s.snapshot_files([]) == []
+
+
+def test_the_token_hash_is_k3s_own() -> None:
+    """k3s' GetTokenHash: ShortHash(NormalizeToken(token), 12); its test vectors (pkg/util/token_test.go)."""
+    assert _k3s.retired_token_name("t", "abc") == "t.retired-ba7816bf8f01"  # ShortHash("abc", 12)
+    secret = _k3s.retired_token_name("t", "secret-password")
+    for form in ("K10" + "a" * 64 + "::server:secret-password", "K10" + "a" * 64 + "::node:secret-password", "secret-password"):
+        assert _k3s.retired_token_name("t", form) == secret, form
+
+
 def test_a_restore_takes_the_token_k3s_recorded_for_the_snapshot() -> None:
     spec, _nodes = platform()
     retired = _k3s.retired_token_name("k3s-token", OLD)
@@ -619,6 +659,7 @@ def test_a_restore_takes_the_token_k3s_recorded_for_the_snapshot() -> None:
         refused = _k3s.restore_token(spec, asked, old_hash, NEW, "s-1")["refusal"]
         assert refused.startswith(f"s-1 was saved with the token {retired} (k3s recorded its hash, {old_hash},"), refused
         assert f"not {asked}:" in refused and refused.endswith("Nothing was changed.")
+        assert "-e keelson_restore_ignore_record=true" in refused
     # Without k3s' record, or without the cluster token, it is as asked.
     assert _k3s.restore_token(spec, "", "", NEW, "s-1")["found"] is False
     assert _k3s.restore_token(spec, "", old_hash, "", "s-1") == _k3s.restore_token(spec, "")
