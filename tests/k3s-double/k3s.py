@@ -1461,7 +1461,7 @@ def etcd_snapshot(args: list[str]) -> None:
     is the double's node registry, not an etcd snapshot."""
     command = args[0] if args and not args[0].startswith("-") else "save"
     config = load_config(args)
-    # Since v1.30 the etcd-snapshot commands are requests to the server running on the host (k3s-io/k3s#10513).
+    # k3s' etcd-snapshot commands are requests to the server running on the host (k3s-io/k3s#9816, #10513).
     port = int(config.get("https-listen-port", 6443))
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2).close()

@@ -107,6 +107,15 @@ def test_the_token_is_found_from_what_k3s_recorded_and_any_other_refused_before_
         assert "Nothing was changed." in output(result)
         assert since(hosts, mark) == []
 
+    # Told to take the name given over k3s' record (for a record that is wrong): the plan says so, check mode only.
+    mark = time.time()
+    overridden = run_playbook(
+        RESTORE, *rotated.args, "-e", "keelson_restore_token=k3s-token", "-e", "keelson_restore_ignore_record=true", "--check"
+    )
+    assert overridden.returncode == 0, overridden.stdout[-3000:]
+    assert "with the token k3s-token (the one named; k3s' record was not read (keelson_restore_ignore_record))" in output(overridden)
+    assert since(hosts, mark) == []
+
     write_backend({key: value for key, value in rotated.records.items() if key != rotated.retired})
     try:
         mark = time.time()
@@ -162,6 +171,7 @@ def test_with_the_name_rotate_reported_it_is_restored(hosts: dict[str, Any], rot
     # server's snapshot folder is read.
     would = f"the snapshot with the token {rotated.retired} (k3s could not be asked which token the snapshot was saved with"
     assert would in output(checked), output(checked)[-2000:]
+    assert "read from its snapshot folder: k3s does not answer there" in output(checked)
     assert since(hosts, mark) == []
 
     mark = time.time()
