@@ -44,9 +44,17 @@ OUTPUTS_DIR: Final = "/outputs"
 STEP_MODULE: Final = ("python", "-m", "keelson_ml")
 # The generic steps' resources (the training step's are the project's compute).
 STEP_RESOURCES: Final = {"cpu": "500m", "memory": "1Gi"}
-# A step whose pod went away (Kueue reclaiming borrowed quota deletes the pod, a node drained) is an error, not a
-# failure: it is tried again; a step that fails (a model below its thresholds) is not.
-RETRY: Final = {"limit": 3, "retryPolicy": "OnError"}
+# A step stopped from outside is tried again; a step that fails on its own (a model below its thresholds: exit 1)
+# is not. Kueue reclaiming borrowed quota deletes the pod (pkg/controller/jobs/pod/pod_controller.go, v0.19.2) and a
+# drain evicts it: the kubelet stops the step with SIGTERM (SIGKILL after the grace period), the emissary executor
+# exits 128 + the signal (cmd/argoexec/commands/emissary.go) and the node is Failed, not Error
+# (workflow/controller/operator.go inferFailedReason), which retryPolicy OnError would not retry. Error covers a pod
+# gone before it ended. The expression is the form of Argo Workflows' own tests (controller_test.go, v4.0.6).
+RETRY: Final = {
+    "limit": 3,
+    "retryPolicy": "Always",
+    "expression": 'lastRetry.status == "Error" or (lastRetry.status == "Failed" and asInt(lastRetry.exitCode) in [137, 143])',
+}
 PARAMETERS: Final = (("commit", ""), ("changed-files", "[]"), ("params-diff", "{}"), ("trigger", "manual"))
 _DURATION_PART: Final = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _SECONDS: Final[dict[str, Decimal]] = {

@@ -60,7 +60,8 @@ KINDS: Final = (
 )
 # What a tenant's admin and edit roles write in its namespaces: its pipelines, their templates and schedules, and
 # event bindings (a WorkflowEventBinding starts one of the tenant's templates when the server's events endpoint,
-# /api/v1/events/<namespace>/, receives a matching event: what a commit hook calls). The executor's own kinds
+# /api/v1/events/<namespace>/, receives a matching event from a caller the server lets in: with SSO only, a
+# person's SSO token, `argo auth token`, server/auth/mode.go; no machine token). The executor's own kinds
 # (task results, task sets, artifact GC tasks) stay the controller's; Argo CD's kinds of the group stay Argo CD's.
 TENANT_KINDS: Final = ("workflows", "workflowtemplates", "cronworkflows", "workfloweventbindings")
 # The chart's release is the unit's name, which contains the chart's, so its fullname is the release name
@@ -163,6 +164,10 @@ class ArgoWorkflows(Unit[ArgoWorkflowsSettings]):
             # The minimal CRDs leave validation to the controller; keelson checks what it renders against the full
             # ones (tests).
             "crds": {"full": False},
+            # values.yaml line 5 (Always): the default of the chart's own pods and, once mainContainer or executor
+            # is set (workflow-controller-config-map.yaml lines 34-36, 50-52), of every step's main, init and wait
+            # container: a registry outage would fail steps whose pinned image the node already holds.
+            "images": {"pullPolicy": "IfNotPresent"},
             # controller/workflow-role.yaml, workflow-rb.yaml (lines 1-2): a Role and RoleBinding for the
             # argo-workflow account in every controller.workflowNamespaces entry and the release namespace. keelson
             # renders the executor's account and Role in each tenant namespace itself (tenant_manifests).
@@ -189,8 +194,13 @@ class ArgoWorkflows(Unit[ArgoWorkflowsSettings]):
                 "podSecurityContext": pod,
             },
             # workflow-controller-config-map.yaml lines 50-65: the init and wait containers the controller adds to
-            # every workflow pod (workflowpod.go line 859, newExecContainer: Config.Executor.SecurityContext).
-            "executor": {"securityContext": {**_NON_ROOT_CONTAINER, "readOnlyRootFilesystem": True, "runAsUser": WORKFLOW_USER}},
+            # every workflow pod (workflowpod.go line 859, newExecContainer: Config.Executor.SecurityContext). Their
+            # root stays writable: a resource template's init container writes the manifest to /tmp/manifest.yaml
+            # (cmd/argoexec/commands/init.go, common.go ExecutorResourceManifestPath) with no /tmp volume of its own
+            # (only main and wait get one, workflowpod.go lines 436-444), so a read-only root fails the drift check's
+            # retrain step; upstream leaves it writable for these two containers too (workflowpod.go lines 862-869,
+            # "always set RO FS once #10787 is fixed", argoproj/argo-workflows#10787).
+            "executor": {"securityContext": {**_NON_ROOT_CONTAINER, "runAsUser": WORKFLOW_USER}},
             # workflow-controller-config-map.yaml lines 34-49: defaults merged under every main container
             # (workflowpod.go lines 146-160, a strategic merge: the template's own fields win).
             "mainContainer": {"securityContext": dict(_NON_ROOT_CONTAINER)},

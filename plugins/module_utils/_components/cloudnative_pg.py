@@ -8,8 +8,9 @@ operator and its CRDs."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Protocol
 
+from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import RESTRICTED, Document, Network, Unit, enabled_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,6 +18,46 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Where the operator reaches each PostgreSQL instance's manager (status and backups), in the user's namespace.
 INSTANCE_STATUS_PORT = 8000
+
+# The spec's `database.instances` of every component on a CloudNativePG cluster.
+INSTANCES_DOC = (
+    "PostgreSQL instances (CloudNativePG): a primary and streaming replicas; 3 survive a node loss. One instance has"
+    " no PodDisruptionBudget, so a drain of its node (upgrade.yml) stops the database until the node is back, and its"
+    " node holds its only copy (remove_node.yml)."
+)
+
+
+class DatabaseSize(Protocol):
+    """What a component's database settings say of its size."""
+
+    @property
+    def instances(self) -> int: ...
+
+    @property
+    def storage(self) -> str: ...
+
+
+def database_cluster(name: str, namespace: str, size: DatabaseSize, database: str, owner: str) -> Document:
+    """A component's PostgreSQL: a CloudNativePG ``Cluster`` of ``size.instances`` on the catalog's image, whose
+    bootstrap makes ``database`` owned by ``owner`` (the operator writes the owner's credentials to
+    ``<name>-app``).
+
+    One instance gets no PodDisruptionBudget (``enablePDB: false``): the operator's primary budget
+    (minAvailable 1, cloudnative-pg v1.30.0 pkg/specs/poddisruptionbudget.go, created unless enablePDB is false,
+    internal/controller/cluster_create.go) would refuse every eviction of the only pod, so draining its node
+    (upgrade.yml, remove_node.yml) could never finish; the operator's docs say the same of single-instance
+    clusters (docs/src/kubernetes_upgrade.md). Without it the drain evicts the pod and the database is down until
+    the node is back (its volume is on that node). With replicas the budgets stay: the operator switches the
+    primary over when its node is drained."""
+    spec: Document = {
+        "instances": size.instances,
+        "imageName": CATALOG["components"]["cloudnative_pg"]["images"]["postgres"],
+        "storage": {"size": size.storage},
+        "bootstrap": {"initdb": {"database": database, "owner": owner}},
+    }
+    if size.instances == 1:
+        spec["enablePDB"] = False
+    return {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
 @dataclasses.dataclass(frozen=True)

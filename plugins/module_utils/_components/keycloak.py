@@ -29,6 +29,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     ingress_annotations,
     quantity_field,
 )
+from ansible_collections.keelson.platform.plugins.module_utils._components.cloudnative_pg import INSTANCES_DOC, database_cluster
 from ansible_collections.keelson.platform.plugins.module_utils._components.minio import s3_address
 from ansible_collections.keelson.platform.plugins.module_utils._formats import check_s3_bucket
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Int, Nullable, Section, Str, spec_field
@@ -77,9 +78,7 @@ IMPORT_WAIT: Final = "300s"
 
 @dataclasses.dataclass(frozen=True)
 class DatabaseSettings:
-    instances: int = spec_field(
-        Int(minimum=1), "PostgreSQL instances (CloudNativePG): a primary and streaming replicas; 3 survive a node loss.", default=1
-    )
+    instances: int = spec_field(Int(minimum=1), INSTANCES_DOC, default=1)
     storage: str = quantity_field("Volume size per PostgreSQL instance.", "8Gi")
     backup_bucket: Optional[str] = spec_field(
         Nullable(Str(check_s3_bucket, type_doc="S3 bucket")),
@@ -320,17 +319,7 @@ class Keycloak(Unit[KeycloakSettings]):
     def _database(self, platform: Platform) -> list[Document]:
         """Keycloak's PostgreSQL: a CloudNativePG Cluster and, with MinIO, its backups there."""
         database = self.settings(platform).database
-        cluster: Document = {
-            "apiVersion": "postgresql.cnpg.io/v1",
-            "kind": "Cluster",
-            "metadata": {"name": DB_CLUSTER, "namespace": self.namespace},
-            "spec": {
-                "instances": database.instances,
-                "imageName": CATALOG["components"]["cloudnative_pg"]["images"]["postgres"],
-                "storage": {"size": database.storage},
-                "bootstrap": {"initdb": {"database": DB_NAME, "owner": DB_OWNER}},
-            },
-        }
+        cluster = database_cluster(DB_CLUSTER, self.namespace, database, DB_NAME, DB_OWNER)
         bucket = self._backups(platform)
         if not bucket:
             return [cluster]

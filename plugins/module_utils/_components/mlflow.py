@@ -31,6 +31,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._components._unit
     ingress_annotations,
     quantity_field,
 )
+from ansible_collections.keelson.platform.plugins.module_utils._components.cloudnative_pg import INSTANCES_DOC, database_cluster
 from ansible_collections.keelson.platform.plugins.module_utils._ml import (
     MLFLOW_PASSWORD_KEY,
     MLFLOW_SECRET,
@@ -51,6 +52,13 @@ SERVICE_PORT: Final = 80  # values.yaml service.port (line 100)
 CONTAINER_PORT: Final = 5000  # values.yaml service.containerPort (line 104): what NetworkPolicies see
 ADMIN_SECRET: Final = "mlflow-admin"  # keys username, password (auth.existingAdminSecret's default keys)
 ADMIN_USER: Final = "keelson-admin"
+# The Flask secret key (sessions, the auth app's CSRF token), one for every replica and every restart. The chart
+# makes one itself (templates/flask_secret.yaml at mlflow-1.11.5: random unless `lookup` finds the Secret, a
+# pre-install/pre-upgrade hook recreated before each hook run): under Argo CD, which renders with `helm template`
+# (no lookup) and runs the hook on every sync, that is a new key each sync. keelson's sealed one comes after the
+# chart's in the container's envFrom (deployment.yaml lines 613-623), so it wins.
+FLASK_SECRET: Final = "mlflow-flask-secret-key"
+FLASK_SECRET_KEY: Final = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 # Every tenant user's password, one key per user, in MLflow's namespace: read by the users Job alone.
 USERS_SECRET: Final = "mlflow-tenant-users"
 # The tracking store and the auth app's database: one CloudNativePG Cluster, two databases of one owner. The
@@ -72,9 +80,7 @@ USERS_SCRIPT_MAP: Final = "keelson-mlflow-users"
 
 @dataclasses.dataclass(frozen=True)
 class MLflowDatabaseSettings:
-    instances: int = spec_field(
-        Int(minimum=1), "PostgreSQL instances (CloudNativePG): a primary and streaming replicas; 3 survive a node loss.", default=1
-    )
+    instances: int = spec_field(Int(minimum=1), INSTANCES_DOC, default=1)
     storage: str = quantity_field("Volume size per PostgreSQL instance.", "8Gi")
 
 
@@ -173,6 +179,15 @@ class MLflow(Unit[MLflowSettings]):
             # MLflow refuses a Host header it is not told (MLFLOW_SERVER_ALLOWED_HOSTS, configmap.yaml lines 41-43 from
             # the ingress hosts and these, _helpers.tpl lines 150-159): the in-cluster name the steps use.
             "serverAllowedHosts": [internal_host(self.namespace)],
+            "extraSecretNamesForEnvFrom": [FLASK_SECRET],
+            # MLflow 3.15's job runner (GenAI jobs: scorers, prompt optimisation; on by default,
+            # mlflow/environment_variables.py MLFLOW_SERVER_ENABLE_JOB_EXECUTION) calls the server at
+            # http://0.0.0.0:5000 (mlflow/server/__init__.py), a host the allowed hosts above refuse; the platform
+            # runs no such jobs, so the runner and its worker processes stay off (extraEnvVars: deployment.yaml
+            # lines 608-611).
+            "extraEnvVars": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            # The server never calls the API server: no token in its pod (values.yaml line 62 mounts one).
+            "serviceAccount": {"automount": False},
             "ingress": {
                 "enabled": True,
                 "className": INGRESS_CLASS,
@@ -190,17 +205,7 @@ class MLflow(Unit[MLflowSettings]):
 
     def _database(self, platform: Platform) -> list[Document]:
         database = self.settings(platform).database
-        cluster: Document = {
-            "apiVersion": "postgresql.cnpg.io/v1",
-            "kind": "Cluster",
-            "metadata": {"name": DB_CLUSTER, "namespace": self.namespace},
-            "spec": {
-                "instances": database.instances,
-                "imageName": CATALOG["components"]["cloudnative_pg"]["images"]["postgres"],
-                "storage": {"size": database.storage},
-                "bootstrap": {"initdb": {"database": DB_NAME, "owner": DB_OWNER}},
-            },
-        }
+        cluster = database_cluster(DB_CLUSTER, self.namespace, database, DB_NAME, DB_OWNER)
         auth = {
             "apiVersion": "postgresql.cnpg.io/v1",
             "kind": "Database",
@@ -284,7 +289,16 @@ class MLflow(Unit[MLflowSettings]):
         return [script_map, job]
 
     def credentials(self, platform: Platform) -> list[Credential]:
-        return [Credential("mlflow-admin-password", "alnum", 32, "MLflow's admin", (Target(self.namespace, ADMIN_SECRET, "password"),))]
+        return [
+            Credential("mlflow-admin-password", "alnum", 32, "MLflow's admin", (Target(self.namespace, ADMIN_SECRET, "password"),)),
+            Credential(
+                "mlflow-flask-secret-key",
+                "alnum",
+                64,
+                "MLflow's Flask secret key",
+                (Target(self.namespace, FLASK_SECRET, FLASK_SECRET_KEY),),
+            ),
+        ]
 
     def tenant_credentials(self, platform: Platform, tenant: Tenant) -> list[Credential]:
         user = mlflow_user(tenant.name)

@@ -183,6 +183,15 @@ def test_the_workflow_pod_check_catches_a_missing_executor_context(shared_data: 
     assert "container init: allowPrivilegeEscalation is not false" in problems
 
 
+def test_the_executor_can_write_a_resource_templates_manifest(shared_data: Path) -> None:
+    """The drift check's retrain step is a resource template: its init container writes /tmp/manifest.yaml on its
+    root file system (argoexec init; no /tmp volume for init, workflowpod.go v4.0.6), so the executor's
+    securityContext must not make the root read-only (argoproj/argo-workflows#10787)."""
+    spec, nodes = example_spec("argocd")
+    merged = helm_merge(_chart_values(shared_data), UNIT.values(Platform(spec, nodes)))
+    assert "readOnlyRootFilesystem" not in merged["executor"]["securityContext"]
+
+
 # -------------------------------------------------------------------------------- artifact repositories
 
 

@@ -63,6 +63,19 @@ def _set(path: str, value: Any) -> Any:
 # ------------------------------------------------------------------------------------ 1. the database
 
 
+@pytest.mark.parametrize("component", ["keycloak", "mlflow"])
+@pytest.mark.parametrize(("instances", "budget"), [(1, False), (3, None)])
+def test_a_single_instance_database_has_no_disruption_budget_that_would_stop_every_drain(
+    component: str, instances: int, budget: Any
+) -> None:
+    """CloudNativePG's primary PodDisruptionBudget (minAvailable 1) refuses the eviction of a lone instance: the
+    drain of its node in upgrade.yml and remove_node.yml would time out. With replicas the budgets stay."""
+    parts = example_parts("argocd", _set(f"components.{component}.database", {"instances": instances}))
+    cluster = _manifest(_part(parts, component), "Cluster")
+    assert cluster["spec"]["instances"] == instances
+    assert cluster["spec"].get("enablePDB") is budget
+
+
 def test_keycloak_runs_on_a_cloudnative_pg_cluster_of_the_specs_size() -> None:
     part = _keycloak(_set("components.keycloak.database", {"instances": 5, "storage": "30Gi"}))
     cluster = _manifest(part, "Cluster")

@@ -85,6 +85,18 @@ def test_the_server_has_no_permission_by_default_and_no_way_into_a_bucket(shared
     assert mlflow.tracking_uri(platform).removeprefix("http://") in values["serverAllowedHosts"]
 
 
+def test_every_replica_and_restart_has_the_sealed_flask_key_and_no_api_token(shared_data: Path) -> None:
+    """The chart's own key is random under Argo CD (no lookup under helm template, its hook Secret made again on
+    every sync): keelson's sealed Secret comes after it in envFrom and wins. The server never calls the API server;
+    MLflow's job runner, which calls the server on a host the allowed hosts refuse, stays off."""
+    values = _values(shared_data)
+    assert values["extraSecretNamesForEnvFrom"] == [mlflow.FLASK_SECRET]
+    _unused, secrets = _platform()
+    assert secrets[("mlflow", mlflow.FLASK_SECRET)].data == {mlflow.FLASK_SECRET_KEY: fake_value("mlflow-flask-secret-key", "alnum")}
+    assert values["serviceAccount"]["create"] and values["serviceAccount"]["automount"] is False
+    assert values["extraEnvVars"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_server_reaches_no_object_store_and_every_tenant_reaches_the_server(engine: str) -> None:
     objects = documents(render_example(engine))

@@ -42,6 +42,7 @@ def test_credentials_of_a_full_platform() -> None:
         "oidc-client-argo-workflows",
         "keycloak-backup-s3-secret-key",
         "mlflow-admin-password",
+        "mlflow-flask-secret-key",
         "weaviate-admin-api-key",
         "weaviate-cluster-api-password",
         "weaviate-backup-s3-secret-key",

@@ -194,6 +194,33 @@ def test_the_pipelines_pods_meet_restricted_and_ask_for_their_gpus(tmp_path: Pat
     assert spec["activeDeadlineSeconds"] == 7200
 
 
+def _retried(strategy: dict[str, Any], status: str, exit_code: str) -> bool:
+    """Whether Argo Workflows retries a step under ``strategy`` after it ended so. The expression is evaluated as
+    Python: keelson's uses only what expr and Python write alike (==, and, or, in [..]) and asInt."""
+    if strategy.get("retryPolicy") == "OnError":
+        return status == "Error"
+    assert strategy["retryPolicy"] == "Always", strategy
+    last = type("LastRetry", (), {"status": status, "exitCode": exit_code})
+    return bool(eval(strategy["expression"], {"__builtins__": {}}, {"asInt": int, "lastRetry": last}))
+
+
+def test_a_step_stopped_from_outside_is_tried_again_and_a_failing_one_is_not(tmp_path: Path) -> None:
+    """Kueue reclaiming borrowed quota, or a drain, stops a step's pod: SIGTERM (exit 143), SIGKILL after the grace
+    period (137); Argo Workflows marks the step Failed, not Error. A step that fails by itself (exit 1: a model
+    below its thresholds) must not run again."""
+    files = _render_repo(_repo(tmp_path))
+    [template] = _by_kind(files, "WorkflowTemplate")
+    [cron] = _by_kind(files, "CronWorkflow")
+    steps = [step for step in template["spec"]["templates"] + cron["spec"]["workflowSpec"]["templates"] if "container" in step]
+    assert {step["name"] for step in steps} >= {"validate", "train", "evaluate", "register", "drift"}
+    for step in steps:
+        strategy = step["retryStrategy"]
+        assert strategy["limit"] == 3, step["name"]
+        assert _retried(strategy, "Failed", "143") and _retried(strategy, "Failed", "137"), step["name"]
+        assert _retried(strategy, "Error", "0"), step["name"]
+        assert not _retried(strategy, "Failed", "1") and not _retried(strategy, "Failed", "2"), step["name"]
+
+
 def test_the_drift_check_starts_the_training_template_past_its_threshold(tmp_path: Path) -> None:
     files = _render_repo(_repo(tmp_path))
     [cron] = _by_kind(files, "CronWorkflow")

@@ -187,7 +187,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "server.ingress.annotations": "free-form map",
     },
     # charts/mlflow/templates/ingress.yaml (mlflow-1.11.5) lines 3 and 21-24 copy the map into the Ingress.
-    "mlflow": {"ingress.annotations": "free-form map"},
+    "mlflow": {
+        "ingress.annotations": "free-form map",
+        "extraEnvVars": "free-form map of environment variables (templates/deployment.yaml lines 608-611)",
+    },
 }
 
 
