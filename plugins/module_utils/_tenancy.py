@@ -17,7 +17,7 @@ Pure data: the engines and the renderer import it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, Final, Optional
 
 Document = dict[str, Any]
 
@@ -112,3 +112,85 @@ def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]], reads: Iterable[
         }
         for name, rules in ((ADMIN, admin), (EDIT, edit))
     ]
+
+
+# The admission policy that keeps a team's Ingresses to hosts that are not the platform's (ValidatingAdmissionPolicy,
+# admissionregistration.k8s.io/v1, GA since Kubernetes 1.30). Traefik merges every Ingress of a host into one router
+# set and orders routers by the length of their rule, not by namespace: without it, a team's Ingress for
+# keycloak.<domain> with a longer path (or a rule with no host, or a wildcard host) would take the platform's
+# traffic, with a certificate from the platform issuer (cert-manager's ingress-shim reads the tls hosts).
+INGRESS_POLICY: Final = "keelson-tenant-ingress-hosts"
+
+
+def _cel_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def ingress_host_allowed(host: str, reserved: Iterable[str], serving_domain: Optional[str]) -> str:
+    """The CEL condition on the expression ``host``: no wildcard, none of the ``reserved`` hosts, and under the
+    served models' domain only the namespace's own (``<name>-<namespace>.<serving domain>``, KServe's host)."""
+    hosts = sorted(set(reserved) | ({serving_domain} if serving_domain else set()))
+    condition = [f"!{host}.startsWith('*')", f"!({host} in [{', '.join(_cel_string(item) for item in hosts)}])"]
+    if serving_domain:
+        suffix = _cel_string("." + serving_domain)
+        condition.append(f"(!{host}.endsWith({suffix}) || {host}.endsWith('-' + namespaceObject.metadata.name + {suffix}))")
+    return " && ".join(condition)
+
+
+def ingress_policy(reserved: Iterable[str], serving_domain: Optional[str]) -> list[Document]:
+    """The policy and its binding for every tenant namespace (label :data:`TENANT_LABEL`): each rule of an Ingress
+    names a host, no default backend, and every rule and tls host passes :func:`ingress_host_allowed`."""
+    reserved = list(reserved)
+    rule_ok = ingress_host_allowed("r.host", reserved, serving_domain)
+    tls_ok = ingress_host_allowed("h", reserved, serving_domain)
+    labels = {"app.kubernetes.io/managed-by": "keelson"}
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": INGRESS_POLICY, "labels": labels},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]},
+                "resourceRules": [
+                    {
+                        "apiGroups": ["networking.k8s.io"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["ingresses"],
+                    }
+                ],
+            },
+            "validations": [
+                {
+                    "expression": "!has(object.spec.defaultBackend)",
+                    "message": "an Ingress in a tenant namespace may not have a default backend: it would take requests for every host",
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": f"!has(object.spec.rules) || object.spec.rules.all(r, has(r.host) && {rule_ok})",
+                    "message": (
+                        "every rule of an Ingress in a tenant namespace names a host that is not the platform's: no wildcard, "
+                        "none of the platform's hosts, and under the served models' domain only this namespace's own "
+                        "(<name>-<namespace>.<domain>)"
+                    ),
+                    "reason": "Forbidden",
+                },
+                {
+                    "expression": f"!has(object.spec.tls) || object.spec.tls.all(t, !has(t.hosts) || t.hosts.all(h, {tls_ok}))",
+                    "message": (
+                        "a tls host of an Ingress in a tenant namespace may not be a wildcard, a platform host or another "
+                        "namespace's model host"
+                    ),
+                    "reason": "Forbidden",
+                },
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": INGRESS_POLICY, "labels": labels},
+        "spec": {"policyName": INGRESS_POLICY, "validationActions": ["Deny"]},
+    }
+    return [policy, binding]

@@ -35,6 +35,7 @@ from typing import Any, Final, Optional
 
 from ansible_collections.keelson.platform.plugins.module_utils import _tenancy, _yaml
 from ansible_collections.keelson.platform.plugins.module_utils._catalog import CATALOG
+from ansible_collections.keelson.platform.plugins.module_utils._components import kserve
 from ansible_collections.keelson.platform.plugins.module_utils._components._unit import (
     DNS_PEER,
     DNS_PORTS,
@@ -216,6 +217,14 @@ def _tenancy_roles(platform: Platform) -> list[Document]:
     )
 
 
+def _tenancy_policies(platform: Platform) -> list[Document]:
+    """The admission policies of every tenant namespace: Ingress hosts that are not the platform's (every enabled
+    unit's ingress host, and the served models' domain but the namespace's own model hosts)."""
+    reserved = [host for unit in platform.units for claim in unit.hosts if (host := getattr(unit.settings(platform), claim.field, None))]
+    serving = kserve.UNIT.domain(platform) if any(unit.name == kserve.UNIT.name for unit in platform.units) else None
+    return _tenancy.ingress_policy(reserved, serving)
+
+
 def parts(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> list[Part]:
     """Every enabled unit rendered, in sync order; a sealed Secret goes beside the component of its namespace (or
     of a namespace the component names, :meth:`Unit.secret_namespaces`), and so do the namespace's NetworkPolicies."""
@@ -265,8 +274,8 @@ def _documents(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]
             tree[layout.values_file(part.unit.name)] = [part.values]
         for document in part.manifests:
             tree[layout.manifest_file(part.unit.name, document)] = [engine.manifest(platform, part.unit, document)]
-    for role in _tenancy_roles(platform):
-        tree[layout.tenancy_file(role)] = [role]
+    for document in [*_tenancy_roles(platform), *_tenancy_policies(platform)]:
+        tree[layout.tenancy_file(document)] = [document]
     tenants = tenant_files(platform, sealed)
     served, ml = ml_files(platform)
     tenants.update(served)
