@@ -21,6 +21,7 @@ Check = Callable[[str], Optional[str]]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
+DNS_LABEL_MAX: Final = 63  # RFC 1123: a DNS label's length
 _DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_LABEL_ANY_CASE: Final = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 _QUANTITY: Final = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
@@ -77,7 +78,7 @@ TAINT_EFFECTS: Final = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # ---------------------------------------------------------------------------------------------- names
 
 
-def dns_label(max_len: int = 63, why: str = "", start_letter: bool = False) -> Check:
+def dns_label(max_len: int = DNS_LABEL_MAX, why: str = "", start_letter: bool = False) -> Check:
     """A DNS-1123 label (namespace-like name) of at most ``max_len`` characters."""
 
     def check(value: str) -> Optional[str]:

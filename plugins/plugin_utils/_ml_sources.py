@@ -20,7 +20,8 @@ import posixpath
 import subprocess
 from typing import Any, Optional
 
-from ansible_collections.keelson.platform.plugins.module_utils._ml_project import FILES, TRAINING_FILES, Project, parse
+from ansible_collections.keelson.platform.plugins.module_utils._formats import DNS_LABEL_MAX
+from ansible_collections.keelson.platform.plugins.module_utils._ml_project import FILES, SERVING, TRAINING_FILES, Project, parse
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError, Problem, format_problems
 from ansible_collections.keelson.platform.plugins.module_utils._spec_model import Tenant
 from ansible_collections.keelson.platform.plugins.module_utils._yaml import load_all
@@ -69,6 +70,20 @@ def read_projects(dest: str, layout: Layout, tenants: list[Tenant], existing: di
                 previous_params=_params(previous) if previous is not None else None,
             )
             if project is None:
+                continue
+            label = f"{name}-{tenant.namespaces[0]}"
+            if project.served and len(label) > DNS_LABEL_MAX:
+                # KServe names the model's host <name>-<namespace>.<domain> (its domain template) and refuses a host
+                # whose first label is no DNS label: the InferenceService would never get a URL.
+                problems.append(
+                    Problem(
+                        f"{path}/{SERVING}",
+                        f"the model's host {label}.<domain> starts with a label of {len(label)} characters (at most "
+                        f"{DNS_LABEL_MAX}: the project's folder name, a dash and the namespace {tenant.namespaces[0]}); "
+                        "shorten the folder name",
+                        name,
+                    )
+                )
                 continue
             if previous is not None and previous["metadata"].get("labels", {}).get(REVISION_LABEL) == project.revision:
                 project = _as_before(project, previous)

@@ -209,6 +209,12 @@ class Platform:
         by_kind = next((unit.name for unit in self.units for owned, kinds in unit.crd_kinds if owned == group and kind in kinds), None)
         return by_kind or next((unit.name for unit in self.units if group in unit.crd_groups), None)
 
+    def webhook_owners(self, api_version: str) -> tuple[str, ...]:
+        """The enabled units whose admission webhooks admit objects of ``api_version``'s group
+        (:attr:`Unit.webhook_groups`)."""
+        group = api_version.rpartition("/")[0]
+        return tuple(unit.name for unit in self.units if group and group in unit.webhook_groups)
+
     def dependencies(self, unit: Unit[Any]) -> tuple[str, ...]:
         """The enabled components ``unit`` waits for."""
         return tuple(name for name in unit.dependencies(self._me) if self.enabled(name))

@@ -197,13 +197,14 @@ def platform_policies(platform: Platform, unit: Unit[Any]) -> list[Document]:
 
 def needs(platform: Platform, documents: Iterable[Document]) -> tuple[str, ...]:
     """What must be in the cluster before ``documents`` apply: the enabled units whose custom resources they
-    are, and the tenant roles (:data:`TENANCY`) when they bind them. In registry order."""
+    are (and whose webhooks admit them), and the tenant roles (:data:`TENANCY`) when they bind them. In registry order."""
     found = set()
     tenant_roles = {role["metadata"]["name"] for role in _tenancy_roles(platform)}
     for document in documents:
         owner = platform.crd_owner(document["apiVersion"], document.get("kind", ""))
         if owner:
             found.add(owner)
+        found.update(platform.webhook_owners(document["apiVersion"]))
         if document["kind"] == "RoleBinding" and document["roleRef"]["name"] in tenant_roles:
             found.add(TENANCY)
     return tuple(name for name in (*(unit.name for unit in platform.units), TENANCY) if name in found)

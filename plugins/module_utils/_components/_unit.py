@@ -178,6 +178,9 @@ class Unit(Generic[S]):
     # Kinds of a group another unit's chart also serves (``argoproj.io``: Argo CD and Argo Workflows): (group,
     # kinds) whose objects are applied after this unit rather than after the group's owner in ``crd_groups``.
     crd_kinds: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The API groups whose objects its admission webhooks default and validate (failing closed) where another
+    # unit installs their CRDs: an object of one of them is applied after this unit too.
+    webhook_groups: tuple[str, ...] = ()
     # (API group, resources) of those a tenant's admin and edit roles may write in the tenant's namespaces.
     tenant_resources: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # (API group, resources) of those a tenant's admin and edit roles may only read in the tenant's namespaces

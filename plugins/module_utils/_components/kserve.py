@@ -26,7 +26,8 @@ What keelson decides (kserve/kserve tag v0.20.0, ``charts/kserve-resources``):
   the InferenceService's pod-level securityContext;
 - the S3 endpoint is MinIO's, for every InferenceService (``credentials.s3`` of the ConfigMap, lines 35-54): KServe
   reads the endpoint from a Secret's annotations or data or else this default (``pkg/credentials/s3/utils.go``
-  ``getEnvValue``), and a sealed Secret carries no annotations;
+  ``getEnvValue``), and the tenant's S3 Secret (MinIO's key names, shared with the workflows) carries neither, so
+  one setting in the ConfigMap serves every tenant;
 - one serving runtime, ``kserve-mlserver`` (MLflow, scikit-learn, XGBoost, LightGBM): kserve-resources v0.20.0 ships
   no runtimes any more (they moved to chart kserve-runtime-configs, which keelson does not install), so keelson
   renders the one it needs and no other runtime exists.
@@ -120,6 +121,10 @@ class KServe(Unit[KServeSettings]):
     # The chart's controller pod meets restricted (chart_pods); the models run in the tenants' namespaces.
     pod_security = RESTRICTED
     depends_on = ("cert-manager", "kserve-crd")
+    # Its InferenceService defaulter and validator (charts/kserve-resources templates, failurePolicy Fail, v0.20.0):
+    # an InferenceService applied before the controller answers is refused (or, before the webhook configuration
+    # exists, admitted without KServe's defaults).
+    webhook_groups = (GROUP,)
     settings_type = KServeSettings
     settings_path = ("components", "kserve")
     doc = KServeCRD.doc

@@ -128,7 +128,27 @@ class NvidiaDevicePlugin(Unit[NvidiaDevicePluginSettings]):
         }
         if (values.get("devicePlugin") or {}).get("enableHostNetwork"):
             spec["hostNetwork"] = True
-        return [(f"DaemonSet {self.name}", spec)]
+        # templates/daemonset-mps-control-daemon.yml (v0.20.0), also with devicePlugin.enabled (line 16): hostNetwork
+        # with mps.enableHostNetwork, hostPID with mps.enableHostPID (else a shared process namespace), the pod's
+        # securityContext podSecurityContext; the init container mps-control-daemon-mounts and the container
+        # mps-control-daemon-ctr privileged; hostPath volumes mps-root and mps-shm. Its nodeSelector
+        # nvidia.com/mps.capable=true is set only by GPU Feature Discovery (off), so it runs on no node unless a
+        # sharing config turns MPS on; Pod Security admits it or not all the same.
+        settings = dict(values.get("mps") or {})
+        control: Document = {
+            "securityContext": dict(values.get("podSecurityContext") or {}),
+            "initContainers": [{"name": "mps-control-daemon-mounts", "securityContext": {"privileged": True}}],
+            "containers": [{"name": "mps-control-daemon-ctr", "securityContext": {"privileged": True}}],
+            "volumes": [
+                {"name": "mps-root", "hostPath": {"path": mps, "type": "DirectoryOrCreate"}},
+                {"name": "mps-shm", "hostPath": {"path": f"{mps}/shm"}},
+            ],
+        }
+        if settings.get("enableHostNetwork"):
+            control["hostNetwork"] = True
+        if settings.get("enableHostPID"):
+            control["hostPID"] = True
+        return [(f"DaemonSet {self.name}", spec), (f"DaemonSet {self.name}-mps-control-daemon", control)]
 
 
 UNIT = NvidiaDevicePlugin()

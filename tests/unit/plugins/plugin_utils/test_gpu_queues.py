@@ -243,8 +243,12 @@ def test_the_device_plugins_pods_need_a_privileged_namespace(shared_data: Path) 
     platform = _tree("argocd")[0]
     pods = nvidia_device_plugin.UNIT.chart_pods(helm_merge(chart, nvidia_device_plugin.UNIT.values(platform)))
     assert pods is not None
-    ((_what, spec),) = pods
-    assert "volume kubelet-device-plugins-dir: hostPath" in violations(spec, BASELINE)
+    found = dict(pods)
+    assert set(found) == {"DaemonSet nvidia-device-plugin", "DaemonSet nvidia-device-plugin-mps-control-daemon"}
+    assert "volume kubelet-device-plugins-dir: hostPath" in violations(found["DaemonSet nvidia-device-plugin"], BASELINE)
+    # The MPS control daemon the chart renders beside it (on no node until MPS is configured) is privileged.
+    refused = violations(found["DaemonSet nvidia-device-plugin-mps-control-daemon"], BASELINE)
+    assert "container mps-control-daemon-ctr: privileged" in refused, refused
     assert nvidia_device_plugin.UNIT.pod_security == "privileged"
 
 

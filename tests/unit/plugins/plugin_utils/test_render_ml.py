@@ -349,3 +349,36 @@ def test_a_project_needs_its_components(tmp_path: Path) -> None:
     projects = _ml_sources.read_projects(str(_repo(tmp_path)), platform.layout, list(platform.spec.tenants), {})
     with pytest.raises(KeelsonError, match=r"tenants/vision/ml/churn: needs components\.argo_workflows\.enabled"):
         _render.render(spec, nodes, double_sealed(spec, nodes), ca_of(spec), ml_projects=projects)
+
+
+def test_under_flux_a_tenant_folder_with_a_served_model_waits_for_kserves_webhooks(tmp_path: Path) -> None:
+    """The InferenceService in the tenant's platform folder is admitted by KServe's webhooks (failing closed), whose
+    controller is the kserve unit, not kserve-crd (its CRDs): the folder waits for both."""
+    files = _render_repo(_repo(tmp_path), "flux")
+    assert _by_kind(files, "InferenceService")
+    kustomizations = {document["metadata"]["name"]: document for _path, document in documents(files) if document["kind"] == "Kustomization"}
+    waits = {entry["name"] for entry in kustomizations["tenant-vision"]["spec"]["dependsOn"]}
+    assert {"kserve", "kserve-crd"} <= waits, waits
+    # A tenant that serves nothing does not wait for KServe's controller.
+    others = [name for name in kustomizations if name.startswith("tenant-") and name not in ("tenant-vision", "tenant-vision-ml")]
+    assert others and all("kserve" not in {entry["name"] for entry in kustomizations[name]["spec"].get("dependsOn", [])} for name in others)
+
+
+def test_a_served_project_whose_model_host_label_is_too_long_is_refused(tmp_path: Path) -> None:
+    """KServe names the model's host <project>-<namespace>.<domain> and refuses one whose first label is no DNS
+    label (over 63 characters): the project is refused, naming serving.yaml, before anything is rendered."""
+    namespace = "vision-" + "n" * 30
+
+    def long_namespace(raw: dict[str, Any]) -> None:
+        tenant = next(tenant for tenant in raw["tenants"] if tenant["name"] == "vision")
+        tenant["namespaces"] = [namespace]
+
+    repo = _repo(tmp_path)
+    shutil.copytree(PROJECT, repo / SOURCES / ("c" * 30))  # 30 + 1 + 37 = 68
+    spec, nodes = example_spec("argocd", long_namespace)
+    platform = Platform(spec, nodes)
+    with pytest.raises(_ml_sources.ProjectError) as raised:
+        _ml_sources.read_projects(str(repo), platform.layout, list(platform.spec.tenants), {})
+    message = str(raised.value)
+    assert f"{SOURCES}/{'c' * 30}/serving.yaml: the model's host {'c' * 30}-{namespace}.<domain> starts with a label of 68" in message
+    assert "churn" not in message  # churn-<namespace> is 43 characters: served as before
