@@ -87,6 +87,8 @@ def main(scratch: Path) -> dict[str, Any]:
         "config_maps": {script["metadata"]["name"]: script["data"]},
         "secrets": {name: dict(secret.data) for (namespace, name), secret in unsealed.items() if namespace == users_namespace},
         "tenants": [tenant.name for tenant in platform.spec.tenants],
+        # The auth database as the Job names it (its address and name), and the operator's Secret of its owner.
+        "database": {"secret": mlflow.DB_APP_SECRET, "address": f"{mlflow.DB_HOST}:{mlflow.DB_PORT}", "name": mlflow.AUTH_DB_NAME},
     }
     return {
         "users": users,

@@ -7,15 +7,19 @@ users/delete), as the admin. Pure text: the unit mounts it into the Job, the rea
 
 Environment: ``MLFLOW_URL``, ``ADMIN_USERNAME``, ``ADMIN_PASSWORD``, ``USERS_DIR`` (one file per tenant user,
 named by the user, holding its password) and ``USER_PREFIX`` (the prefix of every tenant user: a user with it that
-has no file is a removed tenant's, and is deleted). Idempotent: a user that exists gets its password set again.
-Waits for the server (the Job may start before it), then exits 0, or 1 with what failed."""
+has no file is a removed tenant's, and is deleted); ``AUTH_DB_ADDRESS``, ``AUTH_DB_NAME``, ``DB_USERNAME`` and
+``DB_PASSWORD``: the auth app's database. MLflow makes its admin from basic_auth.ini once and never changes its
+password (mlflow/server/auth/__init__.py create_admin_user, 3.15.1): when the server refuses the admin's password
+from the Secret (it was changed there), the script sets it in the auth database (the auth store's update_user) and
+asks again. Idempotent: a user that exists gets its password set again. Waits for the server (the Job may start
+before it), then exits 0, or 1 with what failed."""
 
 from __future__ import annotations
 
 from typing import Final
 
 SCRIPT: Final = r"""
-import base64, json, os, sys, time, urllib.error, urllib.request
+import base64, json, os, sys, time, urllib.error, urllib.parse, urllib.request
 
 URL = os.environ["MLFLOW_URL"].rstrip("/")
 AUTH = "Basic " + base64.b64encode(f"{os.environ['ADMIN_USERNAME']}:{os.environ['ADMIN_PASSWORD']}".encode()).decode()
@@ -40,12 +44,33 @@ def call(method, path, body=None):
             return error.code, {"message": text}
 
 
+def set_admin_password():
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    user, password = (urllib.parse.quote(os.environ[name], safe="") for name in ("DB_USERNAME", "DB_PASSWORD"))
+    store = SqlAlchemyStore()
+    # psycopg2 named: SQLAlchemy 2.1 takes psycopg (3) for a bare postgresql://.
+    store.init_db(f"postgresql+psycopg2://{user}:{password}@{os.environ['AUTH_DB_ADDRESS']}/{os.environ['AUTH_DB_NAME']}")
+    if not store.has_user(os.environ["ADMIN_USERNAME"]):
+        sys.exit(f"MLflow's auth database has no user {os.environ['ADMIN_USERNAME']}: is it the server's admin?")
+    store.update_user(os.environ["ADMIN_USERNAME"], password=os.environ["ADMIN_PASSWORD"], is_admin=True)
+
+
 def wait():
+    reset = False
     for _ in range(60):
         try:
             status, _body = call("GET", "/api/2.0/mlflow/users/list")
             if status == 200:
                 return
+            if status == 401 and not reset and os.environ.get("AUTH_DB_ADDRESS"):
+                print("MLflow refuses the admin's password from its Secret: setting it in the auth database", flush=True)
+                reset = True
+                try:
+                    set_admin_password()
+                except Exception as error:
+                    print(f"could not set the admin's password in the auth database: {error}", flush=True)
+                continue
             print(f"MLflow answers {status} to the admin: is the admin password the server's?", flush=True)
         except OSError as error:
             print(f"waiting for MLflow at {URL}: {error}", flush=True)

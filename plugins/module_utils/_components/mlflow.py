@@ -69,6 +69,8 @@ DB_NAME: Final = "mlflow"
 AUTH_DB_NAME: Final = "mlflow_auth"
 DB_OWNER: Final = "mlflow"
 DB_APP_SECRET: Final = f"{DB_CLUSTER}-app"
+DB_HOST: Final = f"{DB_CLUSTER}-rw"  # the operator's read-write Service
+DB_PORT: Final = 5432  # the chart's default port of backendStore.postgres and auth.postgres (values.yaml lines 133, 322)
 # Where an experiment made without an artifact location would put its artifacts: a bucket no tenant is given, so
 # a client that writes there fails (every tenant's client writes with its own S3 key) instead of losing them in a
 # pod's file system (the chart's default ./mlruns).
@@ -134,7 +136,7 @@ class MLflow(Unit[MLflowSettings]):
     def values(self, platform: Platform) -> Document:
         settings = self.settings(platform)
         tag = _tag(CATALOG["components"][self.catalog]["images"]["mlflow"])
-        database = {"enabled": True, "host": f"{DB_CLUSTER}-rw"}  # port: the chart's 5432 (values.yaml lines 133, 322)
+        database = {"enabled": True, "host": DB_HOST}  # port: the chart's DB_PORT
         values: Document = {
             # values.yaml lines 9-43: the chart's repositories, and busybox 1.38.0 for the ini initializer (the catalog
             # pins the same); MLflow's tag pinned here rather than left to the chart's appVersion.
@@ -250,6 +252,12 @@ class MLflow(Unit[MLflowSettings]):
                                 {"name": "ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {**secret["secretKeyRef"], "key": "password"}}},
                                 {"name": "USERS_DIR", "value": "/users"},
                                 {"name": "USER_PREFIX", "value": mlflow_user("")},
+                                # The auth database, where the Job sets the admin's password when the server refuses
+                                # the Secret's (the server makes its admin once and never changes its password).
+                                {"name": "AUTH_DB_ADDRESS", "value": f"{DB_HOST}:{DB_PORT}"},
+                                {"name": "AUTH_DB_NAME", "value": AUTH_DB_NAME},
+                                {"name": "DB_USERNAME", "valueFrom": {"secretKeyRef": {"name": DB_APP_SECRET, "key": "username"}}},
+                                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": DB_APP_SECRET, "key": "password"}}},
                             ],
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,

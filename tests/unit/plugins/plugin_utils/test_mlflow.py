@@ -127,10 +127,14 @@ def test_the_users_job_reads_the_admin_and_the_users_secret_and_follows_the_tena
     pod = job["spec"]["template"]["spec"]
     secrets = {entry["valueFrom"]["secretKeyRef"]["name"] for entry in pod["containers"][0]["env"] if "valueFrom" in entry}
     secrets |= {volume["secret"]["secretName"] for volume in pod["volumes"] if "secret" in volume}
-    assert secrets == {mlflow.ADMIN_SECRET, mlflow.USERS_SECRET}
+    # The admin, the tenant users, and the auth database's owner (to set a changed admin password there).
+    assert secrets == {mlflow.ADMIN_SECRET, mlflow.USERS_SECRET, mlflow.DB_APP_SECRET}
     env = {entry["name"]: entry.get("value") for entry in pod["containers"][0]["env"]}
     platform, _secrets = _platform()
     assert env["MLFLOW_URL"] == mlflow.tracking_uri(platform)
+    values = mlflow.UNIT.values(platform)
+    assert env["AUTH_DB_ADDRESS"] == f"{values['auth']['postgres']['host']}:{mlflow.DB_PORT}"
+    assert env["AUTH_DB_NAME"] == values["auth"]["postgres"]["database"]
     # Every tenant user has the prefix the Job deletes strangers by; the admin has not.
     assert all(mlflow_user(tenant.name).startswith(env["USER_PREFIX"]) for tenant in platform.spec.tenants)
     assert not mlflow.ADMIN_USER.startswith(env["USER_PREFIX"])
