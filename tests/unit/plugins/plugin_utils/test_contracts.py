@@ -39,6 +39,7 @@ CHART_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
 # Secrets that something the tree installs creates, not the tree itself (listed, with who creates them).
 CREATED_IN_CLUSTER: dict[tuple[str, str], str] = {
     ("keycloak", "keycloak-db-app"): "CloudNativePG, the owner of Keycloak's database (bootstrap.initdb)",
+    ("mlflow", "mlflow-db-app"): "CloudNativePG, the owner of MLflow's databases (bootstrap.initdb)",
     ("cert-manager", "keelson-platform-ca-account"): "cert-manager, the ACME account key of the issuer",
 }
 
