@@ -42,6 +42,11 @@ PLATFORM_OWNED: Final = (
     ("kueue.x-k8s.io", "localqueues", "LocalQueue"),
 )
 
+# API groups of which a team writes nothing under either engine: routing and certificates the Ingress policy
+# (:func:`ingress_policy`) does not see. Traefik's own routes (k3s' Traefik reads IngressRoutes), the Gateway API,
+# and cert-manager's Certificates, which the platform's ClusterIssuer would sign for any host.
+ROUTING_GROUPS: Final = ("traefik.io", "traefik.containo.us", "gateway.networking.k8s.io", "cert-manager.io", "acme.cert-manager.io")
+
 # What a team reads and writes: Kubernetes' edit role (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/
 # policy.go, aggregate-to-edit) without the platform's kinds, without the deprecated extensions group, and
 # without impersonating service accounts.
@@ -89,6 +94,7 @@ def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]], reads: Iterable[
     writes = _merged([*_WORKLOADS, *extra])
     owned = {(group, resource) for group, resource, _kind in PLATFORM_OWNED}
     forbidden = sorted(f"{group}/{resource}" for group, resources in writes for resource in resources if (group, resource) in owned)
+    forbidden += sorted(f"{group}/{resource}" for group, resources in writes for resource in resources if group in ROUTING_GROUPS)
     if forbidden:  # a unit's tenant_resources named what the platform keeps for itself
         raise ValueError(f"tenant roles would write platform-owned resources: {', '.join(forbidden)}")
     edit = [
@@ -126,23 +132,33 @@ def _cel_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def ingress_host_allowed(host: str, reserved: Iterable[str], serving_domain: Optional[str]) -> str:
+def ingress_host_allowed(host: str, reserved: Iterable[str], serving_domain: Optional[str], namespaces: Iterable[str] = ()) -> str:
     """The CEL condition on the expression ``host``: no wildcard, none of the ``reserved`` hosts, and under the
-    served models' domain only the namespace's own (``<name>-<namespace>.<serving domain>``, KServe's host)."""
+    served models' domain only the namespace's own (``<name>-<namespace>.<serving domain>``, KServe's host). Of
+    the tenant ``namespaces``, those whose name ends in ``-<another>`` are listed: ``x-foo-nlp`` ends in ``-nlp``
+    but is namespace ``foo-nlp``'s host, not ``nlp``'s."""
     hosts = sorted(set(reserved) | ({serving_domain} if serving_domain else set()))
     condition = [f"!{host}.startsWith('*')", f"!({host} in [{', '.join(_cel_string(item) for item in hosts)}])"]
     if serving_domain:
         suffix = _cel_string("." + serving_domain)
         condition.append(f"(!{host}.endsWith({suffix}) || {host}.endsWith('-' + namespaceObject.metadata.name + {suffix}))")
+        names = sorted(set(namespaces))
+        longer = [name for name in names if any(name.endswith("-" + other) for other in names if other != name)]
+        if longer:
+            condition.append(
+                f"![{', '.join(_cel_string(name) for name in longer)}].exists(m, m != namespaceObject.metadata.name"
+                f" && m.endsWith('-' + namespaceObject.metadata.name) && {host}.endsWith('-' + m + {suffix}))"
+            )
     return " && ".join(condition)
 
 
-def ingress_policy(reserved: Iterable[str], serving_domain: Optional[str]) -> list[Document]:
-    """The policy and its binding for every tenant namespace (label :data:`TENANT_LABEL`): each rule of an Ingress
-    names a host, no default backend, and every rule and tls host passes :func:`ingress_host_allowed`."""
-    reserved = list(reserved)
-    rule_ok = ingress_host_allowed("r.host", reserved, serving_domain)
-    tls_ok = ingress_host_allowed("h", reserved, serving_domain)
+def ingress_policy(reserved: Iterable[str], serving_domain: Optional[str], namespaces: Iterable[str] = ()) -> list[Document]:
+    """The policy and its binding for every tenant namespace (label :data:`TENANT_LABEL`; ``namespaces``: all of
+    them): each rule of an Ingress names a host, no default backend, and every rule and tls host passes
+    :func:`ingress_host_allowed`."""
+    reserved, namespaces = list(reserved), list(namespaces)
+    rule_ok = ingress_host_allowed("r.host", reserved, serving_domain, namespaces)
+    tls_ok = ingress_host_allowed("h", reserved, serving_domain, namespaces)
     labels = {"app.kubernetes.io/managed-by": "keelson"}
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -194,3 +210,16 @@ def ingress_policy(reserved: Iterable[str], serving_domain: Optional[str]) -> li
         "spec": {"policyName": INGRESS_POLICY, "validationActions": ["Deny"]},
     }
     return [policy, binding]
+
+
+def project_blacklist(writes: Iterable[tuple[str, tuple[str, ...]]], reads: Iterable[tuple[str, tuple[str, ...]]]) -> list[Document]:
+    """A tenant's Argo CD AppProject ``namespaceResourceBlacklist``: Argo CD applies with its own rights, so the
+    project is what keeps out of a team's Applications what its roles do not let it write: the
+    :data:`PLATFORM_OWNED` kinds, every kind of a group the team may only read (``reads`` without ``writes``: the
+    units' ``tenant_reads`` and ``tenant_resources``), and every kind of :data:`ROUTING_GROUPS`."""
+    written = {group for group, _resources in [*_WORKLOADS, *writes]}
+    read_only = sorted({group for group, _resources in reads} - written)
+    return [
+        *({"group": group, "kind": kind} for group, _resource, kind in PLATFORM_OWNED),
+        *({"group": group, "kind": "*"} for group in [*read_only, *ROUTING_GROUPS]),
+    ]

@@ -49,11 +49,16 @@ STEP_RESOURCES: Final = {"cpu": "500m", "memory": "1Gi"}
 # drain evicts it: the kubelet stops the step with SIGTERM (SIGKILL after the grace period), the emissary executor
 # exits 128 + the signal (cmd/argoexec/commands/emissary.go) and the node is Failed, not Error
 # (workflow/controller/operator.go inferFailedReason), which retryPolicy OnError would not retry. Error covers a pod
-# gone before it ended. The expression is the form of Argo Workflows' own tests (controller_test.go, v4.0.6).
+# gone before it ended. A step the kernel killed for memory (exit 137, the node's message "OOMKilled") would fail
+# again: not retried. The expression is the form of Argo Workflows' own tests (controller_test.go, v4.0.6); the
+# lastRetry variables are set in workflow/controller/operator.go (exitCode, status, duration, message).
 RETRY: Final = {
     "limit": 3,
     "retryPolicy": "Always",
-    "expression": 'lastRetry.status == "Error" or (lastRetry.status == "Failed" and asInt(lastRetry.exitCode) in [137, 143])',
+    "expression": (
+        'lastRetry.status == "Error" or (lastRetry.status == "Failed" and asInt(lastRetry.exitCode) in [137, 143]'
+        ' and !(lastRetry.message contains "OOMKilled"))'
+    ),
 }
 PARAMETERS: Final = (("commit", ""), ("changed-files", "[]"), ("params-diff", "{}"), ("trigger", "manual"))
 _DURATION_PART: Final = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")

@@ -7,9 +7,9 @@ users/delete), as the admin. Pure text: the unit mounts it into the Job, the rea
 
 Environment: ``MLFLOW_URL``, ``ADMIN_USERNAME``, ``ADMIN_PASSWORD``, ``USERS_DIR`` (one file per tenant user,
 named by the user, holding its password) and ``USER_PREFIX`` (the prefix of every tenant user: a user with it that
-has no file is a removed tenant's, and is deleted); ``AUTH_DB_ADDRESS``, ``AUTH_DB_NAME``, ``DB_USERNAME`` and
-``DB_PASSWORD``: the auth app's database. MLflow makes its admin from basic_auth.ini once and never changes its
-password (mlflow/server/auth/__init__.py create_admin_user, 3.15.1): when the server refuses the admin's password
+has no file is a removed tenant's, and is deleted); ``AUTH_DB_ADDRESS``, ``AUTH_DB_NAME``, ``AUTH_DB_DRIVER``,
+``DB_USERNAME`` and ``DB_PASSWORD``: the auth app's database. MLflow makes its admin from basic_auth.ini once and
+never changes its password (mlflow/server/auth/__init__.py create_admin_user, 3.15.1): when the server refuses the admin's password
 from the Secret (it was changed there), the script sets it in the auth database (the auth store's update_user) and
 asks again. Idempotent: a user that exists gets its password set again. Waits for the server (the Job may start
 before it), then exits 0, or 1 with what failed."""
@@ -49,11 +49,12 @@ def set_admin_password():
 
     user, password = (urllib.parse.quote(os.environ[name], safe="") for name in ("DB_USERNAME", "DB_PASSWORD"))
     store = SqlAlchemyStore()
-    # psycopg2 named: SQLAlchemy 2.1 takes psycopg (3) for a bare postgresql://.
-    store.init_db(f"postgresql+psycopg2://{user}:{password}@{os.environ['AUTH_DB_ADDRESS']}/{os.environ['AUTH_DB_NAME']}")
-    if not store.has_user(os.environ["ADMIN_USERNAME"]):
-        sys.exit(f"MLflow's auth database has no user {os.environ['ADMIN_USERNAME']}: is it the server's admin?")
-    store.update_user(os.environ["ADMIN_USERNAME"], password=os.environ["ADMIN_PASSWORD"], is_admin=True)
+    driver, address, name = (os.environ[key] for key in ("AUTH_DB_DRIVER", "AUTH_DB_ADDRESS", "AUTH_DB_NAME"))
+    store.init_db(f"postgresql+{driver}://{user}:{password}@{address}/{name}")
+    if store.has_user(os.environ["ADMIN_USERNAME"]):
+        store.update_user(os.environ["ADMIN_USERNAME"], password=os.environ["ADMIN_PASSWORD"], is_admin=True)
+    else:  # as the server would have made it
+        store.create_user(os.environ["ADMIN_USERNAME"], os.environ["ADMIN_PASSWORD"], is_admin=True)
 
 
 def wait():
@@ -69,7 +70,11 @@ def wait():
                 try:
                     set_admin_password()
                 except Exception as error:
-                    print(f"could not set the admin's password in the auth database: {error}", flush=True)
+                    # The exception's class and its first line only: SQLAlchemy's message goes on with the
+                    # statement's parameters (the password's hash).
+                    cause = getattr(error, "orig", None) or error
+                    first = (str(cause).splitlines() or [""])[0][:200]
+                    print(f"could not set the admin's password in the auth database: {type(error).__name__}: {first}", flush=True)
                 continue
             print(f"MLflow answers {status} to the admin: is the admin password the server's?", flush=True)
         except OSError as error:

@@ -70,6 +70,7 @@ AUTH_DB_NAME: Final = "mlflow_auth"
 DB_OWNER: Final = "mlflow"
 DB_APP_SECRET: Final = f"{DB_CLUSTER}-app"
 DB_HOST: Final = f"{DB_CLUSTER}-rw"  # the operator's read-write Service
+DB_DRIVER: Final = "psycopg2"  # the server's, the auth app's and the users Job's SQLAlchemy driver
 DB_PORT: Final = 5432  # the chart's default port of backendStore.postgres and auth.postgres (values.yaml lines 133, 322)
 # Where an experiment made without an artifact location would put its artifacts: a bucket no tenant is given, so
 # a client that writes there fails (every tenant's client writes with its own S3 key) instead of losing them in a
@@ -136,7 +137,9 @@ class MLflow(Unit[MLflowSettings]):
     def values(self, platform: Platform) -> Document:
         settings = self.settings(platform)
         tag = _tag(CATALOG["components"][self.catalog]["images"]["mlflow"])
-        database = {"enabled": True, "host": DB_HOST}  # port: the chart's DB_PORT
+        # port: the chart's DB_PORT. The driver named (templates/deployment.yaml lines 34-35, auth_ini_configmap.yaml
+        # lines 12-13: postgresql+psycopg2://): a bare postgresql:// is psycopg 3 under SQLAlchemy 2.1.
+        database = {"enabled": True, "host": DB_HOST, "driver": DB_DRIVER}
         values: Document = {
             # values.yaml lines 9-43: the chart's repositories, and busybox 1.38.0 for the ini initializer (the catalog
             # pins the same); MLflow's tag pinned here rather than left to the chart's appVersion.
@@ -256,6 +259,7 @@ class MLflow(Unit[MLflowSettings]):
                                 # the Secret's (the server makes its admin once and never changes its password).
                                 {"name": "AUTH_DB_ADDRESS", "value": f"{DB_HOST}:{DB_PORT}"},
                                 {"name": "AUTH_DB_NAME", "value": AUTH_DB_NAME},
+                                {"name": "AUTH_DB_DRIVER", "value": DB_DRIVER},
                                 {"name": "DB_USERNAME", "valueFrom": {"secretKeyRef": {"name": DB_APP_SECRET, "key": "username"}}},
                                 {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": DB_APP_SECRET, "key": "password"}}},
                             ],

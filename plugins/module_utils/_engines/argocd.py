@@ -38,7 +38,7 @@ from ansible_collections.keelson.platform.plugins.module_utils._engines._unit im
     TreeError,
 )
 from ansible_collections.keelson.platform.plugins.module_utils._schema import Bool, spec_field
-from ansible_collections.keelson.platform.plugins.module_utils._tenancy import PLATFORM_OWNED
+from ansible_collections.keelson.platform.plugins.module_utils._tenancy import project_blacklist
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -676,6 +676,10 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
             "spec": {"sourceRepos": [], "destinations": [], "clusterResourceWhitelist": [], "namespaceResourceWhitelist": []},
         }
         projects = [project, default]
+        blacklist = project_blacklist(
+            (resource for unit in platform.units for resource in unit.tenant_resources),
+            (resource for unit in platform.units for resource in unit.tenant_reads),
+        )
         for tenant in tenants:
             name = f"tenant-{tenant.name}"
             roles = []
@@ -700,7 +704,7 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
                         "clusterResourceWhitelist": [],
                         # What the platform sets for the team stays the platform's: Argo CD applies with its own
                         # rights, so the project is what keeps these kinds (RBAC among them) out of the team's.
-                        "namespaceResourceBlacklist": [{"group": group, "kind": kind} for group, _resource, kind in PLATFORM_OWNED],
+                        "namespaceResourceBlacklist": blacklist,
                         "roles": roles,
                     },
                 }

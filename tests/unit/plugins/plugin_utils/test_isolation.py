@@ -150,6 +150,17 @@ def test_the_tenant_app_project_denies_rbac_and_what_the_platform_sets() -> None
             ("rbac.authorization.k8s.io", "Role"),
             ("rbac.authorization.k8s.io", "RoleBinding"),
             ("kueue.x-k8s.io", "LocalQueue"),
+            # Groups a team only reads: Kueue's queues and workloads, KServe's served models (Git's alone).
+            ("kueue.x-k8s.io", "*"),
+            ("visibility.kueue.x-k8s.io", "*"),
+            ("serving.kserve.io", "*"),
+            # Routing and certificates the Ingress admission policy does not see (a Traefik IngressRoute or a
+            # Certificate from the platform issuer for keycloak.<domain> would bypass it).
+            ("traefik.io", "*"),
+            ("traefik.containo.us", "*"),
+            ("gateway.networking.k8s.io", "*"),
+            ("cert-manager.io", "*"),
+            ("acme.cert-manager.io", "*"),
         }
 
 

@@ -194,14 +194,16 @@ def test_the_pipelines_pods_meet_restricted_and_ask_for_their_gpus(tmp_path: Pat
     assert spec["activeDeadlineSeconds"] == 7200
 
 
-def _retried(strategy: dict[str, Any], status: str, exit_code: str) -> bool:
+def _retried(strategy: dict[str, Any], status: str, exit_code: str, message: str = "") -> bool:
     """Whether Argo Workflows retries a step under ``strategy`` after it ended so. The expression is evaluated as
-    Python: keelson's uses only what expr and Python write alike (==, and, or, in [..]) and asInt."""
+    Python: keelson's uses only what expr and Python write alike (==, and, or, in [..], asInt), and expr's ``!`` and
+    ``a contains "b"``, written here as Python's ``not`` and ``"b" in a``."""
     if strategy.get("retryPolicy") == "OnError":
         return status == "Error"
     assert strategy["retryPolicy"] == "Always", strategy
-    last = type("LastRetry", (), {"status": status, "exitCode": exit_code})
-    return bool(eval(strategy["expression"], {"__builtins__": {}}, {"asInt": int, "lastRetry": last}))
+    text = re.sub(r'([\w.]+) contains ("[^"]*")', r"(\2 in \1)", strategy["expression"]).replace("!(", "not (")
+    last = type("LastRetry", (), {"status": status, "exitCode": exit_code, "message": message})
+    return bool(eval(text, {"__builtins__": {}}, {"asInt": int, "lastRetry": last}))
 
 
 def test_a_step_stopped_from_outside_is_tried_again_and_a_failing_one_is_not(tmp_path: Path) -> None:
@@ -219,6 +221,8 @@ def test_a_step_stopped_from_outside_is_tried_again_and_a_failing_one_is_not(tmp
         assert _retried(strategy, "Failed", "143") and _retried(strategy, "Failed", "137"), step["name"]
         assert _retried(strategy, "Error", "0"), step["name"]
         assert not _retried(strategy, "Failed", "1") and not _retried(strategy, "Failed", "2"), step["name"]
+        # Killed for memory: it would be again.
+        assert not _retried(strategy, "Failed", "137", "OOMKilled (exit code 137)"), step["name"]
 
 
 def test_the_drift_check_starts_the_training_template_past_its_threshold(tmp_path: Path) -> None:

@@ -128,3 +128,31 @@ def test_without_kserve_the_served_models_domain_is_a_teams_like_any_other() -> 
     namespace = platform.spec.tenants[0].namespaces[0]
     assert refusals(policy, _ingress(namespace, f"churn-other.serving.{platform.spec.domain}")) == []
     assert refusals(policy, _ingress(namespace, f"keycloak.{platform.spec.domain}"))
+
+
+def test_a_namespace_that_ends_like_another_keeps_its_model_hosts() -> None:
+    """``x-foo-nlp.<serving>`` ends in ``-nlp.<serving>`` but is namespace foo-nlp's model x: namespace nlp may not
+    take it, while foo-nlp and nlp keep their own."""
+
+    def two(raw: dict[str, Any]) -> None:
+        tenant = next(tenant for tenant in raw["tenants"] if tenant["name"] == "nlp")
+        tenant["namespaces"] = ["nlp", "foo-nlp"]
+
+    policy, _binding = _policy("flux", two)
+    spec, nodes = example_spec("flux", two)
+    platform = Platform(spec, nodes)
+    serving = kserve.UNIT.domain(platform)
+    assert refusals(policy, _ingress("nlp", f"x-foo-nlp.{serving}"))
+    assert refusals(policy, _ingress("foo-nlp", f"x-foo-nlp.{serving}")) == []
+    assert refusals(policy, _ingress("nlp", f"x-nlp.{serving}")) == []
+    assert refusals(policy, _ingress("foo-nlp", f"x-nlp.{serving}"))
+
+
+def test_no_engine_lets_a_team_write_routes_or_certificates_the_policy_does_not_see() -> None:
+    roles = _tenancy.cluster_roles([])
+    written = {group for role in roles for rule in role["rules"] if set(rule["verbs"]) & set(_tenancy.WRITE) for group in rule["apiGroups"]}
+    assert not written & set(_tenancy.ROUTING_GROUPS)
+    with pytest.raises(ValueError, match=r"traefik\.io/ingressroutes"):
+        _tenancy.cluster_roles([("traefik.io", ("ingressroutes",))])
+    denied = _tenancy.project_blacklist([], [])
+    assert all({"group": group, "kind": "*"} in denied for group in _tenancy.ROUTING_GROUPS)
