@@ -20,6 +20,7 @@ import posixpath
 import subprocess
 from typing import Any, Optional
 
+from ansible_collections.keelson.platform.plugins.module_utils._components import kserve
 from ansible_collections.keelson.platform.plugins.module_utils._formats import DNS_LABEL_MAX
 from ansible_collections.keelson.platform.plugins.module_utils._ml_project import FILES, SERVING, TRAINING_FILES, Project, parse
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError, Problem, format_problems
@@ -71,7 +72,7 @@ def read_projects(dest: str, layout: Layout, tenants: list[Tenant], existing: di
             )
             if project is None:
                 continue
-            label = f"{name}-{tenant.namespaces[0]}"
+            label = kserve.model_label(name, tenant.namespaces[0])
             if project.served and len(label) > DNS_LABEL_MAX:
                 # KServe names the model's host <name>-<namespace>.<domain> (its domain template) and refuses a host
                 # whose first label is no DNS label: the InferenceService would never get a URL.

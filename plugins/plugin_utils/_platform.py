@@ -209,6 +209,11 @@ class Platform:
         by_kind = next((unit.name for unit in self.units for owned, kinds in unit.crd_kinds if owned == group and kind in kinds), None)
         return by_kind or next((unit.name for unit in self.units if group in unit.crd_groups), None)
 
+    @functools.cached_property
+    def ingress_hosts(self) -> tuple[str, ...]:
+        """Every enabled unit's ingress host (its :attr:`Unit.hosts` claims that are set)."""
+        return tuple(host for unit in self.units for claim in unit.hosts if (host := getattr(unit.settings(self._me), claim.field, None)))
+
     def webhook_owners(self, api_version: str) -> tuple[str, ...]:
         """The enabled units whose admission webhooks admit objects of ``api_version``'s group
         (:attr:`Unit.webhook_groups`)."""

@@ -221,10 +221,9 @@ def _tenancy_roles(platform: Platform) -> list[Document]:
 def _tenancy_policies(platform: Platform) -> list[Document]:
     """The admission policies of every tenant namespace: Ingress hosts that are not the platform's (every enabled
     unit's ingress host, and the served models' domain but the namespace's own model hosts)."""
-    reserved = [host for unit in platform.units for claim in unit.hosts if (host := getattr(unit.settings(platform), claim.field, None))]
     serving = kserve.UNIT.domain(platform) if any(unit.name == kserve.UNIT.name for unit in platform.units) else None
     namespaces = [namespace for tenant in platform.spec.tenants for namespace in tenant.namespaces]
-    return _tenancy.ingress_policy(reserved, serving, namespaces)
+    return _tenancy.ingress_policy(platform.ingress_hosts, serving, namespaces)
 
 
 def parts(platform: Platform, sealed: dict[tuple[str, str], dict[str, Any]]) -> list[Part]:

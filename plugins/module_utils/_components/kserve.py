@@ -267,9 +267,15 @@ def serving_account(namespace: str) -> Document:
     }
 
 
+def model_label(name: str, namespace: str) -> str:
+    """The first label of an InferenceService's host (``DOMAIN_TEMPLATE``); the tenant Ingress policy admits
+    ``*-<namespace>.<domain>`` under the served models' domain for the same reason (_tenancy.ingress_host_allowed)."""
+    return f"{name}-{namespace}"
+
+
 def model_host(platform: Platform, name: str, namespace: str) -> str:
     """The host KServe reports for an InferenceService (``DOMAIN_TEMPLATE`` on the unit's domain)."""
-    return f"{name}-{namespace}.{UNIT.domain(platform)}"
+    return f"{model_label(name, namespace)}.{UNIT.domain(platform)}"
 
 
 def inference_service(

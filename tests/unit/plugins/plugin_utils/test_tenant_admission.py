@@ -96,7 +96,7 @@ def test_a_team_cannot_take_a_platform_host_another_namespaces_model_or_every_ho
     platform = Platform(spec, nodes)
     mine, theirs = platform.spec.tenants[0].namespaces[0], platform.spec.tenants[1].namespaces[0]
     domain = platform.spec.domain
-    platform_hosts = [getattr(unit.settings(platform), claim.field) for unit in platform.units for claim in unit.hosts]
+    platform_hosts = platform.ingress_hosts
     assert f"keycloak.{domain}" in platform_hosts
     for host in platform_hosts:
         assert refusals(policy, _ingress(mine, host)), host
