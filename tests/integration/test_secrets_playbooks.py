@@ -44,7 +44,7 @@ def test_generate_and_seal_everything_without_leaking(ansible: Runner, tmp_path:
     pairs = json.loads(values.pop("sealed-secrets-keys"))
     digest_key = values.pop("sealed-secrets-digest-key")
     secrets_ = list(values.values()) + [pair["key"] for pair in pairs] + [digest_key, base64.b64decode(digest_key).hex()]
-    assert len(values) == 21, sorted(values)  # names only: never print a value (the write key is one of them)
+    assert len(values) == 22, sorted(values)  # names only: never print a value (the write key is one of them)
     # The platform CA: its certificate is public and rendered where consumers trust it; its key is a secret.
     ca_certificate, ca_key = values["platform-ca"].split("-----BEGIN PRIVATE KEY-----")
     # The leak scan: no secret (nor a private key's body) in the output or in any file outside the backend.
