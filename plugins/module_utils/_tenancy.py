@@ -26,6 +26,8 @@ WRITE: Final = ("create", "delete", "deletecollection", "patch", "update")
 # The label every tenant namespace carries, its value the tenant's name (what selectors that admit a tenant's
 # namespaces match: Kueue's ClusterQueues, its pod webhook).
 TENANT_LABEL: Final = "keelson.dev/tenant"
+# The labels of the cluster-wide objects rendered once for every tenant (roles, admission policy).
+LABELS: Final = {"app.kubernetes.io/managed-by": "keelson"}
 ADMIN: Final = "keelson-tenant-admin"
 EDIT: Final = "keelson-tenant-edit"
 # The ClusterRole each tenant role is bound to in the tenant's namespaces.
@@ -113,7 +115,7 @@ def cluster_roles(extra: Iterable[tuple[str, tuple[str, ...]]], reads: Iterable[
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "keelson"}},
+            "metadata": {"name": name, "labels": dict(LABELS)},
             "rules": rules,
         }
         for name, rules in ((ADMIN, admin), (EDIT, edit))
@@ -159,11 +161,10 @@ def ingress_policy(reserved: Iterable[str], serving_domain: Optional[str], names
     reserved, namespaces = list(reserved), list(namespaces)
     rule_ok = ingress_host_allowed("r.host", reserved, serving_domain, namespaces)
     tls_ok = ingress_host_allowed("h", reserved, serving_domain, namespaces)
-    labels = {"app.kubernetes.io/managed-by": "keelson"}
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": INGRESS_POLICY, "labels": labels},
+        "metadata": {"name": INGRESS_POLICY, "labels": dict(LABELS)},
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {
@@ -206,7 +207,7 @@ def ingress_policy(reserved: Iterable[str], serving_domain: Optional[str], names
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": INGRESS_POLICY, "labels": labels},
+        "metadata": {"name": INGRESS_POLICY, "labels": dict(LABELS)},
         "spec": {"policyName": INGRESS_POLICY, "validationActions": ["Deny"]},
     }
     return [policy, binding]

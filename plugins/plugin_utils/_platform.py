@@ -210,6 +210,16 @@ class Platform:
         return by_kind or next((unit.name for unit in self.units if group in unit.crd_groups), None)
 
     @functools.cached_property
+    def tenant_resources(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(API group, resources) a team writes beyond the workloads: every enabled unit's ``tenant_resources``."""
+        return tuple(resource for unit in self.units for resource in unit.tenant_resources)
+
+    @functools.cached_property
+    def tenant_reads(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(API group, resources) a team may only read: every enabled unit's ``tenant_reads``."""
+        return tuple(resource for unit in self.units for resource in unit.tenant_reads)
+
+    @functools.cached_property
     def ingress_hosts(self) -> tuple[str, ...]:
         """Every enabled unit's ingress host (its :attr:`Unit.hosts` claims that are set)."""
         return tuple(host for unit in self.units for claim in unit.hosts if (host := getattr(unit.settings(self._me), claim.field, None)))

@@ -212,16 +212,13 @@ def needs(platform: Platform, documents: Iterable[Document]) -> tuple[str, ...]:
 
 def _tenancy_roles(platform: Platform) -> list[Document]:
     """The tenant roles, with the custom resources each enabled unit lets a team write."""
-    return _tenancy.cluster_roles(
-        (resource for unit in platform.units for resource in unit.tenant_resources),
-        (resource for unit in platform.units for resource in unit.tenant_reads),
-    )
+    return _tenancy.cluster_roles(platform.tenant_resources, platform.tenant_reads)
 
 
 def _tenancy_policies(platform: Platform) -> list[Document]:
     """The admission policies of every tenant namespace: Ingress hosts that are not the platform's (every enabled
     unit's ingress host, and the served models' domain but the namespace's own model hosts)."""
-    serving = kserve.UNIT.domain(platform) if any(unit.name == kserve.UNIT.name for unit in platform.units) else None
+    serving = kserve.UNIT.domain(platform) if platform.enabled(kserve.UNIT.name) else None
     namespaces = [namespace for tenant in platform.spec.tenants for namespace in tenant.namespaces]
     return _tenancy.ingress_policy(platform.ingress_hosts, serving, namespaces)
 

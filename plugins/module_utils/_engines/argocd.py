@@ -676,10 +676,7 @@ class ArgoCDEngine(Engine[ArgoCDSettings]):
             "spec": {"sourceRepos": [], "destinations": [], "clusterResourceWhitelist": [], "namespaceResourceWhitelist": []},
         }
         projects = [project, default]
-        blacklist = project_blacklist(
-            (resource for unit in platform.units for resource in unit.tenant_resources),
-            (resource for unit in platform.units for resource in unit.tenant_reads),
-        )
+        blacklist = project_blacklist(platform.tenant_resources, platform.tenant_reads)
         for tenant in tenants:
             name = f"tenant-{tenant.name}"
             roles = []
