@@ -167,6 +167,12 @@ class ServingFile:
     storage_uri: Optional[str] = spec_field(
         Nullable(Str(check_s3_uri, type_doc="s3 URI")), "Where that version's model files are (in the tenant's bucket).", default=None
     )
+    image: Optional[str] = spec_field(
+        Nullable(Str(check_image, type_doc="image reference")),
+        "The image that serves the version (it holds MLServer): the one that trained it, which promote writes.",
+        default=None,
+        default_doc="project.yaml's image",
+    )
     replicas: int = spec_field(Int(minimum=1, maximum=20), "Serving replicas.", default=1)
     cpu: str = spec_field(Quantity(), "CPU of each replica.", default="1")
     memory: str = spec_field(Quantity(), "Memory of each replica.", default="2Gi")

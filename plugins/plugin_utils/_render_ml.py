@@ -107,6 +107,8 @@ def _env(platform: Platform, project: Project) -> list[Document]:
         ("KEELSON_PARAMS_DIFF", "{{workflow.parameters.params-diff}}"),
         ("KEELSON_TRIGGER", "{{workflow.parameters.trigger}}"),
         ("KEELSON_OUTPUTS", OUTPUTS_DIR),
+        # Recorded on the run and its registered version: the image that can load the model (serving.yaml's image).
+        ("KEELSON_IMAGE", project.project.image),
         ("MLFLOW_TRACKING_URI", endpoints.tracking_uri),
         # Where the experiment keeps its artifacts when the training step creates it: the tenant's first bucket
         # (the MLflow server serves no artifacts; the steps write them with the tenant's own S3 credentials).
@@ -315,6 +317,7 @@ def serving(platform: Platform, project: Project, namespace: str) -> list[Docume
         project.name,
         namespace,
         spec.storage_uri,
+        spec.image or project.project.image,
         replicas=spec.replicas,
         cpu=spec.cpu,
         memory=spec.memory,

@@ -208,14 +208,14 @@ def tracking(postgres: Postgres, s3: S3, tmp_path_factory: pytest.TempPathFactor
         yield server
 
 
-@pytest.fixture(scope="session")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The churn example rendered by keelson as a tenant's project (render_example.py, in the tool chain)."""
+def render_example(scratch: Path, serving: Path | None = None) -> dict[str, Any]:
+    """The churn example rendered by keelson as a tenant's project (render_example.py, in the tool chain), with
+    ``serving`` as its serving.yaml when given."""
     if not TOOLCHAIN_PYTHON.is_file():
         pytest.skip(f"{TOOLCHAIN_PYTHON} is missing: make setup makes the tool chain that renders the tree")
-    scratch = tmp_path_factory.mktemp("render")
+    extra = [] if serving is None else [str(serving)]
     done = subprocess.run(
-        [str(TOOLCHAIN_PYTHON), str(Path(__file__).with_name("render_example.py")), str(scratch)],
+        [str(TOOLCHAIN_PYTHON), str(Path(__file__).with_name("render_example.py")), str(scratch), *extra],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -225,3 +225,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The churn example rendered by keelson as a tenant's project."""
+    return render_example(tmp_path_factory.mktemp("render"))

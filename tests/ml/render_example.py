@@ -5,11 +5,13 @@
 test (test_pipeline.py) runs, as JSON on stdout.
 
 Run by the tool chain's Python (.venv: ansible-core and the collection), not .venv-ml's:
-    python tests/ml/render_example.py <scratch folder>
+    python tests/ml/render_example.py <scratch folder> [<serving.yaml>]
+(the second argument: a serving.yaml to commit in the example's place, e.g. the one the promote step wrote)
 The example (ml/examples/churn, its bucket replaced by the tenant's) is committed into a Git working copy at the
 tenant's ML folder of inventories/example-ha, and the whole tree rendered with keelson's renderer (the sealing is
 the unit tests' double: the Secrets' key names are real, their values are not). Printed: the tenant, its
-namespace and bucket, the project's objects (ConfigMap, WorkflowTemplate, Workflow, CronWorkflow), each Secret
+namespace and bucket, the project's objects (ConfigMap, WorkflowTemplate, Workflow, CronWorkflow, and the
+InferenceService when serving.yaml serves a version), the serving runtimes of the tree, each Secret
 the steps read (envFrom) with its keys and the stand-in values the tree's double sealing used, and the in-cluster addresses the steps are
 given (MLflow, S3); and MLflow's users Job with what it reads."""
 
@@ -42,7 +44,7 @@ def _git(repo: Path, *arguments: str) -> str:
     return subprocess.run([*GIT, "-C", str(repo), *arguments], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def main(scratch: Path) -> dict[str, Any]:
+def main(scratch: Path, serving: Path | None = None) -> dict[str, Any]:
     spec, nodes = example_spec()
     platform = Platform(spec, nodes)
     tenant = platform.tenant(TENANT)
@@ -52,6 +54,8 @@ def main(scratch: Path) -> dict[str, Any]:
     shutil.copytree(EXAMPLE, target)
     for path in target.glob("*.yaml"):
         path.write_text(path.read_text().replace(EXAMPLE_BUCKET, bucket))
+    if serving is not None:
+        (target / "serving.yaml").write_text(serving.read_text())
     subprocess.run([*GIT, "init", "-q", "-b", "main", str(repo)], check=True)
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "churn: first version")
@@ -62,7 +66,7 @@ def main(scratch: Path) -> dict[str, Any]:
     project = {
         document["kind"]: document
         for document in found
-        if document["kind"] in {"ConfigMap", "WorkflowTemplate", "Workflow", "CronWorkflow"}
+        if document["kind"] in {"ConfigMap", "WorkflowTemplate", "Workflow", "CronWorkflow", "InferenceService"}
         and document["metadata"].get("labels", {}).get("keelson.dev/ml-project") == "churn"
     }
     # What the sealed Secrets the steps read hold once unsealed: their real keys, the unit tests' stand-in values.
@@ -97,6 +101,9 @@ def main(scratch: Path) -> dict[str, Any]:
         "bucket": bucket,
         "commit": _git(repo, "rev-parse", "HEAD"),
         "objects": project,
+        "runtimes": {
+            document["metadata"]["name"]: document for _path, document in documents(files) if document["kind"] == "ClusterServingRuntime"
+        },
         "secrets": secrets,
         # Which of them holds what (their names' owners).
         "mlflow_secret": _ml.MLFLOW_SECRET,
@@ -107,4 +114,4 @@ def main(scratch: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    json.dump(main(Path(sys.argv[1])), sys.stdout, indent=1, sort_keys=True)
+    json.dump(main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None), sys.stdout, indent=1, sort_keys=True)

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
+import kserve_double
 import mlflow
 import pytest
+import yaml
 from argo_double import Cluster, Run, environment, parameters
-from conftest import EXAMPLE, ROOT, S3, Tracking, environ
+from conftest import EXAMPLE, ROOT, S3, Tracking, environ, render_example
 from mlflow.tracking import MlflowClient
 
 sys.path.insert(0, str(EXAMPLE))
@@ -159,3 +164,101 @@ def test_the_drift_check_retrains_only_when_the_current_data_drifted(
     with as_tenant(rendered, tracking, s3) as client:
         run = client.get_run(retrained.pod("train").outputs["run-id"])
     assert run.data.tags["keelson.trigger"] == "drift"
+
+
+def _image(rendered: dict[str, Any]) -> str:
+    """The project's image, as the rendered pipeline runs it (project.yaml's)."""
+    [image] = {step["container"]["image"] for step in rendered["objects"]["WorkflowTemplate"]["spec"]["templates"] if "container" in step}
+    return str(image)
+
+
+@pytest.fixture(scope="module")
+def promoted(commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: S3, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """serving.yaml as the documented promote command writes it for the commit run's version, run as the team with
+    its own credentials on a copy of the project's folder."""
+    assert commit_run.phase == "Succeeded", _said(commit_run)
+    scratch = tmp_path_factory.mktemp("promote")
+    project = scratch / "churn"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.py", "Containerfile", "README.md"))
+    for path in project.glob("*.yaml"):
+        path.write_text(path.read_text().replace("demo-datasets", rendered["bucket"]))
+    settings = {**rendered["secrets"][rendered["mlflow_secret"]], **rendered["secrets"][rendered["s3_secret"]]}
+    settings.update(
+        {
+            "MLFLOW_TRACKING_URI": tracking.uri,
+            "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
+            "AWS_ENDPOINT_URL": s3.endpoint,
+            "KEELSON_PROJECT_DIR": str(project),
+            "KEELSON_TENANT": rendered["tenant"],
+            "KEELSON_PROJECT": "churn",
+            "KEELSON_OUTPUTS": str(scratch / "outputs"),
+        }
+    )
+    version = commit_run.pod("register").outputs["model-version"]
+    done = subprocess.run(
+        [sys.executable, "-m", "keelson_ml", "promote", "--version", version],
+        env={**environment(), **settings},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return project / "serving.yaml"
+
+
+def test_promote_names_the_version_its_files_and_the_image_that_trained_it(
+    promoted: Path, commit_run: Run, rendered: dict[str, Any]
+) -> None:
+    serving = yaml.safe_load(promoted.read_text())
+    assert serving["model_version"] == int(commit_run.pod("register").outputs["model-version"])
+    assert serving["storage_uri"].startswith(f"s3://{rendered['bucket']}/")
+    # The training step was told its image by the rendered workflow; the run and its version recorded it.
+    assert serving["image"] == _image(rendered)
+
+
+def test_the_example_image_holds_mlserver_with_the_versions_these_tests_run() -> None:
+    """The premise of the serving test: the example's image installs keelson_ml with its serve extra under the
+    constraints .venv-ml is installed with, so .venv-ml's MLServer is the image's."""
+    text = (EXAMPLE / "Containerfile").read_text(encoding="utf-8")
+    assert "COPY requirements/ml-constraints.txt /tmp/constraints.txt" in text
+    assert re.search(r'pip install [^\n]*-c /tmp/constraints\.txt "?/opt/keelson-ml\[serve\]"?', text)
+    constraints = (ROOT / "requirements" / "ml-constraints.txt").read_text(encoding="utf-8").splitlines()
+    for package in ("mlserver", "mlserver-mlflow", "mlflow", "scikit-learn", "numpy"):
+        assert f"{package}=={installed_version(package)}" in constraints, package
+
+
+def test_the_promoted_version_is_served_by_mlserver_in_the_image_that_trained_it(
+    promoted: Path, rendered: dict[str, Any], tracking: Tracking, s3: S3, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The commit that promote prepares, rendered: KServe's predictor (kserve_double.py) built from the
+    InferenceService and keelson's ClusterServingRuntime, the model's files pulled from the tenant's bucket, and
+    MLServer's MLflow runtime loading them and answering a v2 inference request as MLflow's own loader predicts."""
+    served = render_example(tmp_path_factory.mktemp("render-served"), promoted)
+    isvc = served["objects"]["InferenceService"]
+    serving = yaml.safe_load(promoted.read_text())
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == serving["storage_uri"]
+    container = kserve_double.predictor_container(isvc, served["runtimes"])
+    keys = rendered["secrets"][rendered["s3_secret"]]
+    pod = tmp_path_factory.mktemp("predictor")
+    models = pod / "models"
+    pulled = kserve_double.pull_model(serving["storage_uri"], models, s3.client(keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"]))
+    assert "MLmodel" in pulled
+    # The project's image is .venv-ml's environment (the test above): the only image this double can run.
+    images = {_image(rendered): Path(sys.executable).parent}
+    frame = make_data.make(300, 9).drop(columns=["churned"])
+    predictor = kserve_double.start(
+        container, isvc["metadata"]["name"], pod_dir=pod / "pod", models=models, images=images, base_env=kserve_double.environment()
+    )
+    try:
+        predictor.wait_ready()
+        answered = predictor.infer(frame)
+    finally:
+        predictor.stop()
+    with as_tenant(rendered, tracking, s3):
+        expected = mlflow.pyfunc.load_model(f"models:/{rendered['tenant']}-churn/{serving['model_version']}").predict(frame)
+    assert [int(value) for value in answered] == [int(value) for value in expected]
+    assert 0 < sum(answered) < len(answered)  # it tells customers apart
+    # The image's working folder and the pod user's home are not writable in the pod: MLServer wrote to neither.
+    assert list(predictor.workdir.iterdir()) == []
+    assert not predictor.home.exists()

@@ -336,6 +336,9 @@ def test_promote_points_serving_yaml_at_a_version_and_its_files_in_the_tenants_b
     assert serving["model_version"] == int(trained.version)
     assert serving["storage_uri"].startswith(f"s3://{tenant.bucket}/mlflow/")
     assert serving["replicas"] == 1  # the other keys kept
+    # Trained without KEELSON_IMAGE (not by the rendered pipeline): no image is recorded, project.yaml's serves it.
+    assert "image" not in serving
+    assert "no keelson.image tag" in result.stdout
     # The files it names are the registered model's: MLflow loads the model from them and it predicts.
     with as_user(tenant):
         model = mlflow.pyfunc.load_model(serving["storage_uri"])

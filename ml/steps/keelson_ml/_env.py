@@ -34,6 +34,9 @@ class Env:
     trigger: str
     outputs: Path
     artifact_root: str | None
+    # The image the step runs in (the rendered workflow names it): recorded on the run and its registered version,
+    # and the image that serves the version (promote writes it to serving.yaml).
+    image: str | None = None
 
     @property
     def experiment(self) -> str:
@@ -97,4 +100,5 @@ def read_env(environ: Mapping[str, str] | None = None) -> Env:
         trigger=env.get("KEELSON_TRIGGER", "").strip() or "manual",
         outputs=Path(_required(env, "KEELSON_OUTPUTS")),
         artifact_root=env.get("KEELSON_ARTIFACT_ROOT", "").strip() or None,
+        image=env.get("KEELSON_IMAGE", "").strip() or None,
     )

@@ -244,11 +244,16 @@ def served_version(project_dir: Path) -> str | None:
     return str(version)
 
 
-def write_serving(project_dir: Path, version: str, storage_uri: str) -> Path:
-    """serving.yaml pointing at ``version`` and its files, its other keys kept (comments are not)."""
+def write_serving(project_dir: Path, version: str, storage_uri: str, image: str | None) -> Path:
+    """serving.yaml pointing at ``version``, its files and (when known) the image that trained it, its other keys
+    kept (comments are not). Without a known image, a stale ``image`` is dropped: project.yaml's serves."""
     serving = read_serving(project_dir)
     serving["model_version"] = int(version)
     serving["storage_uri"] = storage_uri
+    if image:
+        serving["image"] = image
+    else:
+        serving.pop("image", None)
     path = project_dir / SERVING
     path.write_text("---\n" + yaml.safe_dump(serving, sort_keys=False, default_flow_style=False), encoding="utf-8")
     return path

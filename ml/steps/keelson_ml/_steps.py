@@ -96,9 +96,15 @@ def drift(env: Env) -> list[str]:
 def promote(env: Env, version: str) -> list[str]:
     """Point serving.yaml at a registered version of <tenant>-<project> and its files, for a commit that a pull
     request puts to review: the only way serving changes (the pipeline never writes to the cluster)."""
-    model, uri = _tracking.version_files(env, version)
-    path = write_serving(env.project_dir, version, uri)
+    model, uri, image = _tracking.version_files(env, version)
+    path = write_serving(env.project_dir, version, uri, image)
+    served_by = (
+        f"with {image}, the image that trained it"
+        if image
+        else f"with project.yaml's image: the version has no {_tracking.IMAGE_TAG} tag (it was not trained by the pipeline); "
+        "that image must hold the versions it was trained with"
+    )
     return [
-        f"{path}: serves {model} version {version} from {uri}",
+        f"{path}: serves {model} version {version} from {uri} {served_by}",
         "commit it on a branch and open a pull request; once merged, keelson's next render serves it",
     ]

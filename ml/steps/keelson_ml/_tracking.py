@@ -26,6 +26,8 @@ MODEL_PATH: Final = "model"
 CHALLENGER: Final = "challenger"
 # The run's tag that records the model tests' verdict (set by evaluate, read by register).
 TESTS_TAG: Final = "keelson.tests"
+# The run's (and its registered version's) tag naming the image that trained it: the image that can load it.
+IMAGE_TAG: Final = "keelson.image"
 PASSED: Final = "passed"
 FAILED: Final = "failed"
 # MLflow keeps tag values up to 8000 characters (mlflow/utils/validation.py, MAX_TAG_VAL_LENGTH).
@@ -49,6 +51,8 @@ def run_tags(env: Env) -> dict[str, str]:
     }
     if env.commit:
         tags["mlflow.source.git.commit"] = env.commit
+    if env.image:
+        tags[IMAGE_TAG] = env.image
     return tags
 
 
@@ -120,20 +124,25 @@ def register(env: Env, run_id: str) -> str:
     """A new version of <tenant>-<project> from the run's model, with the alias challenger; refused unless the
     run's model tests passed."""
     client = MlflowClient()
-    verdict = client.get_run(run_id).data.tags.get(TESTS_TAG)
+    run_tags_found = client.get_run(run_id).data.tags
+    verdict = run_tags_found.get(TESTS_TAG)
     if verdict != PASSED:
         raise KeelsonError(f"run {run_id} has not passed its model tests (tag {TESTS_TAG}={verdict!r}): run evaluate first")
-    version = mlflow.register_model(run_model_uri(run_id), env.registered_model, tags={"keelson.commit": env.commit, "keelson.run": run_id})
+    tags = {"keelson.commit": env.commit, "keelson.run": run_id}
+    if run_tags_found.get(IMAGE_TAG):
+        tags[IMAGE_TAG] = run_tags_found[IMAGE_TAG]
+    version = mlflow.register_model(run_model_uri(run_id), env.registered_model, tags=tags)
     client.set_registered_model_alias(env.registered_model, CHALLENGER, version.version)
     return str(version.version)
 
 
-def version_files(env: Env, version: str) -> tuple[str, str]:
-    """(model name, where the version's files are: an s3:// URI) of a version of the project's registered model;
-    KeelsonError when it is not the project's or its files are not in S3."""
+def version_files(env: Env, version: str) -> tuple[str, str, str | None]:
+    """(model name, where the version's files are: an s3:// URI, the image that trained it when recorded) of a
+    version of the project's registered model; KeelsonError when it is not the project's or its files are not in
+    S3."""
     client = MlflowClient()
     found = client.get_model_version(env.registered_model, version)  # refused when the user may not read it
     uri = client.get_model_version_download_uri(env.registered_model, found.version)
     if not uri.startswith("s3://"):
         raise KeelsonError(f"{env.registered_model} version {version} keeps its files at {uri}, not in S3: KServe cannot load it")
-    return env.registered_model, uri
+    return env.registered_model, uri, (found.tags or {}).get(IMAGE_TAG) or None

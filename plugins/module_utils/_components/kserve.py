@@ -64,6 +64,20 @@ DEPLOYMENT_MODE: Final = "Standard"  # v0.20's name of raw deployment (pkg/const
 DOMAIN_TEMPLATE: Final = "{{ .Name }}-{{ .Namespace }}.{{ .IngressDomain }}"
 RUNTIME: Final = "kserve-mlserver"
 MODEL_FORMAT: Final = "mlflow"
+# Where KServe's storage initializer puts the model's files (pkg/constants/constants.go DefaultModelLocalMountPath),
+# and MLServer's own start command on it, as the runtime image's CMD runs it (SeldonIO/MLServer Dockerfile at 1.7.1).
+MODEL_DIR: Final = "/mnt/models"
+SERVE_COMMAND: Final = ("mlserver", "start", MODEL_DIR)
+# A model is served by the image that trained it (serving.yaml's image, default project.yaml's): the runtime's
+# image (MLflow 2.19, scikit-learn 1.5.2, numpy 1.26 at MLServer 1.7.1) cannot unpickle what keelson_ml's versions
+# save. That image runs as uid 1000 over a working folder it does not own, so MLServer's own files go to /tmp (its
+# defaults are .metrics and .envs under the working folder: mlserver/settings.py at 1.7.1), and MLflow's telemetry
+# (a file under HOME, and calls out) is off.
+SERVE_ENV: Final = (
+    ("MLSERVER_METRICS_DIR", "/tmp/mlserver/metrics"),
+    ("MLSERVER_ENVIRONMENTS_DIR", "/tmp/mlserver/envs"),
+    ("MLFLOW_DISABLE_TELEMETRY", "true"),
+)
 # Kubernetes' view role (the tenants' view groups) aggregates ClusterRoles with this label.
 VIEW_ROLE: Final = "keelson-kserve-view"
 # The predictor's Service and port in raw mode: <name>-predictor on 80 (pkg/constants/constants.go lines 397 and
@@ -282,6 +296,7 @@ def inference_service(
     name: str,
     namespace: str,
     storage_uri: str,
+    image: str,
     *,
     replicas: int = 1,
     cpu: str = "1",
@@ -289,7 +304,9 @@ def inference_service(
     labels: Optional[dict[str, str]] = None,
 ) -> Document:
     """An InferenceService of an MLflow-format model in S3, as the project renderer writes it from serving.yaml:
-    standard mode, the serving account, the MLServer runtime, requests equal to limits (the tenant's quota)."""
+    standard mode, the serving account, the MLServer runtime run in ``image`` (the one that trained the model, which
+    holds MLServer: KServe merges the model's container fields over the runtime's, utils.MergeRuntimeContainers),
+    requests equal to limits (the tenant's quota)."""
     resources = {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
     metadata: Document = {"name": name, "namespace": namespace, "annotations": {"serving.kserve.io/deploymentMode": DEPLOYMENT_MODE}}
     if labels:
@@ -308,6 +325,9 @@ def inference_service(
                     "modelFormat": {"name": MODEL_FORMAT},
                     "runtime": RUNTIME,
                     "storageUri": storage_uri,
+                    "image": image,
+                    "command": list(SERVE_COMMAND),
+                    "env": [{"name": key, "value": value} for key, value in SERVE_ENV],
                     "resources": resources,
                 },
             }

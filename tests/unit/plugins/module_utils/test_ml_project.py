@@ -74,6 +74,7 @@ def test_a_documented_project_parses_into_its_parts() -> None:
         ("drift.yaml", "schedule: daily\ncurrent: s3://vision-datasets/x.csv\n", "drift.yaml: schedule: not a cron schedule"),
         ("drift.yaml", "schedule: '0 6 * * *'\ncurrent: /data/x.csv\n", "drift.yaml: current: not an S3 object path"),
         ("serving.yaml", "model_version: 3\n", "serving.yaml: model_version and storage_uri go together"),
+        ("serving.yaml", "image: reg/x:latest\n", "serving.yaml: image: must be pinned: latest moves"),
         (
             "serving.yaml",
             "model_version: 3\nstorage_uri: s3://audio-models/m\n",

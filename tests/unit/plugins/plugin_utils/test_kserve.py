@@ -131,7 +131,14 @@ def _no_minio(raw: dict[str, Any]) -> None:
 def _served(platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
     tenant = platform.spec.tenants[0]
     namespace = tenant.namespaces[0]
-    isvc = kserve.inference_service("churn", namespace, f"s3://{tenant.buckets[0]}/models/churn/3", cpu="500m", memory="1Gi")
+    isvc = kserve.inference_service(
+        "churn",
+        namespace,
+        f"s3://{tenant.buckets[0]}/models/churn/3",
+        "registry.example.internal/vision/churn:1.4.2",
+        cpu="500m",
+        memory="1Gi",
+    )
     return isvc, kserve.serving_ingress(platform, "churn", namespace)
 
 

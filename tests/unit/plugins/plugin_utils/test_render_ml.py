@@ -22,7 +22,7 @@ from test_pod_security import violations
 from test_render_schemas import _crd_schemas
 
 from ansible_collections.keelson.platform.plugins.module_utils import _ml
-from ansible_collections.keelson.platform.plugins.module_utils._components import minio, mlflow
+from ansible_collections.keelson.platform.plugins.module_utils._components import kserve, minio, mlflow
 from ansible_collections.keelson.platform.plugins.module_utils._problems import KeelsonError
 from ansible_collections.keelson.platform.plugins.plugin_utils import _ml_sources, _render, _render_ml, _tree_check
 from ansible_collections.keelson.platform.plugins.plugin_utils._platform import Platform
@@ -111,6 +111,36 @@ def test_a_commit_that_changes_the_training_files_is_a_new_run_carrying_what_cha
     assert json.loads(_parameters(new_run)["changed-files"]) == ["params.yaml"]
     assert json.loads(_parameters(new_run)["params-diff"]) == {"max_depth": [6, 8]}
     assert _render_repo(repo, existing=third) == third
+
+
+def test_a_served_version_runs_in_the_image_that_trained_it(tmp_path: Path) -> None:
+    """Every step is told its image (recorded on the run and its version, which promote writes to serving.yaml);
+    the InferenceService runs MLServer in serving.yaml's image, or else project.yaml's, over KServe's runtime."""
+    repo = _repo(tmp_path)
+    image = yaml.safe_load((PROJECT / "project.yaml").read_text())["image"]
+    first = _render_repo(repo)
+    [template] = _by_kind(first, "WorkflowTemplate")
+    containers = [step["container"] for step in template["spec"]["templates"] if "container" in step]
+    assert containers
+    for container in containers:
+        assert {"name": "KEELSON_IMAGE", "value": image} in container["env"]
+        assert container["image"] == image
+    [service] = _by_kind(first, "InferenceService")
+    model = service["spec"]["predictor"]["model"]
+    assert model["image"] == image
+    assert model["command"] == ["mlserver", "start", "/mnt/models"]
+    assert model["runtime"] == kserve.RUNTIME
+    env = {item["name"]: item["value"] for item in model["env"]}
+    assert env["MLSERVER_METRICS_DIR"].startswith("/tmp/") and env["MLSERVER_ENVIRONMENTS_DIR"].startswith("/tmp/")
+
+    # serving.yaml names an older image (the one its version was trained with): that one serves, nothing retrains.
+    serving = repo / SOURCES / "churn/serving.yaml"
+    serving.write_text(serving.read_text() + "image: registry.example.internal/vision/churn:1.3.0\n")
+    _commit(repo, "churn: serve version 3 with the image that trained it")
+    second = _render_repo(repo, existing=first)
+    assert _by_kind(second, "Workflow") == _by_kind(first, "Workflow")
+    [service] = _by_kind(second, "InferenceService")
+    assert service["spec"]["predictor"]["model"]["image"] == "registry.example.internal/vision/churn:1.3.0"
 
 
 def test_a_folder_that_is_no_working_copy_renders_runs_without_a_commit(tmp_path: Path) -> None:
