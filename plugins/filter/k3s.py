@@ -62,6 +62,7 @@ class FilterModule:
             "k3s_snapshot_files": _k3s.snapshot_files,
             "k3s_snapshots_to_prune": _k3s.snapshots_to_prune,
             "k3s_removal_refusal": _k3s.removal_refusal,
+            "k3s_local_volumes_refusal": _k3s.local_volumes_refusal,
             "k3s_registry_ca_path": _k3s.registry_ca_path,
             "k3s_sysctls": _sysctls,
             "k3s_token": _k3s.token,

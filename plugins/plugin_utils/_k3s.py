@@ -658,6 +658,46 @@ def etcd_fault_tolerance(members: int) -> int:
     return max(members - 1, 0) // 2
 
 
+# The label a local volume's node affinity names its node by (k3s' local-path provisioner, and local PVs in general).
+HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
+
+
+def _pinned_to(volume: dict[str, Any], node: str) -> bool:
+    """Whether every node selector term of a PersistentVolume's required node affinity allows ``node`` only."""
+    required = (((volume.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms") or []
+    if not required:
+        return False
+    for term in required:
+        hosts = [
+            set(expression.get("values") or [])
+            for expression in term.get("matchExpressions") or []
+            if expression.get("key") == HOSTNAME_LABEL and expression.get("operator") == "In"
+        ]
+        if not any(values == {node} for values in hosts):
+            return False
+    return True
+
+
+def local_volumes_refusal(volumes: list[dict[str, Any]], node: str, accept: bool = False) -> str:
+    """Why node ``node`` must not be removed while PersistentVolumes live only on it (their node affinity allows it
+    alone: k3s' local-path volumes), or "" when none does or ``accept`` takes their loss. Removing the node cleans
+    its disk like reset.yml: the data of every such volume goes, and the claims bound to them stay Pending."""
+    pinned = [volume for volume in volumes if _pinned_to(volume, node)]
+    if not pinned or accept:
+        return ""
+    listed = []
+    for volume in sorted(pinned, key=lambda item: str(item.get("metadata", {}).get("name", ""))):
+        claim = (volume.get("spec") or {}).get("claimRef") or {}
+        held = f"claim {claim.get('namespace')}/{claim.get('name')}" if claim.get("name") else "no claim"
+        phase = (volume.get("status") or {}).get("phase") or "unknown"
+        listed.append(f"{volume.get('metadata', {}).get('name')} ({held}, {phase})")
+    return (
+        f"{len(pinned)} PersistentVolume{'s' if len(pinned) != 1 else ''} can be used on {node} only: {', '.join(listed)}. "
+        "Removing the node cleans its disk and their data goes. Move the data first (back it up and restore it on "
+        "another node), or run again with -e keelson_remove_local_volumes=lose to accept the loss."
+    )
+
+
 def removal_refusal(members: list[dict[str, Any]], healthy: list[str], leaving: str, node: str, force: bool = False) -> str:
     """Why server ``node`` (etcd member ``leaving``) must not be removed now, or "" when it may.
 

@@ -49,7 +49,9 @@ RECORD = Path("/var/log/k3s-double/calls.jsonl")
 # Test controls (the double's own, not k3s'): a file here whose content is a version makes k3s fail to start at
 # that version (a node that does not come back from an upgrade); "fail-snapshot" makes etcd-snapshot save fail;
 # "fail-s3-upload" makes the copy to the bucket fail after the local save (a key that may list but not write);
-# "cert-days" holding a number is how many days the certificates the double makes from then on are valid (365).
+# "cert-days" holding a number is how many days the certificates the double makes from then on are valid (365);
+# "persistentvolumes.json" holding a JSON list of PersistentVolume objects is what this server's API lists (the double
+# runs no storage: a test says which volumes the cluster has).
 CONTROL = Path("/etc/k3s-double")
 SNAPSHOTS = DATA / "server" / "db" / "snapshots"
 REGISTRY = DATA / "server" / "db" / "double-registry.json"
@@ -671,6 +673,13 @@ API_RESOURCES = {
     "resources": [
         {"name": "nodes", "singularName": "node", "namespaced": False, "kind": "Node", "verbs": ["get", "list", "patch", "delete"]},
         {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "verbs": ["get", "list"]},
+        {
+            "name": "persistentvolumes",
+            "singularName": "persistentvolume",
+            "namespaced": False,
+            "kind": "PersistentVolume",
+            "verbs": ["list"],
+        },
     ],
 }
 
@@ -742,6 +751,12 @@ class Api(http.server.BaseHTTPRequestHandler):
             )
         if path == "/api/v1/pods":  # the double runs no pods: a drain has nothing to evict
             return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []})
+        if path == "/api/v1/persistentvolumes":  # the test's (CONTROL/persistentvolumes.json), or none
+            control = CONTROL / "persistentvolumes.json"
+            items = json.loads(control.read_text()) if control.is_file() else []
+            return self.reply(
+                200, {"kind": "PersistentVolumeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}
+            )
         if path == "/api/v1/nodes":
             return self.reply(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": self.nodes()})
         if path.startswith("/api/v1/nodes/"):

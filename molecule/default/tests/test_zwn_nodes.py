@@ -12,6 +12,7 @@ behaviour while it goes."""
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ from playbook import run_playbook
 pytestmark = needs_double  # reads the double's record of what it was asked
 
 ALL = SERVERS + AGENTS
+CONTROL = "/etc/k3s-double"  # the double's test controls (tests/k3s-double/README.md)
 ETCD_MEMBERS = """python3 -c '
 import json, ssl, urllib.request
 tls = "/var/lib/rancher/k3s/server/tls/etcd/"
@@ -85,6 +87,48 @@ def test_check_mode_removes_nothing(hosts: dict[str, Any]) -> None:
     assert since(hosts, mark) == []
     assert set(nodes()) == set(ALL)
     assert hosts["agent-1"].file("/usr/local/bin/k3s").exists
+
+
+def _local_volume(name: str, node: str, claim: str) -> dict[str, Any]:
+    """A PersistentVolume as k3s' local-path provisioner makes it: a host path, pinned to its node."""
+    namespace, _sep, claim_name = claim.partition("/")
+    selector = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": f"/var/lib/rancher/k3s/storage/{name}_{namespace}_{claim_name}", "type": "DirectoryOrCreate"},
+            "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim_name},
+            "storageClassName": "local-path",
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [selector]}},
+        },
+        "status": {"phase": "Bound"},
+    }
+
+
+def test_an_agent_holding_local_volumes_is_refused_unless_their_loss_is_accepted(hosts: dict[str, Any]) -> None:
+    volumes = [_local_volume("pvc-4f2a", "agent-1", "team-a/data"), _local_volume("pvc-9c1d", "server-2", "team-b/cache")]
+    control = f"{CONTROL}/persistentvolumes.json"
+    hosts["server-1"].run_expect([0], f"mkdir -p {CONTROL} && printf '%s' {shlex.quote(json.dumps(volumes))} > {control}")
+    try:
+        mark = time.time()
+        refused = run_playbook("keelson.platform.remove_node", "-e", "keelson_remove_node=agent-1")
+        accepted = run_playbook(
+            "keelson.platform.remove_node", "-e", "keelson_remove_node=agent-1", "-e", "keelson_remove_local_volumes=lose", "--check"
+        )
+    finally:
+        hosts["server-1"].run_expect([0], f"rm -f {control}")
+    assert refused.returncode != 0
+    said = output(refused)
+    assert "1 PersistentVolume can be used on agent-1 only: pvc-4f2a (claim team-a/data, Bound)" in said, said[-3000:]
+    assert "-e keelson_remove_local_volumes=lose" in said and "Nothing was changed." in said
+    assert "pvc-9c1d" not in said
+    assert accepted.returncode == 0, accepted.stdout[-3000:]
+    assert since(hosts, mark) == []
+    assert set(nodes()) == set(ALL)
 
 
 def test_an_agent_is_drained_stopped_deleted_and_cleaned_and_nothing_else_restarts(hosts: dict[str, Any]) -> None:

@@ -510,6 +510,36 @@ def test_four_to_three_and_two_to_one_keep_the_failures_tolerated() -> None:
     assert _k3s.removal_refusal(_members("a", "b"), ["a", "b"], "b", "server-2") == ""
 
 
+def _volume(name: str, *terms: list[str], claim: str = "team-a/data", phase: str = "Bound") -> dict[str, Any]:
+    """A PersistentVolume whose required node affinity has one term per list of host names."""
+    namespace, _sep, claim_name = claim.partition("/")
+    selectors = [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": hosts}]} for hosts in terms]
+    spec: dict[str, Any] = {"claimRef": {"namespace": namespace, "name": claim_name}} if claim else {}
+    if terms:
+        spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": selectors}}
+    return {"metadata": {"name": name}, "spec": spec, "status": {"phase": phase}}
+
+
+def test_a_node_holding_volumes_that_live_only_on_it_is_refused_unless_their_loss_is_accepted() -> None:
+    volumes = [
+        _volume("pvc-b", ["agent-1"], claim="team-b/cache", phase="Released"),
+        _volume("pvc-a", ["agent-1"]),
+        _volume("pvc-c", ["agent-2"]),  # another node's
+        _volume("pvc-d", ["agent-1", "agent-2"]),  # may move to agent-2
+        _volume("pvc-e", ["agent-1"], ["agent-2"]),  # a second term allows agent-2
+        _volume("nfs"),  # no node affinity: network storage
+    ]
+    message = _k3s.local_volumes_refusal(volumes, "agent-1")
+    assert message.startswith(
+        "2 PersistentVolumes can be used on agent-1 only: pvc-a (claim team-a/data, Bound), pvc-b (claim team-b/cache, Released)."
+    )
+    assert "-e keelson_remove_local_volumes=lose" in message
+    assert _k3s.local_volumes_refusal(volumes, "agent-1", accept=True) == ""
+    assert _k3s.local_volumes_refusal(volumes, "agent-3") == ""
+    unclaimed = _k3s.local_volumes_refusal([_volume("pvc-f", ["agent-2"], claim="", phase="Available")], "agent-2")
+    assert unclaimed.startswith("1 PersistentVolume can be used on agent-2 only: pvc-f (no claim, Available).")
+
+
 def test_a_removal_that_loses_the_majority_is_refused_even_with_force() -> None:
     members = _members("a", "b", "c")
     message = _k3s.removal_refusal(members, ["a", "c"], "c", "server-3", True)
