@@ -30,6 +30,8 @@ GPU_TAINT_KEY: Final = "nvidia.com/gpu"
 # Where the kubelet keeps its device plugin sockets: the chart mounts it from the host
 # (templates/daemonset-device-plugin.yml lines 236-239), with the MPS folders and /var/run/cdi (lines 240-256).
 KUBELET_DEVICE_PLUGINS: Final = "/var/lib/kubelet/device-plugins"
+# How the plugin tells the runtime which GPUs a container got (README "DEVICE_LIST_STRATEGY").
+DEVICE_LIST_STRATEGY: Final = "volume-mounts"
 
 
 def gpu_affinity() -> Document:
@@ -89,6 +91,10 @@ class NvidiaDevicePlugin(Unit[NvidiaDevicePluginSettings]):
             "runtimeClassName": _ml.NVIDIA_RUNTIME_CLASS,
             # Replaces the NFD-based terms (lists replace in Helm's merge; lines 268-271 render it as given).
             "affinity": gpu_affinity(),
+            # GPUs handed to a container as volume mounts (host side /dev/null), not NVIDIA_VISIBLE_DEVICES, which
+            # any pod can set: the GPU hosts' runtime accepts only these from unprivileged containers
+            # (roles/prereq/tasks/nvidia.yml). DEVICE_LIST_STRATEGY in templates/daemonset-device-plugin.yml.
+            "deviceListStrategy": DEVICE_LIST_STRATEGY,
             # gfd.enabled stays false and nfd.enabled unset (values.yaml; Chart.yaml's subchart condition
             # nfd.enabled,gfd.enabled): neither Node Feature Discovery nor GPU Feature Discovery is installed.
         }
@@ -101,17 +107,19 @@ class NvidiaDevicePlugin(Unit[NvidiaDevicePluginSettings]):
         # devicePlugin.enableHostNetwork (lines 53-56); the pod's securityContext podSecurityContext (lines 57-58);
         # the container nvidia-device-plugin-ctr with "nvidia-device-plugin.securityContext" (lines 206-207;
         # _helpers.tpl lines 91-105: securityContext when set, else privileged with compatWithCPUManager, else
-        # SYS_ADMIN added when a MIG strategy other than none is configured, else no escalation and every
-        # capability dropped); hostPath volumes (lines 235-256). The config-manager init and sidecar containers
+        # SYS_ADMIN added when a MIG strategy other than none is configured or the device list strategy includes
+        # volume-mounts ("nvidia-device-plugin.requiresCapSysAdmin", lines 127-135 and 164-183), else no escalation
+        # and every capability dropped); hostPath volumes (lines 235-256). The config-manager init and sidecar containers
         # (lines 60-134) render only with a config map (config.name or config.map), which keelson never sets.
         if not (values.get("devicePlugin") or {}).get("enabled"):
             return []
         context: Document = dict(values.get("securityContext") or {})
         if not context:
             strategy = values.get("migStrategy")
+            mounts = "volume-mounts" in str(values.get("deviceListStrategy") or "")
             if values.get("compatWithCPUManager"):
                 context = {"privileged": True}
-            elif isinstance(strategy, str) and strategy != "none":
+            elif (isinstance(strategy, str) and strategy != "none") or mounts:
                 context = {"capabilities": {"add": ["SYS_ADMIN"]}}
             else:
                 context = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}

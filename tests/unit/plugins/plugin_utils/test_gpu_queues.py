@@ -231,6 +231,9 @@ def test_the_device_plugin_runs_only_on_labelled_gpu_hosts_with_the_nvidia_runti
     assert term == {"matchExpressions": [{"key": _ml.GPU_NODE_LABEL, "operator": "In", "values": [_ml.GPU_NODE_VALUE]}]}
     assert merged["runtimeClassName"] == _ml.NVIDIA_RUNTIME_CLASS
     assert merged["gfd"]["enabled"] is False and not merged["nfd"].get("enabled")
+    # GPUs reach a container as the plugin's volume mounts only (the GPU hosts' runtime ignores NVIDIA_VISIBLE_DEVICES
+    # from unprivileged containers: roles/prereq/tasks/nvidia.yml, tests/integration/test_nvidia_runtime_config.py).
+    assert "deviceListStrategy" in chart and merged["deviceListStrategy"] == "volume-mounts"
     (runtime,) = _objects(tree, "RuntimeClass")
     assert runtime["metadata"]["name"] == _ml.NVIDIA_RUNTIME_CLASS
     assert runtime["handler"] == nvidia_device_plugin.HANDLER
@@ -246,6 +249,9 @@ def test_the_device_plugins_pods_need_a_privileged_namespace(shared_data: Path) 
     found = dict(pods)
     assert set(found) == {"DaemonSet nvidia-device-plugin", "DaemonSet nvidia-device-plugin-mps-control-daemon"}
     assert "volume kubelet-device-plugins-dir: hostPath" in violations(found["DaemonSet nvidia-device-plugin"], BASELINE)
+    # The volume-mounts device list strategy makes the chart add SYS_ADMIN to the plugin ("requiresCapSysAdmin").
+    [plugin] = found["DaemonSet nvidia-device-plugin"]["containers"]
+    assert plugin["securityContext"] == {"capabilities": {"add": ["SYS_ADMIN"]}}
     # The MPS control daemon the chart renders beside it (on no node until MPS is configured) is privileged.
     refused = violations(found["DaemonSet nvidia-device-plugin-mps-control-daemon"], BASELINE)
     assert "container mps-control-daemon-ctr: privileged" in refused, refused
