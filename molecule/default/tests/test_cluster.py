@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from kubernetes import client, config
 from playbook import run_playbook
 
 ALL = SERVERS + AGENTS
+NVIDIA_RUNTIME_CONFIG = "/etc/nvidia-container-runtime/config.toml"  # the NVIDIA container toolkit's file
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -76,6 +78,20 @@ def test_config_per_role(hosts: dict[str, Any], name: str) -> None:
         vip_pod = read_yaml(host, "/var/lib/rancher/k3s/agent/pod-manifests/kube-vip.yaml")
         env = {item["name"]: item["value"] for item in vip_pod["spec"]["containers"][0]["env"]}
         assert (env["address"], env["vip_interface"], env["vip_arp"]) == (VIP, "eth0", "true")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_only_the_gpu_hosts_runtime_gives_gpus_through_the_device_plugins_mounts_alone(hosts: dict[str, Any], name: str) -> None:
+    """agent-1 has gpus: 1 (its NVIDIA runtime is a double, prepare.yml): the runtime's file says to ignore
+    NVIDIA_VISIBLE_DEVICES from unprivileged containers and to take the plugin's volume mounts, at its top level."""
+    runtime = hosts[name].file(NVIDIA_RUNTIME_CONFIG)
+    if name != "agent-1":
+        assert not runtime.exists
+        return
+    assert (runtime.user, runtime.group, runtime.mode) == ("root", "root", 0o644)
+    settings = tomllib.loads(runtime.content_string)
+    assert settings["accept-nvidia-visible-devices-envvar-when-unprivileged"] is False
+    assert settings["accept-nvidia-visible-devices-as-volume-mounts"] is True
 
 
 @pytest.mark.parametrize("name", ALL)
