@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from typing import Any
 
 import pytest
+import tomllib
 import yaml
 from ansible.parsing.vault import is_encrypted
 from conftest import ADDRESSES, AGENTS, DOUBLE, EPHEMERAL, SCENARIO, SERVERS, VIP, needs_double, read_yaml
