@@ -59,6 +59,12 @@ def _changed(output: str) -> int:
             ),
             id="a-key-set-the-other-way",
         ),
+        pytest.param(
+            DEFAULT.replace(
+                "disable-require = false\n", "disable-require = false\naccept-nvidia-visible-devices-envvar-when-unprivileged = true\n"
+            ),
+            id="a-key-set-below-its-commented-copy",
+        ),
         pytest.param(None, id="no-file"),
     ],
 )

@@ -8,14 +8,16 @@ what keelson renders (image, command, environment) is what drives the real MLSer
 What it does as KServe does (the subset keelson renders; kserve/kserve v0.20.0):
 - the runtime is the one the model names (``predictor.model.runtime``), and it must list the model's format in
   ``supportedModelFormats`` and the v2 protocol (MLServer's, the default KServe sets for it);
-- the defaulter's MLServer settings (``SetMlServerDefaults``, inference_service_defaults.go): with a
+- the defaulter's MLServer settings, for a runtime whose ``serving.kserve.io/server-type`` annotation is
+  ``mlserver`` (``SetRuntimeDefaults`` / ``SetMlServerDefaults``, inference_service_defaults.go): with a
   ``storageUri``, ``MLSERVER_MODEL_NAME`` (the InferenceService's name) and ``MLSERVER_MODEL_URI`` (``/mnt/models``)
   are appended unless given, and the label ``modelClass`` is the format's MLServer class;
 - the model's container fields over the runtime's container (``MergeRuntimeContainers``: a strategic merge patch,
   ``env`` merged by name, maps merged, anything else replaced, ``args`` concatenated), then the runtime's
   ``{{.Labels.X}}`` placeholders filled from the labels (``ReplacePlaceholders``);
-- the storage initializer: every object under the ``storageUri`` prefix copied to the model folder
-  (``/mnt/models``), with the tenant's S3 client.
+- the storage initializer: every object under the ``storageUri`` prefix (as a folder: ``<prefix>/``) copied to the
+  model folder (``/mnt/models``) with the tenant's S3 client, empty objects left out (kserve_storage.py
+  ``_download_s3``, which also matches keys that merely start with the prefix).
 
 The image is a local environment the test names (``images``: image reference -> the folder of its executables):
 an image the test does not name is refused, so a predictor that would run another image (KServe's runtime image,
@@ -27,7 +29,8 @@ ports are mapped to free local ones (``MLSERVER_HTTP_PORT``, ``MLSERVER_GRPC_POR
 8082, which the pod has to itself), bound to 127.0.0.1.
 
 What it does not do or prove: no pods, images, Deployments, Services, Ingress, TLS, webhooks, Pod Security, the
-real storage initializer's image, resources or network policies. See docs/testing.md.
+real storage initializer's image, resources or network policies; the model folder is not read-only (KServe mounts
+it so) and the process runs as the test's user, not uid 1000. See docs/testing.md.
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ def predictor_container(isvc: Document, runtimes: Mapping[str, Document]) -> Doc
     name = model.get("runtime")
     if name not in runtimes:
         raise DoubleRefused(f"runtime {name!r}: no such ClusterServingRuntime ({', '.join(sorted(runtimes)) or 'none'})")
+    server_type = runtimes[name]["metadata"].get("annotations", {}).get("serving.kserve.io/server-type")
+    if server_type != "mlserver":
+        raise DoubleRefused(f"runtime {name}: server type {server_type!r}, the double runs MLServer runtimes only")
     runtime = runtimes[name]["spec"]
     model_format = model["modelFormat"]["name"]
     if model_format not in {item["name"] for item in runtime.get("supportedModelFormats", [])}:
@@ -145,6 +151,7 @@ def pull_model(storage_uri: str, folder: Path, s3: Any) -> list[str]:
         item["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for item in page.get("Contents", [])
+        if item.get("Size", 0) > 0
     ]
     for key in keys:
         target = folder / key[len(prefix) :]
