@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -48,6 +47,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from conftest import free_port
 
 Document = dict[str, Any]
 MODEL_DIR = "/mnt/models"  # constants.DefaultModelLocalMountPath
@@ -73,12 +74,6 @@ def _known(where: str, document: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(document) - allowed)
     if unknown:
         raise DoubleRefused(f"{where}: the double does not run {', '.join(unknown)}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _merge(base: Any, overlay: Any) -> Any:
@@ -249,7 +244,7 @@ def start(
         _known(f"env {item['name']}", item, {"name", "value"})
         env[item["name"]] = local(item["value"])
     for port in _PORTS:
-        env[port] = str(_free_port())
+        env[port] = str(free_port())
     workdir, home = pod_dir / "workdir", pod_dir / "home"
     workdir.mkdir()
     env.update({"PATH": f"{images[image]}:/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp), "MLSERVER_HOST": "127.0.0.1"})

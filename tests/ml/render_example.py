@@ -100,6 +100,7 @@ def main(scratch: Path, serving: Path | None = None) -> dict[str, Any]:
         "namespace": namespace,
         "bucket": bucket,
         "commit": _git(repo, "rev-parse", "HEAD"),
+        "project_dir": str(target),
         "objects": project,
         "runtimes": {
             document["metadata"]["name"]: document for _path, document in documents(files) if document["kind"] == "ClusterServingRuntime"

@@ -67,12 +67,17 @@ def cluster(rendered: dict[str, Any], tracking: Tracking, s3: S3, tmp_path_facto
     )
 
 
+def _tenant_settings(rendered: dict[str, Any], tracking: Tracking, s3: S3) -> dict[str, str]:
+    """The tenant's MLflow and S3 credentials from its Secrets, with the test servers' addresses."""
+    settings = {**rendered["secrets"][rendered["mlflow_secret"]], **rendered["secrets"][rendered["s3_secret"]]}
+    settings.update({"MLFLOW_TRACKING_URI": tracking.uri, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint, "AWS_ENDPOINT_URL": s3.endpoint})
+    return settings
+
+
 @contextmanager
 def as_tenant(rendered: dict[str, Any], tracking: Tracking, s3: S3) -> Iterator[MlflowClient]:
     """An MLflow client in this process with the tenant's credentials from its Secrets."""
-    settings = {**rendered["secrets"][rendered["mlflow_secret"]], **rendered["secrets"][rendered["s3_secret"]]}
-    settings.update({"MLFLOW_TRACKING_URI": tracking.uri, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint})
-    with environ(settings):
+    with environ(_tenant_settings(rendered, tracking, s3)):
         yield MlflowClient()
 
 
@@ -179,15 +184,10 @@ def promoted(commit_run: Run, rendered: dict[str, Any], tracking: Tracking, s3: 
     assert commit_run.phase == "Succeeded", _said(commit_run)
     scratch = tmp_path_factory.mktemp("promote")
     project = scratch / "churn"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.py", "Containerfile", "README.md"))
-    for path in project.glob("*.yaml"):
-        path.write_text(path.read_text().replace("demo-datasets", rendered["bucket"]))
-    settings = {**rendered["secrets"][rendered["mlflow_secret"]], **rendered["secrets"][rendered["s3_secret"]]}
+    shutil.copytree(rendered["project_dir"], project)  # the team's folder, as rendered (its buckets the tenant's)
+    settings = _tenant_settings(rendered, tracking, s3)
     settings.update(
         {
-            "MLFLOW_TRACKING_URI": tracking.uri,
-            "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
-            "AWS_ENDPOINT_URL": s3.endpoint,
             "KEELSON_PROJECT_DIR": str(project),
             "KEELSON_TENANT": rendered["tenant"],
             "KEELSON_PROJECT": "churn",
