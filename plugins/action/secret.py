@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from ansible.errors import AnsibleActionFail
 
@@ -16,7 +16,7 @@ from ansible_collections.keelson.platform.plugins.plugin_utils._platform_secrets
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "name": {"type": "str", "required": True},
-    "state": {"type": "str", "choices": ["present", "query"], "default": "present"},
+    "state": {"type": "str", "choices": ["present", "query", "absent"], "default": "present"},
     "value": {"type": "str", "no_log": True},
     "generate": {
         "type": "dict",
@@ -32,16 +32,22 @@ ARGUMENT_SPEC: dict[str, Any] = {
 class ActionModule(KeelsonAction):
     def run(self, tmp: Any = None, task_vars: Any = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        result["_ansible_no_log"] = True  # the value never reaches a log, whatever the task says
         args = self.arguments(ARGUMENT_SPEC)
+        # The value never reaches a log, whatever the task says; a removal returns none (its diff shows the names).
+        result["_ansible_no_log"] = args["state"] != "absent"
         if args["state"] == "present" and bool(args["value"]) == bool(args["generate"]):
             raise AnsibleActionFail("keelson.platform.secret: give exactly one of value or generate with state=present")
+        if args["state"] != "present" and (args["value"] is not None or args["generate"]):
+            raise AnsibleActionFail(f"keelson.platform.secret: state={args['state']} takes neither value nor generate")
         try:
             backend = self.backend(args, task_vars or {})
             try:
                 name, check = args["name"], bool(self._task.check_mode)
                 before = backend.names()
-                if args["state"] == "query":
+                value: Optional[str] = ""
+                if args["state"] == "absent":
+                    changed = backend.delete(name, check_mode=check)
+                elif args["state"] == "query":
                     value = backend.get(name)
                     changed = False
                 elif args["value"] is not None:
@@ -57,7 +63,10 @@ class ActionModule(KeelsonAction):
             # A failed result, not an exception: failed_when can turn "not there (yet)" into a branch.
             result.update(failed=True, changed=False, msg=f"secret {name!r} is not in {backend.path}", backend=backend.path)
             return dict(result)
-        result.update(changed=changed, value=value, backend=backend.path)
+        result.update(changed=changed, backend=backend.path)
+        if args["state"] != "absent":
+            result["value"] = value
         if changed and self._task.diff:
-            result["diff"] = lines_diff(before, sorted({*before, name}), backend.path)
+            after = set(before) - {name} if args["state"] == "absent" else {*before, name}
+            result["diff"] = lines_diff(before, sorted(after), backend.path)
         return dict(result)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: secret
-short_description: Get, store or generate-once a secret in keelson's secrets backend
+short_description: Get, store, generate-once or remove a secret in keelson's secrets backend
 version_added: 0.1.0
 description:
   - Reads and writes the secrets backend the platform spec selects (C(keelson_platform.secrets)). Runs on the
     controller; the backend lives beside the inventory.
   - With O(generate), the secret is created once from a cryptographically strong source and the stored value
     is returned on every later run.
-  - The value never reaches the output or the log, whatever the task's C(no_log) says.
+  - The value never reaches the output or the log, whatever the task's C(no_log) says (a removal returns none).
   - "Backend C(vault_file): an ansible-vault encrypted YAML file (mode 0600), created on first write, decrypted
     only in memory. It needs a vault password (C(--vault-password-file) or C(ANSIBLE_VAULT_PASSWORD_FILE))."
   - "Backend C(hashicorp_vault): KV version 2 through the Python library C(hvac); each secret is
@@ -32,10 +32,12 @@ attributes:
     support: full
     details:
       - In check mode a secret that would be generated is generated but not stored.
+      - In check mode a secret that would be removed is reported as changed and kept.
   diff_mode:
-    support: full
+    support: partial
     details:
-      - The diff lists secret names only, never values.
+      - The diff lists secret names only, never values. Ansible shows it only for O(state=absent); the other states
+        return the value, so their whole result is hidden.
   idempotent:
     support: full
 options:
@@ -47,8 +49,9 @@ options:
     description:
       - C(present) stores O(value), or generates a value once with O(generate).
       - C(query) returns the stored value and fails when there is none.
+      - C(absent) removes the secret (with HashiCorp Vault, every version of it); nothing to do when there is none.
     type: str
-    choices: [present, query]
+    choices: [present, query, absent]
     default: present
   value:
     description: The value to store (with O(state=present)).
@@ -88,12 +91,18 @@ EXAMPLES = r"""
     value: "{{ registry_password }}"
     backend: "{{ keelson_spec.secrets }}"
   no_log: true
+
+- name: Remove a secret nothing uses any more
+  keelson.platform.secret:
+    name: registry-mirror
+    state: absent
+    backend: "{{ keelson_spec.secrets }}"
 """
 
 RETURN = r"""
 value:
   description: The secret (hidden in the output).
-  returned: success
+  returned: success, with O(state=present) or O(state=query)
   type: str
 backend:
   description: Where the secret is kept (the vault file's path).

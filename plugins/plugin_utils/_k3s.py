@@ -647,6 +647,27 @@ def token_rotation(
     return result
 
 
+# How systemd prints a unit's timestamps (`systemctl show`): "Mon 2026-12-07 16:03:35 UTC", the day's name in the
+# locale's language, the zone the one systemctl runs in (the tasks that read it set TZ=UTC).
+_SYSTEMD_TIMESTAMP: Final = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (UTC|GMT)$")
+
+
+def started_before(status: dict[str, Any], mtime: float) -> bool:
+    """Whether the running unit whose ``systemctl show`` properties are ``status`` (``ansible.builtin.systemd_service``'s
+    ``status``, read with TZ=UTC) started its main process before a file was last written at ``mtime`` (seconds since
+    the epoch, ``ansible.builtin.stat``'s): k3s reads its files when it starts, so such a file is not what it runs with
+    (a run cut off between writing the file and restarting k3s). In whole seconds, as systemd prints them: a file
+    written in the second k3s started counts as read. False for a unit that is not running (it reads the file when it
+    starts) and for a timestamp that is not in UTC (the time cannot be compared)."""
+    if status.get("ActiveState") != "active":
+        return False
+    found = _SYSTEMD_TIMESTAMP.search(str(status.get("ExecMainStartTimestamp") or "").strip())
+    if found is None:
+        return False
+    started = datetime.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return int(mtime) > int(started.timestamp())
+
+
 def binary_version(output: str) -> str:
     """The release ``k3s --version`` printed (``k3s version v1.35.5+k3s1 (<commit>)``), or "" for anything else."""
     words = output.split()

@@ -67,6 +67,8 @@ class Backend(Protocol):
 
     def get_or_create(self, name: str, create: Callable[[], str], check_mode: bool = False) -> tuple[str, bool]: ...
 
+    def delete(self, name: str, check_mode: bool = False) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -181,6 +183,19 @@ class VaultFileBackend:
                 self._save(values)
             return value, True
 
+    def delete(self, name: str, check_mode: bool = False) -> bool:
+        """Remove ``name``; True when it was there (and so the backend changed)."""
+        name = str.__str__(name)
+        check_name(name)
+        with self._locked():
+            values = self._load()
+            if name not in values:
+                return False
+            if not check_mode:
+                del values[name]
+                self._save(values)
+            return True
+
 
 class HashicorpVaultBackend:
     """KV version 2 in HashiCorp Vault: ``<mount>/data/<path>/<name>`` holds ``{"value": <secret>}``."""
@@ -283,6 +298,19 @@ class HashicorpVaultBackend:
                     raise
                 return winner, False
         return value, True
+
+    def delete(self, name: str, check_mode: bool = False) -> bool:
+        """Remove ``name`` with every version of it (its metadata: KV 2 keeps deleted versions otherwise); True
+        when it was there."""
+        name = str.__str__(name)
+        if self.get(name) is None:
+            return False
+        if not check_mode:
+            self._call(
+                f"delete {name}",
+                lambda: self.client.secrets.kv.v2.delete_metadata_and_all_versions(path=f"{self.prefix}/{name}", mount_point=self.mount),
+            )
+        return True
 
 
 def backend_from_spec(

@@ -69,3 +69,33 @@ def test_a_missing_secret_fails_a_query_unless_the_task_branches_on_it(ansible: 
     stopped = ansible(*args, "-e", "query_missing=true")
     assert stopped.returncode != 0
     assert "secret 'not-stored-here' is not in " in stopped.stdout + stopped.stderr
+
+
+def test_state_absent_removes_one_secret_and_says_only_its_name(ansible: Runner, tmp_path: Path, password: Path) -> None:
+    secrets_file = tmp_path / "s.yml"
+    vault = f"--vault-password-file={password}"
+    for name in ("k3s-token", "k3s-token.next-0123456789ab"):
+        made = ansible(
+            "ansible-playbook", str(FILES / "secret.yml"), vault, "-e", f"secrets_file={secrets_file}", "-e", f"secret_name={name}"
+        )
+        assert made.returncode == 0, made.stdout[-3000:]
+
+    def stored() -> dict[str, str]:
+        return dict(yaml.safe_load(ansible("ansible-vault", "view", str(secrets_file), vault).stdout))
+
+    before = stored()
+    remove = ("ansible-playbook", str(FILES / "secret_absent.yml"), vault, "--diff", "-e", f"secrets_file={secrets_file}")
+    checked = ansible(*remove, "--check", "-e", "secret_name=k3s-token.next-0123456789ab")
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert "changed=1" in checked.stdout
+    assert stored() == before
+    removed = ansible(*remove, "-e", "secret_name=k3s-token.next-0123456789ab")
+    assert removed.returncode == 0, removed.stdout[-3000:]
+    assert "changed=1" in removed.stdout
+    assert "-k3s-token.next-0123456789ab" in removed.stdout  # the diff names it
+    for value in before.values():
+        assert value not in removed.stdout + removed.stderr + checked.stdout + checked.stderr
+    assert stored() == {"k3s-token": before["k3s-token"]}
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    again = ansible(*remove, "-e", "secret_name=k3s-token.next-0123456789ab")
+    assert again.returncode == 0 and "changed=0" in again.stdout

@@ -10,6 +10,7 @@ status codes and JSON shapes, exactly these requests (through hvac, as keelson m
   GET  /v1/<mount>/data/<path>                      read the current version (404 when missing)
   POST /v1/<mount>/data/<path>                      write a version; options.cas is honoured (0 = create only)
   LIST /v1/<mount>/metadata/<path>                  (or GET ...?list=true) the names below path
+  DELETE /v1/<mount>/metadata/<path>               the key with every version (204, also when missing)
 
 Every request needs X-Vault-Token (a configured token, or one AppRole issued); X-Vault-Namespace, when the
 double is given one, must match. It keeps everything in memory and records each request, so tests can read
@@ -79,6 +80,13 @@ class VaultDouble:
                     prefix = f"{mount}/{path.rstrip('/')}/"
                     keys = sorted({key[len(prefix) :].split("/")[0] for key in double.store if key.startswith(prefix)})
                     return self._reply(200, {"data": {"keys": keys}}) if keys else self._reply(404, {"errors": []})
+                if kind == "metadata" and method == "DELETE":
+                    # Vault answers 204 whether or not the key was there.
+                    with double.lock:
+                        double.store.pop(f"{mount}/{path}", None)
+                    self.send_response(204)
+                    self.end_headers()
+                    return None
                 if kind != "data":
                     return self._reply(405, {"errors": ["unsupported by the keelson Vault double"]})
                 key = f"{mount}/{path}"
@@ -111,6 +119,9 @@ class VaultDouble:
 
             def do_LIST(self) -> None:
                 self._handle("LIST")
+
+            def do_DELETE(self) -> None:
+                self._handle("DELETE")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         scheme = "http"

@@ -53,6 +53,21 @@ def test_check_mode_writes_nothing(vault_double: VaultDouble) -> None:
     assert vault_double.store == {}
 
 
+def test_delete_removes_every_version_and_check_mode_keeps_it(vault_double: VaultDouble) -> None:
+    backend = HashicorpVaultBackend(settings(vault_double.url), {"VAULT_TOKEN": "root-token"})  # type: ignore[attr-defined]
+    assert backend.delete("missing") is False
+    backend.put("pending", "one")
+    backend.put("pending", "two")  # a second version
+    backend.put("kept", "k")
+    assert backend.delete("pending", check_mode=True) is True
+    assert vault_double.value("secret", "keelson/ml-prod/pending") == "two"
+    assert backend.delete("pending") is True
+    assert ("DELETE", "/v1/secret/metadata/keelson/ml-prod/pending") in vault_double.requests
+    assert "secret/keelson/ml-prod/pending" not in vault_double.store
+    assert backend.get("pending") is None and backend.names() == ["kept"]
+    assert backend.delete("pending") is False
+
+
 def test_a_concurrent_creator_wins_and_both_see_its_value(vault_double: VaultDouble) -> None:
     backend = HashicorpVaultBackend(settings(vault_double.url), {"VAULT_TOKEN": "root-token"})  # type: ignore[attr-defined]
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 from typing import Any, Optional
 
@@ -485,6 +486,43 @@ def test_binary_version_reads_what_k3s_prints() -> None:
     assert _k3s.binary_version("k3s version v1.35.5+k3s1 (6a7b8c9d)\ngo version go1.25.9\n") == "v1.35.5+k3s1"
     assert _k3s.binary_version("#!/bin/sh tampered") == ""
     assert _k3s.binary_version("") == ""
+
+
+def _service(started: str, state: str = "active") -> dict[str, Any]:
+    return {"ActiveState": state, "ExecMainStartTimestamp": started}
+
+
+# 2026-12-07 16:03:35 UTC
+_STARTED = datetime.datetime(2026, 12, 7, 16, 3, 35, tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_a_file_written_after_k3s_started_is_not_what_it_runs_with() -> None:
+    running = _service("Mon 2026-12-07 16:03:35 UTC")
+    assert _k3s.started_before(running, _STARTED + 1.0)
+    assert _k3s.started_before(running, _STARTED + 3600.5)
+    assert _k3s.started_before(_service("lun. 2026-12-07 16:03:35 UTC"), _STARTED + 1.0)  # the day's name in French
+
+
+def test_a_file_written_before_or_in_the_second_k3s_started_is_what_it_read() -> None:
+    running = _service("Mon 2026-12-07 16:03:35 UTC")
+    assert not _k3s.started_before(running, _STARTED)
+    assert not _k3s.started_before(running, _STARTED + 0.9)  # the same second: systemd prints whole seconds
+    assert not _k3s.started_before(running, _STARTED - 86400)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        _service("Mon 2026-12-07 16:03:35 UTC", state="inactive"),  # starts with the file anyway
+        _service("Mon 2026-12-07 16:03:35 UTC", state="activating"),
+        _service("Mon 2026-12-07 17:03:35 CET"),  # another zone: cannot be compared
+        _service(""),
+        _service("n/a"),
+        {},
+    ],
+)
+def test_a_unit_not_running_or_a_time_that_cannot_be_read_is_not_judged_stale(status: dict[str, Any]) -> None:
+    assert not _k3s.started_before(status, _STARTED + 3600)
 
 
 def _members(*names: str) -> list[dict[str, Any]]:

@@ -53,6 +53,22 @@ def test_put_reports_changes_and_check_mode_writes_nothing(tmp_path: Path) -> No
     assert created and store.get("new") is None
 
 
+def test_delete_removes_only_that_secret_and_check_mode_keeps_it(tmp_path: Path) -> None:
+    store = backend(tmp_path / "s.yml")
+    assert store.delete("missing") is False
+    assert not (tmp_path / "s.yml").exists()  # nothing to remove: nothing written
+    store.put("k3s-token", "t" * 48)
+    store.put("k3s-token.next-0123456789ab", "n" * 48)
+    assert store.delete("k3s-token.next-0123456789ab", check_mode=True) is True
+    assert store.names() == ["k3s-token", "k3s-token.next-0123456789ab"]
+    assert store.delete("k3s-token.next-0123456789ab") is True
+    assert store.names() == ["k3s-token"] and store.get("k3s-token") == "t" * 48
+    assert store.delete("k3s-token.next-0123456789ab") is False
+    assert is_encrypted((tmp_path / "s.yml").read_bytes())
+    with pytest.raises(SecretsError):
+        store.delete("Bad Name")
+
+
 @pytest.mark.parametrize(
     "content",
     [b"k3s-token: leaked\n", b"\n" + encrypt(b"k3s-token: hidden\n")],
