@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
-from typing import Any, Final, Optional
+from typing import Any, Final, Optional, Union
 
 import yaml
 
@@ -652,7 +652,7 @@ def token_rotation(
 _SYSTEMD_TIMESTAMP: Final = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (UTC|GMT)$")
 
 
-def started_before(status: dict[str, Any], mtime: float) -> bool:
+def started_before(status: dict[str, Any], mtime: Union[float, str]) -> bool:
     """Whether the running unit whose ``systemctl show`` properties are ``status`` (``ansible.builtin.systemd_service``'s
     ``status``, read with TZ=UTC) started its main process before a file was last written at ``mtime`` (seconds since
     the epoch, ``ansible.builtin.stat``'s): k3s reads its files when it starts, so such a file is not what it runs with
@@ -665,7 +665,7 @@ def started_before(status: dict[str, Any], mtime: float) -> bool:
     if found is None:
         return False
     started = datetime.datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return int(mtime) > int(started.timestamp())
+    return int(float(mtime)) > int(started.timestamp())
 
 
 def binary_version(output: str) -> str:

@@ -160,6 +160,28 @@ def test_check_mode_on_converged_hosts_changes_nothing(hosts: dict[str, Any]) ->
     assert _start_times(hosts) == before
 
 
+def test_a_k3s_that_started_before_its_files_were_written_restarts_once(hosts: dict[str, Any]) -> None:
+    """A run cut off after writing a file and before restarting k3s leaves k3s on the old file, and the file alone
+    no longer says so: the next run restarts that node (check mode says it would), and only it; the run after that
+    restarts nothing."""
+    # As if a run had written agent-1's config.yaml and been cut off before the restart.
+    hosts["agent-1"].run_expect([0], "touch /etc/rancher/k3s/config.yaml")
+    before = _start_times(hosts)
+    checked = run_playbook(str(SCENARIO / "converge.yml"), "--check")
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert "k3s-agent on agent-1 started before its files were last written" in " ".join(checked.stdout.split())
+    assert _start_times(hosts) == before
+    result = run_playbook(str(SCENARIO / "converge.yml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    after = _start_times(hosts)
+    assert [name for name in ALL if after[name] != before[name]] == ["agent-1"]
+    again = run_playbook(str(SCENARIO / "converge.yml"))
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert _start_times(hosts) == after
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", again.stdout, re.MULTILINE)
+    assert all(changed == "0" for host, changed in recap if host in ALL), recap
+
+
 def test_bad_airgap_folder_stops_before_any_host_changes(hosts: dict[str, Any], tmp_path: Any) -> None:
     """A damaged air-gap bundle is refused by preflight, with the file named, and no host is touched."""
     folder = tmp_path / "airgap"
