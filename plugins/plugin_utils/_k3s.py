@@ -647,8 +647,8 @@ def token_rotation(
     return result
 
 
-# How systemd prints a unit's timestamps (`systemctl show`): "Mon 2026-12-07 16:03:35 UTC", the day's name in the
-# locale's language, the zone the one systemctl runs in (the tasks that read it set TZ=UTC).
+# How systemd prints a unit's timestamps (`systemctl show`): "Mon 2026-12-07 16:03:35 UTC", the day's name from
+# systemd's own English table, the zone the one systemctl runs in (the tasks that read it set TZ=UTC).
 _SYSTEMD_TIMESTAMP: Final = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (UTC|GMT)$")
 
 

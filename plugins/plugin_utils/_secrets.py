@@ -303,7 +303,14 @@ class HashicorpVaultBackend:
         """Remove ``name`` with every version of it (its metadata: KV 2 keeps deleted versions otherwise); True
         when it was there."""
         name = str.__str__(name)
-        if self.get(name) is None:
+        check_name(name)
+        # Its metadata, not its value: a soft-deleted newest version (vault kv delete) reads as missing while the
+        # older versions are still there.
+        found = self._call(
+            f"read the metadata of {name}",
+            lambda: self.client.secrets.kv.v2.read_secret_metadata(path=f"{self.prefix}/{name}", mount_point=self.mount),
+        )
+        if found is None:
             return False
         if not check_mode:
             self._call(

@@ -10,6 +10,7 @@ status codes and JSON shapes, exactly these requests (through hvac, as keelson m
   GET  /v1/<mount>/data/<path>                      read the current version (404 when missing)
   POST /v1/<mount>/data/<path>                      write a version; options.cas is honoured (0 = create only)
   LIST /v1/<mount>/metadata/<path>                  (or GET ...?list=true) the names below path
+  GET  /v1/<mount>/metadata/<path>                 its versions (404 when missing)
   DELETE /v1/<mount>/metadata/<path>               the key with every version (204, also when missing)
 
 Every request needs X-Vault-Token (a configured token, or one AppRole issued); X-Vault-Namespace, when the
@@ -80,6 +81,12 @@ class VaultDouble:
                     prefix = f"{mount}/{path.rstrip('/')}/"
                     keys = sorted({key[len(prefix) :].split("/")[0] for key in double.store if key.startswith(prefix)})
                     return self._reply(200, {"data": {"keys": keys}}) if keys else self._reply(404, {"errors": []})
+                if kind == "metadata" and method == "GET":
+                    versions = double.store.get(f"{mount}/{path}")
+                    if not versions:
+                        return self._reply(404, {"errors": []})
+                    listed = {str(number): {"deletion_time": "", "destroyed": False} for number in range(1, len(versions) + 1)}
+                    return self._reply(200, {"data": {"current_version": len(versions), "versions": listed}})
                 if kind == "metadata" and method == "DELETE":
                     # Vault answers 204 whether or not the key was there.
                     with double.lock:

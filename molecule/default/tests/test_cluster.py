@@ -169,7 +169,8 @@ def test_a_k3s_that_started_before_its_files_were_written_restarts_once(hosts: d
     before = _start_times(hosts)
     checked = run_playbook(str(SCENARIO / "converge.yml"), "--check")
     assert checked.returncode == 0, checked.stdout[-3000:]
-    assert "k3s-agent on agent-1 started before its files were last written" in " ".join(checked.stdout.split())
+    said = " ".join(checked.stdout.split())
+    assert "k3s-agent on agent-1 started before its files were last written (/etc/rancher/k3s/config.yaml)" in said, said[-3000:]
     assert _start_times(hosts) == before
     result = run_playbook(str(SCENARIO / "converge.yml"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -62,6 +62,7 @@ def test_delete_removes_every_version_and_check_mode_keeps_it(vault_double: Vaul
     assert backend.delete("pending", check_mode=True) is True
     assert vault_double.value("secret", "keelson/ml-prod/pending") == "two"
     assert backend.delete("pending") is True
+    assert ("GET", "/v1/secret/metadata/keelson/ml-prod/pending") in vault_double.requests  # its versions, not its value
     assert ("DELETE", "/v1/secret/metadata/keelson/ml-prod/pending") in vault_double.requests
     assert "secret/keelson/ml-prod/pending" not in vault_double.store
     assert backend.get("pending") is None and backend.names() == ["kept"]
