@@ -58,7 +58,7 @@ class FilterModule:
             "k3s_join_diagnosis": _k3s.diagnose_join,
             "k3s_drain_blockers": _k3s.drain_blockers,
             "k3s_binary_version": _k3s.binary_version,
-            "k3s_started_before": _k3s.started_before,
+            "k3s_stale_file": _k3s.stale_file,
             "k3s_snapshots": _k3s.snapshots,
             "k3s_snapshot_files": _k3s.snapshot_files,
             "k3s_snapshots_to_prune": _k3s.snapshots_to_prune,

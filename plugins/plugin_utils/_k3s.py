@@ -668,6 +668,14 @@ def started_before(status: dict[str, Any], mtime: Union[float, str]) -> bool:
     return int(float(mtime)) > int(started.timestamp())
 
 
+def stale_file(status: dict[str, Any], files: list[dict[str, Any]]) -> str:
+    """The path of the newest of ``files`` when the running unit whose properties are ``status`` started before it was
+    written (:func:`started_before`), else "". ``files`` are dicts with ``path`` and ``mtime``: ``ansible.builtin.find``'s
+    ``files``, ``ansible.builtin.stat``'s ``stat`` (one of a missing file, without ``mtime``, is left out)."""
+    newest = max((item for item in files if item.get("mtime") is not None), key=lambda item: float(item["mtime"]), default=None)
+    return str(newest["path"]) if newest is not None and started_before(status, newest["mtime"]) else ""
+
+
 def binary_version(output: str) -> str:
     """The release ``k3s --version`` printed (``k3s version v1.35.5+k3s1 (<commit>)``), or "" for anything else."""
     words = output.split()

@@ -526,6 +526,20 @@ def test_a_unit_not_running_or_a_time_that_cannot_be_read_is_not_judged_stale(st
     assert not _k3s.started_before(status, _STARTED + 3600)
 
 
+def test_the_stale_file_is_the_newest_when_k3s_started_before_it() -> None:
+    running = _service("Mon 2026-12-07 16:03:35 UTC")
+    files = [
+        {"path": "/etc/rancher/k3s/config.yaml", "mtime": _STARTED - 60},
+        {"path": "/etc/rancher/k3s/token", "mtime": _STARTED + 5},
+        {"path": "/etc/systemd/system/k3s.service", "exists": False},  # stat of a missing file: no mtime
+        {"path": "/usr/local/bin/k3s", "mtime": _STARTED + 2},
+    ]
+    assert _k3s.stale_file(running, files) == "/etc/rancher/k3s/token"
+    assert _k3s.stale_file(running, files[:1]) == ""
+    assert _k3s.stale_file(running, []) == ""
+    assert _k3s.stale_file(_service("Mon 2026-12-07 16:03:35 UTC", state="inactive"), files) == ""
+
+
 def _members(*names: str) -> list[dict[str, Any]]:
     return [{"name": name, "clientURLs": [f"https://{name}:2379"]} for name in names]
 
